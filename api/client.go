@@ -1,0 +1,312 @@
+package api
+
+import (
+	"crypto/tls"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// maxWait is the longest wait Consul honours for a blocking query.
+const maxWait = 10 * time.Minute
+
+// Client talks to one Consul agent over HTTP. It is safe for concurrent use;
+// endpoint groups (c.KV(), c.Session(), ...) are cheap handles on it.
+type Client struct {
+	base        url.URL
+	hc          *http.Client
+	token       string
+	datacenter  string
+	namespace   string
+	partition   string
+	auth        *HTTPBasicAuth
+	consistency Consistency
+	waitTime    time.Duration
+}
+
+// NewClient returns a Client for cfg. It validates cfg, reads TokenFile and
+// the TLS files it names, and never modifies cfg.
+func NewClient(cfg Config) (*Client, error) {
+	ep, err := parseAddress(cfg.Address, cfg.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Consistency {
+	case ConsistencyDefault, ConsistencyStale, ConsistencyConsistent:
+	default:
+		return nil, &ValidationError{Field: "Config.Consistency", Reason: fmt.Sprintf("unknown mode %d", cfg.Consistency)}
+	}
+	if cfg.WaitTime < 0 || cfg.WaitTime > maxWait {
+		return nil, &ValidationError{Field: "Config.WaitTime", Reason: "must be between 0 and 10m"}
+	}
+	c := &Client{
+		base:        url.URL{Scheme: ep.scheme, Host: ep.host},
+		token:       cfg.Token,
+		datacenter:  cfg.Datacenter,
+		namespace:   cfg.Namespace,
+		partition:   cfg.Partition,
+		consistency: cfg.Consistency,
+		waitTime:    cfg.WaitTime,
+	}
+	if cfg.HTTPAuth != nil {
+		a := *cfg.HTTPAuth
+		c.auth = &a
+	}
+	if c.token == "" && cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("consul: reading token file: %w", err)
+		}
+		c.token = strings.TrimSpace(string(b))
+	}
+	switch {
+	case cfg.HTTPClient != nil:
+		c.hc = cfg.HTTPClient
+	case cfg.Transport != nil:
+		c.hc = &http.Client{Transport: cfg.Transport}
+	default:
+		var tc *tls.Config
+		if ep.scheme == "https" {
+			if tc, err = cfg.TLS.tlsClientConfig(ep.host); err != nil {
+				return nil, err
+			}
+		}
+		c.hc = &http.Client{Transport: newTransport(ep, tc)}
+	}
+	return c, nil
+}
+
+// Address returns the base URL requests go to (for a unix socket,
+// "http://unix").
+func (c *Client) Address() string { return c.base.String() }
+
+// request is one HTTP call being built.
+type request struct {
+	method   string
+	path     string
+	params   url.Values
+	header   http.Header
+	body     io.Reader
+	blocking bool
+	wait     time.Duration
+}
+
+func (c *Client) newRequest(method, path string) *request {
+	return &request{method: method, path: path, params: url.Values{}, header: http.Header{}}
+}
+
+// jsonBody sets v, encoded as JSON, as the request body.
+func (r *request) jsonBody(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("consul: encoding request body: %w", err)
+	}
+	r.body = bytes.NewReader(b)
+	r.header.Set("Content-Type", "application/json")
+	return nil
+}
+
+// do sends r and returns the response when its status is 2xx, or when it is
+// one of the extra statuses in accept. Any other status is a *StatusError,
+// and the body is drained and closed. The caller closes a returned body
+// with closeBody. A cancelled ctx returns ctx.Err().
+func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Response, time.Duration, error) {
+	if ctx == nil {
+		return nil, 0, &ValidationError{Field: "ctx", Reason: "nil context"}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	u := c.base
+	u.Path = r.path
+	u.RawPath = ""
+	if strings.Contains(r.path, "%") {
+		// The path holds escaped segments: keep them as they are.
+		if p, err := url.PathUnescape(r.path); err == nil {
+			u.Path, u.RawPath = p, r.path
+		}
+	}
+	u.RawQuery = encodeParams(r.params)
+	if r.blocking {
+		// The request may legitimately take the whole wait; bound it so a
+		// dead connection cannot park the caller forever.
+		wait := r.wait
+		if wait == 0 {
+			wait = 5 * time.Minute
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, wait+wait/16+10*time.Second, errBlockingTimeout)
+		defer func() {
+			if cancel != nil {
+				cancel()
+			}
+		}()
+		// The body outlives this function: hand the cancel to the caller
+		// through the body wrapper below.
+		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), r.body)
+		if err != nil {
+			return nil, 0, fmt.Errorf("consul: building request: %w", err)
+		}
+		resp, d, err := c.roundTrip(ctx, req, r, accept)
+		if err != nil {
+			if errors.Is(context.Cause(ctx), errBlockingTimeout) && ctx.Err() != nil {
+				return nil, d, &transportError{err: errBlockingTimeout}
+			}
+			return nil, d, err
+		}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		cancel = nil
+		return resp, d, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), r.body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("consul: building request: %w", err)
+	}
+	return c.roundTrip(ctx, req, r, accept)
+}
+
+var errBlockingTimeout = errors.New("consul: blocking query exceeded its wait")
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+func (c *Client) roundTrip(ctx context.Context, req *http.Request, r *request, accept []int) (*http.Response, time.Duration, error) {
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	if c.auth != nil {
+		req.SetBasicAuth(c.auth.Username, c.auth.Password)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	d := time.Since(start)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if errors.Is(context.Cause(ctx), errBlockingTimeout) {
+				return nil, d, &transportError{err: errBlockingTimeout}
+			}
+			return nil, d, ctxErr
+		}
+		return nil, d, &transportError{err: err}
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, d, nil
+	}
+	for _, code := range accept {
+		if resp.StatusCode == code {
+			return resp, d, nil
+		}
+	}
+	se := newStatusError(resp, r.method, r.path)
+	closeBody(resp)
+	return nil, d, se
+}
+
+// closeBody drains a little of what is left of the body, so that the
+// connection can be reused, and closes it.
+func closeBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// encodeParams encodes params like url.Values.Encode but renders flags with
+// empty values ("stale", "recurse") without a trailing '='.
+func encodeParams(v url.Values) string {
+	if len(v) == 0 {
+		return ""
+	}
+	s := v.Encode()
+	if !strings.Contains(s, "=&") && !strings.HasSuffix(s, "=") {
+		return s
+	}
+	parts := strings.Split(s, "&")
+	for i, p := range parts {
+		parts[i] = strings.TrimSuffix(p, "=")
+	}
+	return strings.Join(parts, "&")
+}
+
+// decode reads a JSON body into out (when out is not nil) and closes it.
+func decode(resp *http.Response, out any) error {
+	defer closeBody(resp)
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("consul: decoding %s response: %w", resp.Request.URL.Path, err)
+	}
+	return nil
+}
+
+// query performs a GET and decodes the JSON answer into out.
+func (c *Client) query(ctx context.Context, path string, q *QueryOptions, out any) (*QueryMeta, error) {
+	r := c.newRequest(http.MethodGet, path)
+	c.applyQuery(r, q)
+	return c.queryRequest(ctx, r, out)
+}
+
+// queryRequest sends a prepared read and decodes its answer.
+func (c *Client) queryRequest(ctx context.Context, r *request, out any) (*QueryMeta, error) {
+	resp, d, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	meta := &QueryMeta{RequestTime: d}
+	parseQueryMeta(resp.Header, meta)
+	return meta, decode(resp, out)
+}
+
+// write performs a write with an optional JSON body (in) and decodes the
+// JSON answer into out when out is not nil.
+func (c *Client) write(ctx context.Context, method, path string, w *WriteOptions, in, out any) (*WriteMeta, error) {
+	r := c.newRequest(method, path)
+	c.applyWrite(r, w)
+	if in != nil {
+		if err := r.jsonBody(in); err != nil {
+			return nil, err
+		}
+	}
+	return c.writeRequest(ctx, r, out)
+}
+
+// writeRequest sends a prepared write and decodes its answer.
+func (c *Client) writeRequest(ctx context.Context, r *request, out any) (*WriteMeta, error) {
+	resp, d, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return &WriteMeta{RequestTime: d}, decode(resp, out)
+}
+
+// requireID returns a validation error when an ID or name argument is empty
+// or would change the request path.
+func requireID(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return &ValidationError{Field: field, Reason: "empty"}
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return &ValidationError{Field: field, Reason: "contains a control character"}
+		}
+	}
+	return nil
+}

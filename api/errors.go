@@ -1,0 +1,150 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors. Match them with errors.Is; a *StatusError matches the
+// sentinel that its status code and Consul's message stand for.
+var (
+	// ErrPermissionDenied: Consul answered 403 (the token lacks a permission).
+	ErrPermissionDenied = errors.New("consul: permission denied")
+	// ErrACLNotFound: the token is unknown to Consul (403 "ACL not found").
+	ErrACLNotFound = errors.New("consul: ACL not found")
+	// ErrRateLimited: Consul answered 429.
+	ErrRateLimited = errors.New("consul: rate limited")
+	// ErrNoLeader: the servers have no leader at the moment.
+	ErrNoLeader = errors.New("consul: no cluster leader")
+	// ErrNotFound: Consul answered 404. Methods document what a 404 means
+	// for them; most reads of a missing object return nil and no error.
+	ErrNotFound = errors.New("consul: not found")
+	// ErrInvalid is matched by every *ValidationError.
+	ErrInvalid = errors.New("consul: invalid input")
+)
+
+// maxErrorBody bounds how much of an error response is kept.
+const maxErrorBody = 4 << 10
+
+// StatusError is an HTTP response from Consul with a status code outside
+// 2xx. Body holds at most 4 KiB of the response body.
+type StatusError struct {
+	Method string
+	Path   string
+	Code   int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	msg := strings.TrimSpace(e.Body)
+	if msg == "" {
+		msg = http.StatusText(e.Code)
+	}
+	return fmt.Sprintf("consul: %s %s: %d: %s", e.Method, e.Path, e.Code, msg)
+}
+
+// Is reports whether e stands for target, one of this package's sentinels.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case ErrPermissionDenied:
+		return e.Code == http.StatusForbidden
+	case ErrACLNotFound:
+		return e.Code == http.StatusForbidden && strings.Contains(e.Body, "ACL not found") ||
+			e.Code == http.StatusNotFound && strings.Contains(e.Body, "ACL not found")
+	case ErrRateLimited:
+		return e.Code == http.StatusTooManyRequests
+	case ErrNoLeader:
+		return e.Code >= 500 && strings.Contains(e.Body, "No cluster leader")
+	case ErrNotFound:
+		return e.Code == http.StatusNotFound
+	}
+	return false
+}
+
+func newStatusError(resp *http.Response, method, path string) *StatusError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(b)}
+}
+
+// ValidationError is bad input caught before any request was sent.
+type ValidationError struct {
+	Field  string // the field or argument at fault
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("consul: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is makes every ValidationError match ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// TxnError is a transaction that Consul rolled back (HTTP 409): none of its
+// operations took effect. Errors lists the operations that failed.
+type TxnError struct {
+	Errors []TxnOpError
+}
+
+// TxnOpError is one failed operation of a rolled-back transaction.
+type TxnOpError struct {
+	OpIndex int
+	What    string
+}
+
+func (e *TxnError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, oe := range e.Errors {
+		parts[i] = fmt.Sprintf("op %d: %s", oe.OpIndex, oe.What)
+	}
+	return "consul: transaction rolled back: " + strings.Join(parts, "; ")
+}
+
+// IsRetryable reports whether the failed call may succeed if repeated:
+// network errors, 429, 5xx and "No cluster leader". Context cancellation,
+// validation errors, 4xx answers and rolled-back transactions are not.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusTooManyRequests || se.Code >= 500
+	}
+	var ve *ValidationError
+	var te *TxnError
+	if errors.As(err, &ve) || errors.As(err, &te) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, errTransport)
+}
+
+// errTransport marks errors returned by the HTTP transport.
+var errTransport = errors.New("consul: transport error")
+
+type transportError struct{ err error }
+
+func (e *transportError) Error() string   { return e.err.Error() }
+func (e *transportError) Unwrap() []error { return []error{e.err, errTransport} }
+
+func asStatus(err error, se **StatusError) bool { return errors.As(err, se) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

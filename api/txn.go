@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// KV verbs of a transaction.
+const (
+	KVSet            = "set"
+	KVDelete         = "delete"
+	KVDeleteCAS      = "delete-cas"
+	KVDeleteTree     = "delete-tree"
+	KVCAS            = "cas"
+	KVLock           = "lock"
+	KVUnlock         = "unlock"
+	KVGet            = "get"
+	KVGetTree        = "get-tree"
+	KVCheckSession   = "check-session"
+	KVCheckIndex     = "check-index"
+	KVCheckNotExists = "check-not-exists"
+)
+
+// Verbs of node, service, check and session operations.
+const (
+	TxnGet            = "get"
+	TxnSet            = "set"
+	TxnCAS            = "cas"
+	TxnDelete         = "delete"
+	TxnDeleteCAS      = "delete-cas"
+	TxnCheckIndex     = "check-index"
+	TxnCheckNotExists = "check-not-exists"
+)
+
+// KVTxnOp is a KV operation of a transaction.
+type KVTxnOp struct {
+	Verb      string
+	Key       string
+	Value     []byte `json:",omitempty"`
+	Flags     uint64 `json:",omitempty"`
+	Index     uint64 `json:",omitempty"`
+	Session   string `json:",omitempty"`
+	Namespace string `json:",omitempty"`
+	Partition string `json:",omitempty"`
+}
+
+// NodeTxnOp is a catalog node operation of a transaction.
+type NodeTxnOp struct {
+	Verb string
+	Node Node
+}
+
+// ServiceTxnOp is a catalog service operation of a transaction.
+type ServiceTxnOp struct {
+	Verb    string
+	Node    string
+	Service AgentService
+}
+
+// CheckTxnOp is a catalog check operation of a transaction.
+type CheckTxnOp struct {
+	Verb  string
+	Check HealthCheck
+}
+
+// SessionTxnOp is a session operation of a transaction (Verb "delete").
+type SessionTxnOp struct {
+	Verb    string
+	Session SessionEntry
+}
+
+// TxnOp is one operation; exactly one field is set.
+type TxnOp struct {
+	KV      *KVTxnOp      `json:",omitempty"`
+	Node    *NodeTxnOp    `json:",omitempty"`
+	Service *ServiceTxnOp `json:",omitempty"`
+	Check   *CheckTxnOp   `json:",omitempty"`
+	Session *SessionTxnOp `json:",omitempty"`
+}
+
+// TxnOps is a transaction.
+type TxnOps []*TxnOp
+
+// TxnResult is the result of one operation, in the order of the operations
+// that produce results (writes and reads of KV, node, service and check).
+type TxnResult struct {
+	KV      *KVPair       `json:",omitempty"`
+	Node    *Node         `json:",omitempty"`
+	Service *AgentService `json:",omitempty"`
+	Check   *HealthCheck  `json:",omitempty"`
+}
+
+// TxnResponse is the answer to a committed transaction.
+type TxnResponse struct {
+	Results []*TxnResult
+}
+
+// MaxTxnOps is the number of operations Consul accepts in one transaction.
+const MaxTxnOps = 128
+
+// Txn is the handle on the /v1/txn endpoint.
+type Txn struct{ c *Client }
+
+// Txn returns the handle on the transaction endpoint.
+func (c *Client) Txn() *Txn { return &Txn{c} }
+
+// Do applies ops atomically. A transaction Consul rolls back is a *TxnError
+// listing the failed operations; nothing was applied.
+func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse, *WriteMeta, error) {
+	if err := validateTxn(ops); err != nil {
+		return nil, nil, err
+	}
+	r := t.c.newRequest(http.MethodPut, "/v1/txn")
+	t.c.applyWrite(r, w)
+	if err := r.jsonBody(ops); err != nil {
+		return nil, nil, err
+	}
+	resp, d, err := t.c.do(ctx, r, http.StatusConflict)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := &WriteMeta{RequestTime: d}
+	var out struct {
+		Results []*TxnResult
+		Errors  []TxnOpError
+	}
+	if err := decode(resp, &out); err != nil {
+		return nil, meta, err
+	}
+	if resp.StatusCode == http.StatusConflict || len(out.Errors) > 0 {
+		return nil, meta, &TxnError{Errors: out.Errors}
+	}
+	return &TxnResponse{Results: out.Results}, meta, nil
+}
+
+func validateTxn(ops TxnOps) error {
+	if len(ops) == 0 {
+		return &ValidationError{Field: "ops", Reason: "empty transaction"}
+	}
+	if len(ops) > MaxTxnOps {
+		return &ValidationError{Field: "ops", Reason: fmt.Sprintf("%d operations, more than %d", len(ops), MaxTxnOps)}
+	}
+	for i, op := range ops {
+		field := fmt.Sprintf("ops[%d]", i)
+		if op == nil {
+			return &ValidationError{Field: field, Reason: "nil"}
+		}
+		n := 0
+		for _, set := range []bool{op.KV != nil, op.Node != nil, op.Service != nil, op.Check != nil, op.Session != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return &ValidationError{Field: field, Reason: "exactly one of KV, Node, Service, Check, Session must be set"}
+		}
+		if kv := op.KV; kv != nil {
+			if kv.Verb == "" {
+				return &ValidationError{Field: field + ".KV.Verb", Reason: "empty"}
+			}
+			var err error
+			switch kv.Verb {
+			case KVGetTree, KVDeleteTree:
+				err = validatePrefix(kv.Key)
+			default:
+				err = ValidateKey(kv.Key)
+			}
+			if err == nil {
+				err = validateValue(kv.Value)
+			}
+			if err != nil {
+				ve := err.(*ValidationError)
+				return &ValidationError{Field: field + ".KV." + ve.Field, Reason: ve.Reason}
+			}
+			if (kv.Verb == KVLock || kv.Verb == KVUnlock || kv.Verb == KVCheckSession) && kv.Session == "" {
+				return &ValidationError{Field: field + ".KV.Session", Reason: "empty for verb " + kv.Verb}
+			}
+		}
+		if s := op.Session; s != nil && s.Session.ID == "" {
+			return &ValidationError{Field: field + ".Session.Session.ID", Reason: "empty"}
+		}
+	}
+	return nil
+}
+
+// MarshalJSON encodes the session operation in Consul's form, where the
+// session carries only what identifies it.
+func (o SessionTxnOp) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Verb    string
+		Session struct {
+			ID   string
+			Node string `json:",omitempty"`
+		}
+	}{Verb: o.Verb, Session: struct {
+		ID   string
+		Node string `json:",omitempty"`
+	}{ID: o.Session.ID, Node: o.Session.Node}})
+}

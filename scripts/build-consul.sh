@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the Consul server used by consulkit's tests, once, into a cache
+# directory keyed by version, and prints the binary's path. Later runs reuse
+# the cached binary. CONSULKIT_CACHE overrides the cache root.
+set -euo pipefail
+
+version=1.14.8
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${CONSULKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/consulkit}"
+out="$cache/consul-$version/consul"
+
+if [ -x "$out" ] && "$out" version 2>/dev/null | grep -q "Consul v$version"; then
+  echo "$out"
+  exit 0
+fi
+
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+(
+  cd "$root/tools/consul"
+  CGO_ENABLED=0 go build -trimpath -o "$tmp" .
+) >&2
+"$tmp" version | grep -q "Consul v$version" || { echo "built binary is not Consul v$version" >&2; exit 1; }
+mv "$tmp" "$out"
+echo "$out"
