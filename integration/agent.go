@@ -1,0 +1,245 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+)
+
+// Mode is where agents come from.
+type Mode string
+
+// Modes.
+const (
+	ModeExternal Mode = "external" // CONSUL_HTTP_ADDR, run by someone else
+	ModeDocker   Mode = "docker"   // containers through dockertest
+	ModeProcess  Mode = "process"  // child processes of the test binary
+)
+
+// EnvMode forces a mode: docker, process or external.
+const EnvMode = "CONSULKIT_MODE"
+
+// ErrUnsupported is returned by operations the current mode cannot
+// perform (cutting a server's network in process mode).
+var ErrUnsupported = errors.New("integration: not supported in this mode")
+
+// Agent is a running Consul agent.
+type Agent struct {
+	// Addr is the agent's HTTP address, host:port.
+	Addr string
+	// Token is the management token of an agent with ACLs enabled.
+	Token string
+	// Name is the agent's node name.
+	Name string
+	// Mode says where the agent runs.
+	Mode Mode
+
+	node node // nil for an external agent
+}
+
+// Config returns an api.Config for the agent, carrying the management
+// token when ACLs are enabled.
+func (a *Agent) Config() api.Config {
+	cfg := api.DefaultConfig()
+	cfg.Address = a.Addr
+	cfg.Token = a.Token
+	return cfg
+}
+
+// NewClient returns a client for the agent.
+func (a *Agent) NewClient() (*api.Client, error) { return api.NewClient(a.Config()) }
+
+// Client returns a client for the agent and fails tb if it cannot.
+func (a *Agent) Client(tb TB) *api.Client {
+	tb.Helper()
+	c, err := a.NewClient()
+	if err != nil {
+		tb.Fatalf("integration: client: %v", err)
+	}
+	return c
+}
+
+// Stop stops the agent, keeping what it needs to Start again. A dev agent
+// keeps no state: it starts empty.
+func (a *Agent) Stop(ctx context.Context) error {
+	if a.node == nil {
+		return ErrUnsupported
+	}
+	return a.node.stop(ctx)
+}
+
+// Kill stops the agent abruptly (SIGKILL).
+func (a *Agent) Kill(ctx context.Context) error {
+	if a.node == nil {
+		return ErrUnsupported
+	}
+	return a.node.kill(ctx)
+}
+
+// Start starts a stopped agent again on the same address and waits until
+// it answers.
+func (a *Agent) Start(ctx context.Context) error {
+	if a.node == nil {
+		return ErrUnsupported
+	}
+	if err := a.node.start(ctx); err != nil {
+		return err
+	}
+	return a.waitAnswering(ctx)
+}
+
+// Restart stops and starts the agent.
+func (a *Agent) Restart(ctx context.Context) error {
+	if err := a.Stop(ctx); err != nil {
+		return err
+	}
+	return a.Start(ctx)
+}
+
+// Pause freezes the agent's process (SIGSTOP, docker pause): it keeps its
+// connections but answers nothing until Unpause.
+func (a *Agent) Pause(ctx context.Context) error {
+	if a.node == nil {
+		return ErrUnsupported
+	}
+	return a.node.pause(ctx)
+}
+
+// Unpause resumes a paused agent.
+func (a *Agent) Unpause(ctx context.Context) error {
+	if a.node == nil {
+		return ErrUnsupported
+	}
+	return a.node.unpause(ctx)
+}
+
+// Close stops the agent for good and removes everything it left.
+func (a *Agent) Close(ctx context.Context) error {
+	if a.node == nil {
+		return nil
+	}
+	return a.node.remove(ctx)
+}
+
+// waitAnswering waits until the agent has a leader and, with ACLs, accepts
+// its management token.
+func (a *Agent) waitAnswering(ctx context.Context) error {
+	c, err := a.NewClient()
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
+		leader, err := c.Status().Leader(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if leader == "" {
+			return errors.New("no leader yet")
+		}
+		// A write proves the leader has settled (and, with ACLs, that the
+		// management token is in force).
+		_, err = c.KV().Put(ctx, &api.KVPair{Key: "consulkit/harness/ready", Value: []byte(a.Name)}, nil)
+		return err
+	})
+}
+
+// waitFor calls try until it succeeds, ctx ends or limit passes, and
+// returns the last error.
+func waitFor(ctx context.Context, limit time.Duration, try func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var last error
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := try(rctx)
+		rcancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("integration: waiting: %w (last error: %v)", ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+// AgentOption configures StartAgent.
+type AgentOption func(*agentSpec)
+
+type agentSpec struct {
+	acl  bool
+	name string
+}
+
+// WithACL enables ACLs with default policy deny; Agent.Token is the
+// management token.
+func WithACL() AgentOption { return func(s *agentSpec) { s.acl = true } }
+
+// WithName sets the node name.
+func WithName(name string) AgentOption { return func(s *agentSpec) { s.name = name } }
+
+// DetectMode returns the mode the harness uses for the shared dev agent:
+// EnvMode if set, else external when CONSUL_HTTP_ADDR is set, else docker
+// when a Docker engine answers, else process.
+func DetectMode() Mode {
+	switch m := Mode(strings.ToLower(os.Getenv(EnvMode))); m {
+	case ModeDocker, ModeProcess, ModeExternal:
+		return m
+	}
+	if os.Getenv(api.EnvHTTPAddr) != "" {
+		return ModeExternal
+	}
+	if dockerAvailable() {
+		return ModeDocker
+	}
+	return ModeProcess
+}
+
+// provisionMode is the mode used for agents the harness must start itself
+// (ACL agents, clusters, private agents): docker or process.
+func provisionMode() Mode {
+	switch m := DetectMode(); m {
+	case ModeDocker, ModeProcess:
+		return m
+	}
+	if dockerAvailable() {
+		return ModeDocker
+	}
+	return ModeProcess
+}
+
+// StartAgent starts a dev agent of its own (docker or process mode,
+// whatever CONSUL_HTTP_ADDR says) and waits until it answers. The caller
+// must Close it.
+func StartAgent(ctx context.Context, opts ...AgentOption) (*Agent, error) {
+	spec := agentSpec{}
+	for _, o := range opts {
+		o(&spec)
+	}
+	if spec.name == "" {
+		spec.name = "dev-" + randomSuffix()
+	}
+	b, err := getBackend(ctx, provisionMode())
+	if err != nil {
+		return nil, err
+	}
+	a, err := b.startDev(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.waitAnswering(ctx); err != nil {
+		logs := a.node.logs()
+		_ = a.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("integration: agent %s did not come up: %w\n%s", spec.name, err, logs)
+	}
+	return a, nil
+}

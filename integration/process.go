@@ -1,0 +1,260 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// processBackend runs agents as child processes on loopback ports.
+type processBackend struct {
+	bin      string
+	stateDir string // one record per running process, for leftover removal
+}
+
+func newProcessBackend(ctx context.Context) (*processBackend, error) {
+	bin, err := ConsulBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(filepath.Dir(cachedBinary()), "..", "run")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("integration: state dir: %w", err)
+	}
+	b := &processBackend{bin: bin, stateDir: dir}
+	b.removeLeftovers()
+	return b, nil
+}
+
+// procRecord is what a run writes down about each process it starts.
+type procRecord struct {
+	Owner   int
+	PID     int
+	DataDir string
+}
+
+// removeLeftovers kills processes and removes data directories recorded by
+// runs whose test process is gone.
+func (b *processBackend) removeLeftovers() {
+	files, _ := filepath.Glob(filepath.Join(b.stateDir, "*.json"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r procRecord
+		if json.Unmarshal(raw, &r) != nil || processAlive(r.Owner) {
+			continue
+		}
+		if isOurConsul(r.PID) {
+			_ = syscall.Kill(-r.PID, syscall.SIGKILL)
+			_ = syscall.Kill(r.PID, syscall.SIGKILL)
+		}
+		if r.DataDir != "" {
+			_ = os.RemoveAll(r.DataDir)
+		}
+		_ = os.Remove(f)
+	}
+}
+
+// isOurConsul reports whether pid runs a consul agent started by the
+// harness (its command line carries the harness marker).
+func isOurConsul(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(b), "consulkit-harness")
+}
+
+func (b *processBackend) close(context.Context) error { return nil }
+
+type procPorts struct{ http, grpc, serfLAN, serfWAN, server int }
+
+func allocPorts() (procPorts, error) {
+	var p procPorts
+	for _, dst := range []*int{&p.http, &p.grpc, &p.serfLAN, &p.serfWAN, &p.server} {
+		port, err := freePort()
+		if err != nil {
+			return p, err
+		}
+		*dst = port
+	}
+	return p, nil
+}
+
+func (p procPorts) args() []string {
+	return []string{
+		"-client", "127.0.0.1", "-bind", "127.0.0.1",
+		"-http-port", strconv.Itoa(p.http),
+		"-grpc-port", strconv.Itoa(p.grpc), "-grpc-tls-port", "-1",
+		"-dns-port", "-1",
+		"-serf-lan-port", strconv.Itoa(p.serfLAN),
+		"-serf-wan-port", strconv.Itoa(p.serfWAN),
+		"-server-port", strconv.Itoa(p.server),
+	}
+}
+
+func (b *processBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, error) {
+	ports, err := allocPorts()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"agent", "-dev", "-node", spec.name, "-log-level", "warn",
+		"-node-meta", "consulkit-harness:" + ownerPID()}, ports.args()...)
+	a := &Agent{Addr: "127.0.0.1:" + strconv.Itoa(ports.http), Name: spec.name, Mode: ModeProcess}
+	if spec.acl {
+		a.Token = newToken()
+		args = append(args, "-hcl", aclHCL(a.Token))
+	}
+	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), logBuf: &ringBuffer{max: 16 << 10}}
+	a.node = n
+	if err := n.start(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (b *processBackend) startCluster(ctx context.Context, size int) (*Cluster, error) {
+	ports := make([]procPorts, size)
+	for i := range ports {
+		p, err := allocPorts()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	cl := &Cluster{Mode: ModeProcess}
+	for i := range size {
+		dir, err := os.MkdirTemp("", "consulkit-server-")
+		if err != nil {
+			_ = cl.Close(ctx)
+			return nil, err
+		}
+		name := fmt.Sprintf("server-%d-%s", i, randomSuffix())
+		args := append([]string{"agent", "-server", "-bootstrap-expect", strconv.Itoa(size),
+			"-node", name, "-data-dir", dir, "-log-level", "warn",
+			"-node-meta", "consulkit-harness:" + ownerPID(),
+			"-hcl", "performance { raft_multiplier = 1 }",
+			"-hcl", "leave_on_terminate = false",
+		}, ports[i].args()...)
+		for j := range size {
+			if j != i {
+				args = append(args, "-retry-join", "127.0.0.1:"+strconv.Itoa(ports[j].serfLAN))
+			}
+		}
+		n := &procNode{b: b, args: args, dataDir: dir, raft: "127.0.0.1:" + strconv.Itoa(ports[i].server), logBuf: &ringBuffer{max: 16 << 10}}
+		cl.Servers = append(cl.Servers, &Agent{Addr: "127.0.0.1:" + strconv.Itoa(ports[i].http), Name: name, Mode: ModeProcess, node: n})
+		if err := n.start(ctx); err != nil {
+			_ = cl.Close(ctx)
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
+// procNode is one agent process. Start after Stop reuses its ports and
+// data directory.
+type procNode struct {
+	b       *processBackend
+	args    []string
+	dataDir string
+	raft    string
+	logBuf  *ringBuffer
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	record string
+}
+
+func (n *procNode) raftAddr() string { return n.raft }
+func (n *procNode) logs() string     { return n.logBuf.String() }
+
+func (n *procNode) start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return nil
+	}
+	// The consulkit-harness node-meta argument lets a later run recognise
+	// a leftover process.
+	cmd := exec.Command(n.b.bin, n.args...)
+	cmd.Stdout = n.logBuf
+	cmd.Stderr = n.logBuf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("integration: starting consul: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	n.cmd, n.exited = cmd, exited
+	rec, _ := json.Marshal(procRecord{Owner: os.Getpid(), PID: cmd.Process.Pid, DataDir: n.dataDir})
+	n.record = filepath.Join(n.b.stateDir, fmt.Sprintf("%d-%d.json", os.Getpid(), cmd.Process.Pid))
+	_ = os.WriteFile(n.record, rec, 0o644)
+	return nil
+}
+
+// signalAndWait sends sig and waits for the process to exit, escalating to
+// SIGKILL after a grace period.
+func (n *procNode) signalAndWait(ctx context.Context, sig syscall.Signal) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return nil
+	}
+	pid := n.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGCONT) // a paused process cannot act on SIGTERM
+	_ = syscall.Kill(pid, sig)
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-n.exited:
+	case <-t.C:
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-n.exited
+	case <-ctx.Done():
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-n.exited
+	}
+	n.cmd = nil
+	_ = os.Remove(n.record)
+	return nil
+}
+
+func (n *procNode) stop(ctx context.Context) error { return n.signalAndWait(ctx, syscall.SIGTERM) }
+func (n *procNode) kill(ctx context.Context) error { return n.signalAndWait(ctx, syscall.SIGKILL) }
+
+func (n *procNode) signal(sig syscall.Signal) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return errors.New("integration: agent is not running")
+	}
+	return syscall.Kill(n.cmd.Process.Pid, sig)
+}
+
+func (n *procNode) pause(context.Context) error   { return n.signal(syscall.SIGSTOP) }
+func (n *procNode) unpause(context.Context) error { return n.signal(syscall.SIGCONT) }
+
+// disconnect and reconnect need a network of the agent's own, which a
+// process on loopback does not have.
+func (n *procNode) disconnect(context.Context) error { return ErrUnsupported }
+func (n *procNode) reconnect(context.Context) error  { return ErrUnsupported }
+
+func (n *procNode) remove(ctx context.Context) error {
+	err := n.kill(ctx)
+	if n.dataDir != "" {
+		_ = os.RemoveAll(n.dataDir)
+	}
+	return err
+}
