@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -242,4 +244,25 @@ func StartAgent(ctx context.Context, opts ...AgentOption) (*Agent, error) {
 		return nil, fmt.Errorf("integration: agent %s did not come up: %w\n%s", spec.name, err, logs)
 	}
 	return a, nil
+}
+
+// join asks the agent to join the Serf LAN member at addr.
+func (a *Agent) join(ctx context.Context, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+a.Addr+"/v1/agent/join/"+addr, nil)
+	if err != nil {
+		return err
+	}
+	if a.Token != "" {
+		req.Header.Set("X-Consul-Token", a.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("integration: join %s: HTTP %d", addr, resp.StatusCode)
+	}
+	return nil
 }

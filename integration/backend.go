@@ -27,6 +27,8 @@ type node interface {
 	// raftAddr is the address other servers and /v1/status/leader know
 	// this server by.
 	raftAddr() string
+	// serfAddr is the node's Serf LAN address.
+	serfAddr() string
 	logs() string
 }
 

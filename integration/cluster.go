@@ -150,9 +150,24 @@ func (c *Cluster) Disconnect(ctx context.Context, i int) error {
 	return c.Servers[i].node.disconnect(ctx)
 }
 
-// Reconnect undoes Disconnect.
+// Reconnect undoes Disconnect. It asks server i to join the others at
+// once rather than wait for Serf's reconnect interval (30s).
 func (c *Cluster) Reconnect(ctx context.Context, i int) error {
-	return c.Servers[i].node.reconnect(ctx)
+	if err := c.Servers[i].node.reconnect(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	for j, s := range c.Servers {
+		if j == i {
+			continue
+		}
+		if err := c.Servers[i].join(ctx, s.node.serfAddr()); err != nil {
+			errs = append(errs, err)
+		} else {
+			return nil
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close removes every server and the cluster's network.

@@ -217,10 +217,10 @@ func (b *dockerBackend) createNet(ctx context.Context, role string) (*dockerNet,
 		x := rand.IntN(256)
 		prefix := fmt.Sprintf("10.213.%d.", x)
 		n, err := b.pool.Client.CreateNetwork(dc.CreateNetworkOptions{
-			Name:   fmt.Sprintf("consulkit-%s-%s-%s", role, ownerPID(), randomSuffix()),
-			Driver: "bridge",
-			IPAM:   &dc.IPAMOptions{Driver: "default", Config: []dc.IPAMConfig{{Subnet: prefix + "0/24", Gateway: prefix + "1"}}},
-			Labels: labels(),
+			Name:    fmt.Sprintf("consulkit-%s-%s-%s", role, ownerPID(), randomSuffix()),
+			Driver:  "bridge",
+			IPAM:    &dc.IPAMOptions{Driver: "default", Config: []dc.IPAMConfig{{Subnet: prefix + "0/24", Gateway: prefix + "1"}}},
+			Labels:  labels(),
 			Context: ctx,
 		})
 		if err != nil {
@@ -364,6 +364,14 @@ type dockerNode struct {
 }
 
 func (n *dockerNode) raftAddr() string { return n.raft }
+
+func (n *dockerNode) serfAddr() string {
+	if n.clusterIP != "" {
+		return n.clusterIP + ":8301"
+	}
+	host, _, _ := strings.Cut(n.raft, ":")
+	return host + ":8301"
+}
 
 func (n *dockerNode) logs() string {
 	var buf bytes.Buffer

@@ -116,7 +116,7 @@ func (b *processBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, 
 		a.Token = newToken()
 		args = append(args, "-hcl", aclHCL(a.Token))
 	}
-	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), logBuf: &ringBuffer{max: 16 << 10}}
+	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), serf: "127.0.0.1:" + strconv.Itoa(ports.serfLAN), logBuf: &ringBuffer{max: 16 << 10}}
 	a.node = n
 	if err := n.start(ctx); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func (b *processBackend) startCluster(ctx context.Context, size int) (*Cluster, 
 				args = append(args, "-retry-join", "127.0.0.1:"+strconv.Itoa(ports[j].serfLAN))
 			}
 		}
-		n := &procNode{b: b, args: args, dataDir: dir, raft: "127.0.0.1:" + strconv.Itoa(ports[i].server), logBuf: &ringBuffer{max: 16 << 10}}
+		n := &procNode{b: b, args: args, dataDir: dir, raft: "127.0.0.1:" + strconv.Itoa(ports[i].server), serf: "127.0.0.1:" + strconv.Itoa(ports[i].serfLAN), logBuf: &ringBuffer{max: 16 << 10}}
 		cl.Servers = append(cl.Servers, &Agent{Addr: "127.0.0.1:" + strconv.Itoa(ports[i].http), Name: name, Mode: ModeProcess, node: n})
 		if err := n.start(ctx); err != nil {
 			_ = cl.Close(ctx)
@@ -169,6 +169,7 @@ type procNode struct {
 	args    []string
 	dataDir string
 	raft    string
+	serf    string
 	logBuf  *ringBuffer
 
 	mu     sync.Mutex
@@ -178,6 +179,7 @@ type procNode struct {
 }
 
 func (n *procNode) raftAddr() string { return n.raft }
+func (n *procNode) serfAddr() string { return n.serf }
 func (n *procNode) logs() string     { return n.logBuf.String() }
 
 func (n *procNode) start(ctx context.Context) error {
