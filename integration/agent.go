@@ -208,7 +208,11 @@ func DetectMode() Mode {
 
 // provisionMode is the mode used for agents the harness must start itself
 // (ACL agents, clusters, private agents): docker or process.
-func provisionMode() Mode {
+func provisionMode() Mode { return ProvisionMode() }
+
+// ProvisionMode returns the mode used for agents the harness starts itself
+// (private and ACL agents, clusters): docker or process.
+func ProvisionMode() Mode {
 	switch m := DetectMode(); m {
 	case ModeDocker, ModeProcess:
 		return m
