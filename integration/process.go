@@ -78,11 +78,11 @@ func isOurConsul(pid int) bool {
 
 func (b *processBackend) close(context.Context) error { return nil }
 
-type procPorts struct{ http, grpc, serfLAN, serfWAN, server int }
+type procPorts struct{ http, grpc, grpcTLS, serfLAN, serfWAN, server int }
 
 func allocPorts() (procPorts, error) {
 	var p procPorts
-	for _, dst := range []*int{&p.http, &p.grpc, &p.serfLAN, &p.serfWAN, &p.server} {
+	for _, dst := range []*int{&p.http, &p.grpc, &p.grpcTLS, &p.serfLAN, &p.serfWAN, &p.server} {
 		port, err := freePort()
 		if err != nil {
 			return p, err
@@ -96,7 +96,7 @@ func (p procPorts) args() []string {
 	return []string{
 		"-client", "127.0.0.1", "-bind", "127.0.0.1",
 		"-http-port", strconv.Itoa(p.http),
-		"-grpc-port", strconv.Itoa(p.grpc), "-grpc-tls-port", "-1",
+		"-grpc-port", strconv.Itoa(p.grpc), "-grpc-tls-port", strconv.Itoa(p.grpcTLS),
 		"-dns-port", "-1",
 		"-serf-lan-port", strconv.Itoa(p.serfLAN),
 		"-serf-wan-port", strconv.Itoa(p.serfWAN),

@@ -1,0 +1,105 @@
+package integration
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+)
+
+// Fault is what a FaultProxy does to the requests it receives.
+type Fault int
+
+// Faults.
+const (
+	// Pass forwards requests to the agent.
+	Pass Fault = iota
+	// ServerError answers 500 with a generic message.
+	ServerError
+	// NoLeader answers 500 "No cluster leader", as Consul does during an
+	// election.
+	NoLeader
+	// Hang accepts requests and never answers until the fault is changed
+	// (the request then fails) or the client gives up.
+	Hang
+)
+
+// FaultProxy is an HTTP proxy in front of an agent that can fail requests
+// on demand, to test behaviour under transient faults.
+type FaultProxy struct {
+	// Addr is the proxy's address, host:port, to use as a client's Address.
+	Addr string
+
+	srv      *http.Server
+	ln       net.Listener
+	fault    atomic.Int32
+	mu       sync.Mutex
+	release  chan struct{} // closed to end hung requests
+	requests atomic.Int64
+	wg       sync.WaitGroup
+}
+
+// NewFaultProxy starts a proxy to the agent at target (host:port) on a
+// free loopback port and stops it when the test ends.
+func NewFaultProxy(tb TB, target string) *FaultProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("integration: fault proxy: %v", err)
+	}
+	u := &url.URL{Scheme: "http", Host: target}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	p := &FaultProxy{Addr: ln.Addr().String(), ln: ln, release: make(chan struct{})}
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		switch Fault(p.fault.Load()) {
+		case ServerError:
+			http.Error(w, "injected fault", http.StatusInternalServerError)
+		case NoLeader:
+			http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		case Hang:
+			p.mu.Lock()
+			rel := p.release
+			p.mu.Unlock()
+			select {
+			case <-rel:
+				panic(http.ErrAbortHandler) // drop the connection
+			case <-r.Context().Done():
+			}
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = p.srv.Serve(ln)
+	}()
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// Set changes the fault applied to requests from now on. Requests hung by
+// Hang are dropped when the fault changes.
+func (p *FaultProxy) Set(f Fault) {
+	old := Fault(p.fault.Swap(int32(f)))
+	if old == Hang && f != Hang {
+		p.mu.Lock()
+		close(p.release)
+		p.release = make(chan struct{})
+		p.mu.Unlock()
+	}
+}
+
+// Requests returns how many requests the proxy has received.
+func (p *FaultProxy) Requests() int64 { return p.requests.Load() }
+
+// Close stops the proxy and drops hung requests.
+func (p *FaultProxy) Close() {
+	p.Set(Pass)
+	_ = p.srv.Close()
+	p.wg.Wait()
+}

@@ -1,0 +1,235 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/session"
+)
+
+// acquirer runs one Lock or TryLock call.
+//
+// Every acquisition attempt is one transaction that (1) checks that the key
+// is as last seen (check-index on its ModifyIndex, or check-not-exists), so
+// that a key with foreign flags is never overwritten, (2) locks the key with
+// the lock flag, and (3) reads it back for the fencing token. Between
+// attempts it waits with blocking queries on the key, or, after a refusal
+// caused by lock-delay, until the delay is estimated to end.
+type acquirer struct {
+	l    *Lock
+	sess *session.Session
+	try  bool
+
+	// guard is the key's ModifyIndex as last seen with our flag and no
+	// holder (0: unknown, read first); absent means it did not exist.
+	guard  uint64
+	absent bool
+
+	waitIndex   uint64        // index for the next blocking read
+	holder      string        // the session last seen holding the key
+	holderDelay time.Duration // its lock delay, if known
+	freedAt     time.Time     // when the key was seen free after holder held it
+	delayTries  int
+	uncertain   bool // an attempt failed in a way that may have applied it
+}
+
+type outcome int
+
+const (
+	acquired outcome = iota
+	changed          // the key changed since it was read: read again
+	held             // another session holds the key
+	delayed          // a lock-delay is in force
+)
+
+func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
+	defer func() {
+		if err != nil && a.uncertain {
+			a.cleanup(ctx)
+		}
+	}()
+	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	haveState := a.guard != 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return Token{}, err
+		}
+		if err := a.sess.Err(); err != nil {
+			return Token{}, fmt.Errorf("lock: session: %w", err)
+		}
+		if haveState {
+			tok, out, err := a.attempt(ctx)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return Token{}, ctx.Err()
+			case err != nil && api.IsRetryable(err):
+				a.logRetry(err)
+				if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+					return Token{}, serr
+				}
+				haveState = false // re-read: the attempt may have applied
+				continue
+			case err != nil:
+				return Token{}, fmt.Errorf("lock: acquire: %w", err)
+			}
+			bo.Reset()
+			switch out {
+			case acquired:
+				return tok, nil
+			case held:
+				if a.try {
+					return Token{}, ErrLocked
+				}
+			case delayed:
+				if a.try {
+					return Token{}, fmt.Errorf("%w: lock-delay in force", ErrLocked)
+				}
+				if err := backoff.Sleep(ctx, a.delayWait()); err != nil {
+					return Token{}, err
+				}
+				continue // the state is unchanged: attempt again
+			}
+			a.waitIndex = 0 // changed or held: read now
+		}
+
+		pair, meta, err := a.l.client.KV().Get(ctx, a.l.key, &api.QueryOptions{
+			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.wait,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return Token{}, ctx.Err()
+			}
+			if !api.IsRetryable(err) {
+				return Token{}, fmt.Errorf("lock: read: %w", err)
+			}
+			a.logRetry(err)
+			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+				return Token{}, serr
+			}
+			continue
+		}
+		bo.Reset()
+		a.waitIndex = api.NextWaitIndex(a.waitIndex, meta.LastIndex)
+		switch {
+		case pair == nil:
+			a.absent, a.guard, haveState = true, 0, true
+			a.noteFree()
+		case pair.Flags != Flag:
+			return Token{}, fmt.Errorf("%w: key %q has flags %#x", ErrConflict, a.l.key, pair.Flags)
+		case pair.Session == a.sess.ID():
+			// An earlier attempt whose answer was lost did acquire it (the
+			// session's claim rules out another holder in this process).
+			a.uncertain = false
+			return Token{Key: a.l.key, Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex}, nil
+		case pair.Session != "":
+			if a.try {
+				return Token{}, ErrLocked
+			}
+			a.noteHolder(ctx, pair.Session)
+			haveState = false // block until the key changes
+		default:
+			a.absent, a.guard, haveState = false, pair.ModifyIndex, true
+			a.noteFree()
+		}
+	}
+}
+
+// attempt sends one acquisition transaction.
+func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
+	key, sid := a.l.key, a.sess.ID()
+	check := &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: a.guard}
+	if a.absent {
+		check = &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}
+	}
+	ops := api.TxnOps{
+		{KV: check},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.value, Flags: Flag, Session: sid}},
+		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
+	}
+	resp, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	if err != nil {
+		var te *api.TxnError
+		if !errors.As(err, &te) {
+			// No answer: the transaction may have been applied.
+			a.uncertain = true
+			return Token{}, 0, err
+		}
+		if oe, ok := te.Op(1); ok {
+			if oe.LockDelayed() {
+				return Token{}, delayed, nil
+			}
+			if oe.LockHeld() {
+				return Token{}, held, nil
+			}
+		}
+		return Token{}, changed, nil
+	}
+	a.uncertain = false
+	// check-not-exists yields no result; the read is always the last one.
+	if len(resp.Results) == 0 || resp.Results[len(resp.Results)-1].KV == nil {
+		return Token{}, 0, errors.New("lock: transaction answered without the key")
+	}
+	kv := resp.Results[len(resp.Results)-1].KV
+	if kv.Session != sid {
+		return Token{}, changed, nil
+	}
+	return Token{Key: key, Session: sid, LockIndex: kv.LockIndex, ModifyIndex: kv.ModifyIndex}, acquired, nil
+}
+
+// noteHolder records the session holding the key and, once per holder,
+// reads its lock delay, which says how long a refusal may last after the
+// holder's session is invalidated.
+func (a *acquirer) noteHolder(ctx context.Context, holder string) {
+	if holder == a.holder {
+		return
+	}
+	a.holder, a.holderDelay, a.freedAt = holder, -1, time.Time{}
+	if se, _, err := a.l.client.Session().Info(ctx, holder, nil); err == nil && se != nil {
+		a.holderDelay = se.LockDelay
+	}
+}
+
+// noteFree records when the key was first seen free after a holder.
+func (a *acquirer) noteFree() {
+	if a.holder != "" && a.freedAt.IsZero() {
+		a.freedAt = time.Now()
+	}
+	a.delayTries = 0
+}
+
+// delayWait is how long to wait after a lock-delay refusal: until the
+// delay of the last holder is estimated to end (it started no later than
+// when the key was seen free), plus jitter; when that is unknown or already
+// past, a short growing pause bounded by one second.
+func (a *acquirer) delayWait() time.Duration {
+	a.delayTries++
+	if a.holderDelay >= 0 && !a.freedAt.IsZero() {
+		if left := time.Until(a.freedAt.Add(a.holderDelay)); left > 0 {
+			return backoff.Spread(left, 0.02) + backoff.Jitter(50*time.Millisecond, 1)
+		}
+	}
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	var d time.Duration
+	for range a.delayTries {
+		d = b.Next()
+	}
+	return d
+}
+
+// cleanup releases the key in case an attempt whose answer was lost did
+// acquire it; a release of a key the session does not hold does nothing.
+func (a *acquirer) cleanup(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _, _ = a.l.client.KV().Release(cctx, &api.KVPair{Key: a.l.key, Value: a.l.cfg.value, Flags: Flag, Session: a.sess.ID()}, a.sess.WriteOptions())
+}
+
+func (a *acquirer) logRetry(err error) {
+	if a.l.cfg.logger != nil {
+		a.l.cfg.logger.Warn("consul lock: transient error; retrying", "key", a.l.key, "err", err)
+	}
+}

@@ -1,0 +1,51 @@
+// Package lock implements a distributed mutual-exclusion lock over one
+// Consul key, with a fencing token.
+//
+// The lock speaks Consul's own lock protocol: the key carries flag
+// 0x2ddccbc058a50c18, its value is the holder's value, and the holder is the
+// session attached to the key with acquire. A consulkit Lock, `consul lock`
+// (which locks "<prefix>/.lock") and the official Go client's Lock exclude
+// one another on the same key.
+//
+// # Guarantees
+//
+//   - Lock and TryLock never report success without the key being held by
+//     the Lock's session at the moment of the answer. A cancelled ctx gives
+//     ctx.Err() and leaves nothing held: when a cancelled attempt may have
+//     been applied, the Lock releases the key before returning.
+//   - A key that exists with other flags (a semaphore's key, plain data) is
+//     never overwritten: every attempt checks the key is as last read, in
+//     the same transaction that locks it, and ErrConflict is returned.
+//   - While held, one consistent blocking query per Lock follows the key. When
+//     the key is deleted, taken by another session or released by someone
+//     else, or when the session is lost, the held context is cancelled with
+//     cause ErrLost. Transient errors are retried while the session lives;
+//     the session reports loss at its deadline (see package session).
+//   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
+//     the Raft index of the acquiring write).
+//   - One acquisition over a reused session costs three requests: one
+//     transaction to check, lock and read the token, one blocking query that
+//     watches, one transaction to release. Waiting is blocking queries, never
+//     polling; after a refusal caused by a lock-delay, the next attempt waits
+//     until that delay is estimated to end.
+//
+// # Limits: a lease is not a fence
+//
+// A lock in Consul is a lease. Between the moment Consul gives the key to
+// another session (after this session's TTL ran out, or was destroyed) and
+// the moment this process sees the held context cancelled, both may act as
+// holders: a paused process (GC, swap) learns it late. Do not rely on the
+// held context alone to protect a resource; pass the Token to it and make it
+// refuse a token older than the newest it has seen:
+//
+//	tok := l.Token()
+//	db.Exec("UPDATE jobs SET result = $1, fence = $2 WHERE id = $3 AND fence <= $2",
+//	    result, tok.ModifyIndex, id)
+//
+// For writes to Consul itself, GuardedTxn and GuardedPut make Consul check,
+// atomically with the write, that the session still holds the key.
+//
+// A lock-delay (the session's, 15s by default; session.WithLockDelay) keeps
+// the key from being acquired for a while after the holder's session is
+// invalidated, giving a deposed holder time to notice and stop.
+package lock

@@ -1,0 +1,54 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/consulkit/consulkit/api"
+)
+
+// GuardedTxn applies ops in one transaction only if this Lock still holds
+// the key: a check-session operation on the lock's key is put first, so
+// Consul itself refuses the transaction once the lock has changed hands,
+// however late this process learns of it. It returns ErrNotHeld when the
+// Lock does not hold the key, an error wrapping ErrLost when Consul says
+// the session no longer holds it, and a *api.TxnError for a failure of one
+// of ops (whose OpIndex values are shifted by one). Results do not include
+// the check.
+func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse, error) {
+	l.mu.Lock()
+	h := l.held
+	l.mu.Unlock()
+	if h == nil {
+		return nil, ErrNotHeld
+	}
+	all := make(api.TxnOps, 0, len(ops)+1)
+	all = append(all, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckSession, Key: l.key, Session: h.token.Session}})
+	all = append(all, ops...)
+	resp, _, err := l.client.Txn().Do(ctx, all, h.sess.WriteOptions())
+	if err != nil {
+		var te *api.TxnError
+		if errors.As(err, &te) {
+			if _, ok := te.Op(0); ok {
+				return nil, fmt.Errorf("%w: Consul refused a guarded write: %w", ErrLost, err)
+			}
+		}
+		return nil, err
+	}
+	// The check-session operation yields the lock key as its result.
+	if len(resp.Results) > 0 && resp.Results[0].KV != nil && resp.Results[0].KV.Key == l.key {
+		resp.Results = resp.Results[1:]
+	}
+	return resp, nil
+}
+
+// GuardedPut writes p only if this Lock still holds the key (see
+// GuardedTxn).
+func (l *Lock) GuardedPut(ctx context.Context, p *api.KVPair) error {
+	if p == nil {
+		return &api.ValidationError{Field: "pair", Reason: "nil"}
+	}
+	_, err := l.GuardedTxn(ctx, api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVSet, Key: p.Key, Value: p.Value, Flags: p.Flags}}})
+	return err
+}

@@ -1,0 +1,443 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/session"
+)
+
+// Flag is the KV flag that marks a key as a lock. Consul's CLI (consul
+// lock) and its official Go client use the same value, so that the three
+// exclude one another on one key.
+const Flag uint64 = 0x2ddccbc058a50c18
+
+// Errors.
+var (
+	// ErrLocked: TryLock found the lock held by another session, or in its
+	// lock-delay.
+	ErrLocked = errors.New("lock: held by another session")
+	// ErrNotHeld: Unlock or a guarded write on a lock this Lock does not hold.
+	ErrNotHeld = errors.New("lock: not held")
+	// ErrHeld: Lock or TryLock on a Lock that already holds the key, or while
+	// another Lock or TryLock call on it is in progress.
+	ErrHeld = errors.New("lock: already held or being acquired")
+	// ErrLost is the cause of the held context when the lock is lost: the key
+	// was deleted or taken by another session, or the session was lost.
+	ErrLost = errors.New("lock: lost")
+	// ErrConflict: the key exists with flags that are not a lock's (it is a
+	// semaphore's key, or plain data).
+	ErrConflict = errors.New("lock: key is not a lock (flags mismatch)")
+	// ErrUnlocked is the cause of the held context after Unlock.
+	ErrUnlocked = errors.New("lock: unlocked")
+)
+
+// Token identifies one acquisition of a lock. Tokens of successive
+// acquisitions of a key strictly grow: compare ModifyIndex (the Raft index of
+// the acquiring write) to fence external writes; LockIndex (the number of
+// acquisitions of the key) grows too.
+type Token struct {
+	Key         string
+	Session     string
+	LockIndex   uint64
+	ModifyIndex uint64
+}
+
+// IsZero reports whether t is the zero Token (no lock held).
+func (t Token) IsZero() bool { return t == Token{} }
+
+// Newer reports whether t comes from a later acquisition of the same key
+// than u.
+func (t Token) Newer(u Token) bool { return t.ModifyIndex > u.ModifyIndex }
+
+type config struct {
+	sess     *session.Session
+	sessOpts []session.Option
+	value    []byte
+	logger   *slog.Logger
+	wait     time.Duration
+}
+
+// Option configures a Lock.
+type Option func(*config) error
+
+// WithSession makes the Lock hold the key through s, which the caller owns
+// and may share with other locks on other keys. Without it, the Lock
+// creates a session at each acquisition and destroys it at Unlock.
+func WithSession(s *session.Session) Option {
+	return func(c *config) error {
+		if s == nil {
+			return &api.ValidationError{Field: "session", Reason: "nil"}
+		}
+		c.sess = s
+		return nil
+	}
+}
+
+// WithSessionOptions sets the options of the sessions the Lock creates for
+// itself (ignored with WithSession).
+func WithSessionOptions(opts ...session.Option) Option {
+	return func(c *config) error {
+		c.sessOpts = append(c.sessOpts, opts...)
+		return nil
+	}
+}
+
+// WithValue sets the value stored in the key while it is held (at most
+// 512 KiB). Consul's tools show it as the holder's description.
+func WithValue(v []byte) Option {
+	return func(c *config) error {
+		if len(v) > api.MaxValueSize {
+			return &api.ValidationError{Field: "value", Reason: "larger than 512 KiB"}
+		}
+		c.value = append([]byte(nil), v...)
+		return nil
+	}
+}
+
+// WithLogger logs waits, refusals and losses.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithWaitTime bounds each blocking query the Lock sends (default 5m).
+func WithWaitTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > 10*time.Minute {
+			return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
+		}
+		c.wait = d
+		return nil
+	}
+}
+
+// Lock is a distributed mutual-exclusion lock over one Consul key. A Lock
+// is used by one holder at a time: Lock and TryLock may not run
+// concurrently on one Lock (the second gets ErrHeld); Unlock may be called
+// from any goroutine.
+type Lock struct {
+	client *api.Client
+	key    string
+	cfg    config
+
+	mu        sync.Mutex
+	busy      bool     // a Lock or TryLock call is in progress
+	held      *holding // nil when not held
+	lastIndex uint64   // the key's ModifyIndex after our last release, 0 if unknown
+}
+
+// holding is one acquisition: its token, its held context and the
+// goroutine that watches it.
+type holding struct {
+	token   Token
+	sess    *session.Session
+	ownSess bool
+	unclaim func()
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	stop    context.CancelFunc // stops the watcher
+	exited  chan struct{}
+}
+
+// New returns a Lock on key. It sends nothing; the key is validated.
+func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
+	if client == nil {
+		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
+	}
+	if err := api.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	cfg := config{wait: 5 * time.Minute}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Lock{client: client, key: key, cfg: cfg}, nil
+}
+
+// Key returns the lock's key.
+func (l *Lock) Key() string { return l.key }
+
+// Token returns the fencing token of the current acquisition, or the zero
+// Token when the lock is not held.
+func (l *Lock) Token() Token {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		return Token{}
+	}
+	return l.held.token
+}
+
+// Lock blocks until it holds the lock, ctx ends or an error occurs. It
+// returns a context that stays alive while the lock is held and is
+// cancelled, with cause ErrLost (wrapping the reason), when the lock is lost,
+// or with cause ErrUnlocked at Unlock. The held context does not derive from
+// ctx. When ctx ends first, Lock returns ctx.Err() and holds nothing.
+func (l *Lock) Lock(ctx context.Context) (context.Context, error) { return l.acquire(ctx, false) }
+
+// TryLock is Lock without waiting: it fails with ErrLocked when another
+// session holds the key or a lock-delay is in force.
+func (l *Lock) TryLock(ctx context.Context) (context.Context, error) { return l.acquire(ctx, true) }
+
+func (l *Lock) begin() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy || l.held != nil {
+		return ErrHeld
+	}
+	l.busy = true
+	return nil
+}
+
+func (l *Lock) end() {
+	l.mu.Lock()
+	l.busy = false
+	l.mu.Unlock()
+}
+
+func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err error) {
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.end()
+
+	sess, own := l.cfg.sess, false
+	if sess == nil {
+		if sess, err = session.New(ctx, l.client, l.cfg.sessOpts...); err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
+		own = true
+	}
+	unclaim, err := sess.Claim(l.key)
+	if err != nil {
+		if own {
+			_ = sess.Close(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unclaim()
+			if own {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				_ = sess.Close(cctx)
+				cancel()
+			}
+		}
+	}()
+
+	a := acquirer{l: l, sess: sess, try: try}
+	l.mu.Lock()
+	a.guard = l.lastIndex
+	l.mu.Unlock()
+	tok, err := a.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.hold(tok, sess, own, unclaim), nil
+}
+
+// hold records an acquisition and starts its watcher.
+func (l *Lock) hold(tok Token, sess *session.Session, own bool, unclaim func()) context.Context {
+	h := &holding{token: tok, sess: sess, ownSess: own, unclaim: unclaim, exited: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	var wctx context.Context
+	wctx, h.stop = context.WithCancel(context.Background())
+	l.mu.Lock()
+	l.held = h
+	l.mu.Unlock()
+	go l.watch(wctx, h)
+	return h.ctx
+}
+
+// Unlock releases the lock, stops its watcher and waits for it, and
+// destroys the session the Lock created for itself. It returns ErrNotHeld
+// when the lock is not held and an error wrapping ErrLost when it was lost
+// before it could be released.
+func (l *Lock) Unlock(ctx context.Context) error {
+	l.mu.Lock()
+	h := l.held
+	l.mu.Unlock()
+	if h == nil {
+		return ErrNotHeld
+	}
+	h.stop()
+	<-h.exited
+
+	l.mu.Lock()
+	if l.held != h {
+		// Lost (and cleared) while we waited for the watcher.
+		l.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrNotHeld, context.Cause(h.ctx))
+	}
+	l.mu.Unlock()
+
+	var relErr error
+	if lost := context.Cause(h.ctx); lost != nil {
+		relErr = lost
+	} else {
+		idx, err := l.release(ctx, h)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.lastIndex = idx
+			l.mu.Unlock()
+		case isNotHeld(err):
+			relErr = fmt.Errorf("%w: released by someone else before Unlock", ErrLost)
+		default:
+			// The release may or may not have happened; the key is released
+			// anyway when the session ends, which Close below makes sure of
+			// for an own session.
+			relErr = fmt.Errorf("lock: release: %w", err)
+		}
+	}
+	h.cancel(ErrUnlocked)
+	l.finish(ctx, h)
+	return relErr
+}
+
+// release unlocks the key in a transaction that also reads it back, and
+// returns the key's ModifyIndex after the release.
+func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.value, Flags: Flag, Session: h.sess.ID()}},
+		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
+	}
+	resp, _, err := l.client.Txn().Do(ctx, ops, h.sess.WriteOptions())
+	if err != nil {
+		return 0, err
+	}
+	if n := len(resp.Results); n > 0 && resp.Results[n-1].KV != nil {
+		return resp.Results[n-1].KV.ModifyIndex, nil
+	}
+	return 0, nil
+}
+
+func isNotHeld(err error) bool {
+	var te *api.TxnError
+	if !errors.As(err, &te) {
+		return false
+	}
+	oe, ok := te.Op(0)
+	return ok && oe.NotHeld()
+}
+
+// finish forgets h and gives up what it used.
+func (l *Lock) finish(ctx context.Context, h *holding) {
+	l.mu.Lock()
+	if l.held == h {
+		l.held = nil
+	}
+	l.mu.Unlock()
+	h.unclaim()
+	if h.ownSess {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = h.sess.Close(cctx)
+		cancel()
+	}
+}
+
+// lose marks h lost with reason, from the watcher.
+func (l *Lock) lose(h *holding, reason error) {
+	err := fmt.Errorf("%w: %w", ErrLost, reason)
+	h.cancel(err)
+	if l.cfg.logger != nil {
+		l.cfg.logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
+	}
+	l.mu.Lock()
+	l.lastIndex = 0
+	l.mu.Unlock()
+	l.finish(context.Background(), h)
+}
+
+var (
+	errKeyDeleted = errors.New("key deleted")
+	errKeyTaken   = errors.New("key held by another session or released")
+)
+
+// watch follows the key with consistent blocking queries while the lock
+// is held. Transient errors are retried for as long as the session lives:
+// the session itself reports loss at its deadline.
+func (l *Lock) watch(ctx context.Context, h *holding) {
+	defer close(h.exited)
+	// Session loss interrupts a parked blocking query at once.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
+	defer stopAfter()
+
+	idx := h.token.ModifyIndex
+	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if h.sess.Err() != nil {
+			l.lose(h, h.sess.Err())
+			return
+		}
+		pair, meta, err := l.client.KV().Get(qctx, l.key, &api.QueryOptions{
+			WaitIndex: idx, WaitTime: l.cfg.wait, Consistency: api.ConsistencyConsistent,
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if h.sess.Err() != nil {
+				continue
+			}
+			if l.cfg.logger != nil {
+				l.cfg.logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
+			}
+			_ = backoff.Sleep(qctx, bo.Next())
+			continue
+		}
+		bo.Reset()
+		switch {
+		case pair == nil:
+			l.lose(h, errKeyDeleted)
+			return
+		case pair.Session != h.sess.ID():
+			l.lose(h, fmt.Errorf("%w (now %q)", errKeyTaken, pair.Session))
+			return
+		case pair.Flags != Flag:
+			l.lose(h, ErrConflict)
+			return
+		}
+		idx = api.NextWaitIndex(idx, meta.LastIndex)
+	}
+}
+
+// Do runs fn while holding the lock on key: it creates a Lock with opts,
+// waits for the lock, calls fn with the held context (cancelled if the lock
+// is lost), and unlocks. It returns fn's error, joined with the reason when
+// the lock was lost while fn ran.
+func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context.Context) error, opts ...Option) error {
+	l, err := New(client, key, opts...)
+	if err != nil {
+		return err
+	}
+	held, err := l.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	fnErr := fn(held)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	uerr := l.Unlock(uctx)
+	if errors.Is(uerr, ErrLost) || errors.Is(uerr, ErrNotHeld) {
+		return errors.Join(fnErr, uerr)
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return uerr
+}

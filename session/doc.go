@@ -1,0 +1,28 @@
+// Package session manages Consul sessions that renew themselves and report
+// their loss at once.
+//
+// A Session is created by New and renewed by one goroutine at half its TTL.
+// A transient renew failure (network error, 5xx, no leader) is retried
+// about every second, with jitter, until the local deadline: the send time
+// of the last successful renew plus the TTL. Only then is the session
+// reported lost, with ErrExpired. A renew answered with 404 (destroyed
+// from outside, invalidated by a failing health check) is reported lost at
+// once, with ErrInvalidated. Loss closes Done, and Err says why.
+//
+// The local deadline is conservative: Consul itself invalidates a session
+// only after twice its TTL without renewal. When the Session reports
+// ErrExpired, Consul may still hold it for up to one more TTL; when Done is
+// still open, Consul has not invalidated the session by its TTL, though a
+// health check or an operator may have destroyed it since the last renew
+// (that is seen at the next renew, within TTL/2).
+//
+// One Session can back any number of locks, elections and semaphore slots:
+// they share its renew goroutine. Close stops renewing, waits for the
+// goroutine and destroys the session, which releases (or deletes, with
+// Behavior Delete) every key it holds.
+//
+// A session is a lease, not a fence: between the moment Consul invalidates
+// it and the moment this process learns of it, the process may still act
+// as a holder. Protect external resources with the fencing token of the
+// lock package.
+package session

@@ -1,0 +1,353 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+)
+
+// Errors reported by Err.
+var (
+	// ErrExpired: renewing failed until the session's local deadline.
+	ErrExpired = errors.New("session: expired")
+	// ErrInvalidated: Consul no longer knows the session (destroyed from
+	// outside, or invalidated by a health check).
+	ErrInvalidated = errors.New("session: invalidated")
+	// ErrClosed: Close was called.
+	ErrClosed = errors.New("session: closed")
+	// ErrClaimed: another holder of this session already uses the key.
+	ErrClaimed = errors.New("session: key already claimed by a holder of this session")
+)
+
+// Behavior is what Consul does with the keys a session holds when the
+// session is invalidated.
+type Behavior string
+
+// Behaviors.
+const (
+	Release Behavior = api.SessionBehaviorRelease // the keys are released
+	Delete  Behavior = api.SessionBehaviorDelete  // the keys are deleted
+)
+
+// Defaults.
+const (
+	DefaultTTL       = 15 * time.Second
+	DefaultLockDelay = 15 * time.Second
+)
+
+// retryInterval is the pause between attempts to renew after a failure.
+const retryInterval = time.Second
+
+type config struct {
+	entry  api.SessionEntry
+	write  api.WriteOptions
+	logger *slog.Logger
+}
+
+// Option configures New.
+type Option func(*config) error
+
+// WithTTL sets the session's TTL, between 10s and 24h. Default 15s.
+func WithTTL(d time.Duration) Option {
+	return func(c *config) error {
+		if d < api.SessionTTLMin || d > api.SessionTTLMax {
+			return &api.ValidationError{Field: "session TTL", Reason: fmt.Sprintf("%s is outside 10s..24h", d)}
+		}
+		c.entry.TTL = d
+		return nil
+	}
+}
+
+// WithLockDelay sets the lock delay, between 0 and 60s: after the session
+// is invalidated, the keys it held cannot be acquired for this long. Zero
+// means no delay. Default 15s, Consul's own default.
+func WithLockDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > api.SessionLockDelayMax {
+			return &api.ValidationError{Field: "session lock delay", Reason: fmt.Sprintf("%s is outside 0..60s", d)}
+		}
+		c.entry.LockDelay = d
+		return nil
+	}
+}
+
+// WithBehavior sets what happens to held keys on invalidation. Default
+// Release.
+func WithBehavior(b Behavior) Option {
+	return func(c *config) error {
+		if b != Release && b != Delete {
+			return &api.ValidationError{Field: "session behavior", Reason: fmt.Sprintf("%q is neither release nor delete", b)}
+		}
+		c.entry.Behavior = string(b)
+		return nil
+	}
+}
+
+// WithName sets the session's name.
+func WithName(name string) Option {
+	return func(c *config) error { c.entry.Name = name; return nil }
+}
+
+// WithNode sets the node the session belongs to. Default: the agent's node.
+func WithNode(node string) Option {
+	return func(c *config) error { c.entry.Node = node; return nil }
+}
+
+// WithNodeChecks ties the session to node health checks: the session is
+// invalidated when one of them goes critical. Default: Consul's serfHealth.
+// WithNodeChecks() with no IDs ties it to none.
+func WithNodeChecks(ids ...string) Option {
+	return func(c *config) error {
+		c.entry.NodeChecks = append([]string{}, ids...)
+		return nil
+	}
+}
+
+// WithServiceChecks ties the session to service health checks.
+func WithServiceChecks(ids ...string) Option {
+	return func(c *config) error {
+		for _, id := range ids {
+			c.entry.ServiceChecks = append(c.entry.ServiceChecks, api.ServiceCheck{ID: id})
+		}
+		return nil
+	}
+}
+
+// WithWriteOptions sets the datacenter, token, namespace and partition of
+// the session's requests.
+func WithWriteOptions(w api.WriteOptions) Option {
+	return func(c *config) error { c.write = w; return nil }
+}
+
+// WithLogger logs renew failures and loss. Default: no logging.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// Session is a Consul session kept alive by a goroutine of its own.
+type Session struct {
+	client    *api.Client
+	id        string
+	lockDelay time.Duration
+	write     api.WriteOptions
+	logger    *slog.Logger
+
+	ctx    context.Context // cancelled with the reason when lost or closed
+	cancel context.CancelCauseFunc
+	stop   context.CancelFunc // stops the renew goroutine
+	exited chan struct{}
+
+	mu       sync.Mutex
+	ttl      time.Duration
+	deadline time.Time
+	closed   bool
+	closeErr error
+	closing  chan struct{} // closed when the first Close has finished
+	claims   map[string]struct{}
+}
+
+// New creates a session and starts renewing it. ctx bounds the creation
+// only; the session lives until Close or loss.
+func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, error) {
+	if client == nil {
+		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
+	}
+	cfg := config{entry: api.SessionEntry{TTL: DefaultTTL, LockDelay: DefaultLockDelay, Behavior: string(Release)}}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	sent := time.Now()
+	id, _, err := client.Session().Create(ctx, &cfg.entry, &cfg.write)
+	if err != nil {
+		return nil, fmt.Errorf("session: create: %w", err)
+	}
+	s := &Session{
+		client:    client,
+		id:        id,
+		lockDelay: cfg.entry.LockDelay,
+		write:     cfg.write,
+		logger:    cfg.logger,
+		exited:    make(chan struct{}),
+		closing:   make(chan struct{}),
+		claims:    map[string]struct{}{},
+		ttl:       cfg.entry.TTL,
+		deadline:  sent.Add(cfg.entry.TTL),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	var runCtx context.Context
+	runCtx, s.stop = context.WithCancel(context.Background())
+	go s.renewLoop(runCtx)
+	return s, nil
+}
+
+// ID returns the Consul session ID.
+func (s *Session) ID() string { return s.id }
+
+// LockDelay returns the session's lock delay.
+func (s *Session) LockDelay() time.Duration { return s.lockDelay }
+
+// TTL returns the session's TTL as Consul last reported it.
+func (s *Session) TTL() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ttl
+}
+
+// Deadline returns the local deadline: the send time of the last
+// successful renew plus the TTL. Past it, the session is reported lost.
+func (s *Session) Deadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadline
+}
+
+// Done returns a channel closed when the session is lost or closed.
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Err returns nil while the session is alive, and afterwards why it ended:
+// an error matching ErrExpired, ErrInvalidated or ErrClosed.
+func (s *Session) Err() error {
+	if s.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(s.ctx)
+}
+
+// Context returns a context that is cancelled when the session is lost or
+// closed; context.Cause gives the same error as Err.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Client returns the client the session was created with.
+func (s *Session) Client() *api.Client { return s.client }
+
+// WriteOptions returns the write options of the session's requests.
+func (s *Session) WriteOptions() *api.WriteOptions {
+	w := s.write
+	return &w
+}
+
+func (s *Session) lose(err error) {
+	s.cancel(err)
+	if s.logger != nil {
+		s.logger.Warn("consul session lost", "session", s.id, "err", err)
+	}
+}
+
+func (s *Session) renewLoop(ctx context.Context) {
+	defer close(s.exited)
+	var (
+		wait    = s.TTL() / 2
+		lastErr error
+	)
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		deadline := s.Deadline()
+		sent := time.Now()
+		// A renew that hangs must not carry the session past its deadline.
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		entry, _, err := s.client.Session().Renew(rctx, s.id, &s.write)
+		cancel()
+		switch {
+		case err == nil:
+			ttl := s.TTL()
+			if entry.TTL > ttl {
+				ttl = entry.TTL // Consul may answer with a longer TTL
+			}
+			s.mu.Lock()
+			s.ttl, s.deadline = ttl, sent.Add(ttl)
+			s.mu.Unlock()
+			wait, lastErr = ttl/2, nil
+			continue
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, api.ErrNotFound):
+			s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
+			return
+		}
+		lastErr = err
+		left := time.Until(deadline)
+		if left <= 0 {
+			s.lose(fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr))
+			return
+		}
+		if s.logger != nil {
+			s.logger.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
+		}
+		wait = min(backoff.Spread(retryInterval, 0.3), left)
+	}
+}
+
+// Claim records that one holder (a lock, an election, a semaphore slot)
+// uses key through this session, and fails with ErrClaimed when another
+// holder already does: Consul lets a session acquire a key it already
+// holds, so two holders sharing a session on one key would not exclude
+// each other. The returned func gives the claim up.
+func (s *Session) Claim(key string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.claims[key]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrClaimed, key)
+	}
+	s.claims[key] = struct{}{}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.claims, key)
+			s.mu.Unlock()
+		})
+	}, nil
+}
+
+// Close stops renewing, waits for the renew goroutine and destroys the
+// session, releasing (or deleting) the keys it holds. It is safe to call
+// more than once and from several goroutines; later calls wait for the
+// first (or for their ctx) and return its result. A session that Consul
+// already invalidated is not destroyed again.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		select {
+		case <-s.closing:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closeErr
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.stop()
+	<-s.exited
+	lostBefore := s.Err()
+	s.cancel(ErrClosed)
+
+	var err error
+	if !errors.Is(lostBefore, ErrInvalidated) {
+		if _, derr := s.client.Session().Destroy(ctx, s.id, &s.write); derr != nil {
+			err = fmt.Errorf("session: destroy: %w", derr)
+		}
+	}
+	s.mu.Lock()
+	s.closeErr = err
+	s.mu.Unlock()
+	close(s.closing)
+	return err
+}
