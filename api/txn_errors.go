@@ -30,7 +30,9 @@ func (e TxnOpError) IndexMismatch() bool {
 
 // Exists reports whether a check-not-exists operation failed because the
 // key exists.
-func (e TxnOpError) Exists() bool { return strings.Contains(e.What, "exists") && !strings.Contains(e.What, "doesn't exist") }
+func (e TxnOpError) Exists() bool {
+	return strings.Contains(e.What, "exists") && !strings.Contains(e.What, "doesn't exist")
+}
 
 // Op returns the failed operation with index i, if it is among the errors.
 func (e *TxnError) Op(i int) (TxnOpError, bool) {

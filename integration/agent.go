@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -145,9 +147,45 @@ func (a *Agent) waitAnswering(ctx context.Context) error {
 		}
 		// A write proves the leader has settled (and, with ACLs, that the
 		// management token is in force).
-		_, err = c.KV().Put(ctx, &api.KVPair{Key: "consulkit/harness/ready", Value: []byte(a.Name)}, nil)
-		return err
+		if _, err = c.KV().Put(ctx, &api.KVPair{Key: "consulkit/harness/ready", Value: []byte(a.Name)}, nil); err != nil {
+			return err
+		}
+		return a.registered(ctx)
 	})
+}
+
+// registered returns nil once the agent's node is in the catalog: before
+// that, creating a session on it fails with "Missing node registration".
+func (a *Agent) registered(ctx context.Context) error {
+	var node any
+	if err := a.getJSON(ctx, "/v1/catalog/node/"+url.PathEscape(a.Name), &node); err != nil {
+		return err
+	}
+	if node == nil {
+		return fmt.Errorf("node %s not registered yet", a.Name)
+	}
+	return nil
+}
+
+// getJSON reads path from the agent's HTTP API into out.
+func (a *Agent) getJSON(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr+path, nil)
+	if err != nil {
+		return err
+	}
+	if a.Token != "" {
+		req.Header.Set("X-Consul-Token", a.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // waitFor calls try until it succeeds, ctx ends or limit passes, and

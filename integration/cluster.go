@@ -123,6 +123,11 @@ func (c *Cluster) WaitLeader(ctx context.Context, among ...int) (int, error) {
 		if _, err := cli.KV().Put(ctx, &api.KVPair{Key: "consulkit/harness/ready", Value: []byte("1")}, nil); err != nil {
 			return err
 		}
+		for _, i := range among {
+			if err := c.Servers[i].registered(ctx); err != nil {
+				return err
+			}
+		}
 		leader = l
 		return nil
 	})

@@ -188,8 +188,19 @@ func (a *acquirer) noteHolder(ctx context.Context, holder string) {
 		return
 	}
 	a.holder, a.holderDelay, a.freedAt = holder, -1, time.Time{}
+	a.l.mu.Lock()
+	if a.l.lastHolder == holder {
+		a.holderDelay = a.l.lastHolderDelay
+	}
+	a.l.mu.Unlock()
+	if a.holderDelay >= 0 {
+		return
+	}
 	if se, _, err := a.l.client.Session().Info(ctx, holder, nil); err == nil && se != nil {
 		a.holderDelay = se.LockDelay
+		a.l.mu.Lock()
+		a.l.lastHolder, a.l.lastHolderDelay = holder, se.LockDelay
+		a.l.mu.Unlock()
 	}
 }
 

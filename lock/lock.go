@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -130,6 +131,10 @@ type Lock struct {
 	busy      bool     // a Lock or TryLock call is in progress
 	held      *holding // nil when not held
 	lastIndex uint64   // the key's ModifyIndex after our last release, 0 if unknown
+	// The lock delay of the last holder seen, so that contended calls do
+	// not look it up again.
+	lastHolder      string
+	lastHolderDelay time.Duration
 }
 
 // holding is one acquisition: its token, its held context and the
@@ -143,6 +148,9 @@ type holding struct {
 	cancel  context.CancelCauseFunc
 	stop    context.CancelFunc // stops the watcher
 	exited  chan struct{}
+	// releasing is set by Unlock before it releases the key, so that the
+	// watcher takes the change for the release and not for a loss.
+	releasing atomic.Bool
 }
 
 // New returns a Lock on key. It sends nothing; the key is validated.
@@ -258,10 +266,14 @@ func (l *Lock) hold(tok Token, sess *session.Session, own bool, unclaim func()) 
 	return h.ctx
 }
 
-// Unlock releases the lock, stops its watcher and waits for it, and
-// destroys the session the Lock created for itself. It returns ErrNotHeld
-// when the lock is not held and an error wrapping ErrLost when it was lost
-// before it could be released.
+// Unlock releases the lock, waits for its watcher to stop, and destroys
+// the session the Lock created for itself. It returns ErrNotHeld when the lock is not
+// held and an error wrapping ErrLost when it was lost before it could be
+// released.
+//
+// The release is sent first and the watcher's blocking query then returns
+// on its own, because the key changed: cancelling it instead would make the
+// HTTP client drop its connection and dial a new one on every cycle.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	h := l.held
@@ -269,35 +281,38 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	if h == nil {
 		return ErrNotHeld
 	}
-	h.stop()
-	<-h.exited
-
-	l.mu.Lock()
-	if l.held != h {
-		// Lost (and cleared) while we waited for the watcher.
-		l.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrNotHeld, context.Cause(h.ctx))
-	}
-	l.mu.Unlock()
-
+	h.releasing.Store(true)
 	var relErr error
-	if lost := context.Cause(h.ctx); lost != nil {
-		relErr = lost
-	} else {
-		idx, err := l.release(ctx, h)
-		switch {
-		case err == nil:
-			l.mu.Lock()
-			l.lastIndex = idx
-			l.mu.Unlock()
-		case isNotHeld(err):
-			relErr = fmt.Errorf("%w: released by someone else before Unlock", ErrLost)
-		default:
-			// The release may or may not have happened; the key is released
-			// anyway when the session ends, which Close below makes sure of
-			// for an own session.
-			relErr = fmt.Errorf("lock: release: %w", err)
-		}
+	idx, err := l.release(ctx, h)
+	switch {
+	case err == nil:
+	case isNotHeld(err):
+		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
+	default:
+		// The release may or may not have happened; the key is released
+		// anyway when the session ends, which finish makes sure of for an
+		// own session.
+		relErr = fmt.Errorf("lock: release: %w", err)
+	}
+	if err != nil {
+		h.stop()
+	}
+	t := time.NewTimer(time.Second)
+	select {
+	case <-h.exited:
+	case <-t.C:
+		h.stop() // parked in a backoff pause, or the answer is slow
+		<-h.exited
+	}
+	t.Stop()
+	if lost := context.Cause(h.ctx); lost != nil && errors.Is(lost, ErrLost) {
+		// The watcher saw the loss before the release was sent.
+		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
+	}
+	if err == nil {
+		l.mu.Lock()
+		l.lastIndex = idx
+		l.mu.Unlock()
 	}
 	h.cancel(ErrUnlocked)
 	l.finish(ctx, h)
@@ -315,8 +330,10 @@ func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n := len(resp.Results); n > 0 && resp.Results[n-1].KV != nil {
-		return resp.Results[n-1].KV.ModifyIndex, nil
+	for _, r := range resp.Results {
+		if r.KV != nil && r.KV.Key == l.key && r.KV.Session == "" {
+			return r.KV.ModifyIndex, nil
+		}
 	}
 	return 0, nil
 }
@@ -345,16 +362,20 @@ func (l *Lock) finish(ctx context.Context, h *holding) {
 	}
 }
 
-// lose marks h lost with reason, from the watcher.
+// lose marks h lost with reason, from the watcher. The Lock stops
+// reporting itself held before the held context is cancelled.
 func (l *Lock) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
+	l.mu.Lock()
+	if l.held == h {
+		l.held = nil
+	}
+	l.lastIndex = 0
+	l.mu.Unlock()
 	h.cancel(err)
 	if l.cfg.logger != nil {
 		l.cfg.logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 	}
-	l.mu.Lock()
-	l.lastIndex = 0
-	l.mu.Unlock()
 	l.finish(context.Background(), h)
 }
 
@@ -401,6 +422,11 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			continue
 		}
 		bo.Reset()
+		idx = api.NextWaitIndex(idx, meta.LastIndex)
+		still := pair != nil && pair.Session == h.sess.ID() && pair.Flags == Flag
+		if !still && h.releasing.Load() {
+			return // Unlock released it
+		}
 		switch {
 		case pair == nil:
 			l.lose(h, errKeyDeleted)
@@ -412,7 +438,6 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			l.lose(h, ErrConflict)
 			return
 		}
-		idx = api.NextWaitIndex(idx, meta.LastIndex)
 	}
 }
 

@@ -1,0 +1,520 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/session"
+)
+
+func TestMain(m *testing.M) { integration.Main(m) }
+
+func newSession(t *testing.T, c *api.Client, opts ...session.Option) *session.Session {
+	t.Helper()
+	s, err := session.New(t.Context(), c, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+func key(t *testing.T) string { return "locktest/" + t.Name() }
+
+func TestNewValidatesBeforeSending(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	tests := []struct {
+		name string
+		key  string
+		opts []lock.Option
+	}{
+		{"empty key", "", nil},
+		{"leading slash", "/a", nil},
+		{"control character", "a\nb", nil},
+		{"value too large", "a", []lock.Option{lock.WithValue(make([]byte, api.MaxValueSize+1))}},
+		{"nil session", "a", []lock.Option{lock.WithSession(nil)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := lock.New(c, tt.key, tt.opts...)
+			assert.Nil(t, l)
+			assert.ErrorIs(t, err, api.ErrInvalid)
+		})
+	}
+}
+
+func TestLockUnlockAndErrors(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s := newSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("me")))
+	require.NoError(t, err)
+
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+	assert.True(t, l.Token().IsZero())
+
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	tok := l.Token()
+	assert.Equal(t, key(t), tok.Key)
+	assert.Equal(t, s.ID(), tok.Session)
+	assert.NotZero(t, tok.ModifyIndex)
+
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Equal(t, lock.Flag, pair.Flags)
+	assert.Equal(t, s.ID(), pair.Session)
+	assert.Equal(t, []byte("me"), pair.Value)
+
+	_, err = l.Lock(ctx)
+	assert.ErrorIs(t, err, lock.ErrHeld)
+	other, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	_, err = other.TryLock(ctx)
+	assert.ErrorIs(t, err, session.ErrClaimed, "two Locks on one key must not share a session")
+
+	require.NoError(t, l.Unlock(ctx))
+	<-held.Done()
+	assert.ErrorIs(t, context.Cause(held), lock.ErrUnlocked)
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+	pair, _, err = c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session)
+}
+
+func TestTryLockOnHeldKeyAndCancelWhileWaiting(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	a, err := lock.New(c, key(t), lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	b, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithLockDelay(0)))
+	require.NoError(t, err)
+
+	_, err = a.Lock(ctx)
+	require.NoError(t, err)
+	_, err = b.TryLock(ctx)
+	assert.ErrorIs(t, err, lock.ErrLocked)
+
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	held, err := b.Lock(wctx)
+	cancel()
+	assert.Nil(t, held)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, b.Token().IsZero())
+	assert.ErrorIs(t, b.Unlock(ctx), lock.ErrNotHeld)
+
+	// b's own sessions were destroyed: nothing of it is left.
+	sessions, _, err := c.Session().List(ctx, nil)
+	require.NoError(t, err)
+	assert.Len(t, sessions, countSessions(t, c)) // stable
+	require.NoError(t, a.Unlock(ctx))
+}
+
+func countSessions(t *testing.T, c *api.Client) int {
+	t.Helper()
+	l, _, err := c.Session().List(t.Context(), nil)
+	require.NoError(t, err)
+	return len(l)
+}
+
+func TestMutualExclusionUnderContention(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	const workers, rounds = 6, 8
+	var (
+		inside    atomic.Int32
+		mu        sync.Mutex
+		lastToken lock.Token
+		tokens    int
+	)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := session.New(ctx, c, session.WithLockDelay(0), session.WithName(fmt.Sprintf("worker-%d", w)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close(context.Background())
+			l, err := lock.New(c, key(t), lock.WithSession(s))
+			if err != nil {
+				errs <- err
+				return
+			}
+			for range rounds {
+				held, err := l.Lock(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if n := inside.Add(1); n != 1 {
+					errs <- fmt.Errorf("%d holders at once", n)
+				}
+				tok := l.Token()
+				mu.Lock()
+				if !tok.Newer(lastToken) {
+					errs <- fmt.Errorf("token %+v not newer than %+v", tok, lastToken)
+				}
+				lastToken = tok
+				tokens++
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+				if held.Err() != nil {
+					errs <- fmt.Errorf("lost while holding: %v", context.Cause(held))
+				}
+				inside.Add(-1)
+				if err := l.Unlock(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Equal(t, workers*rounds, tokens)
+}
+
+func TestLostWhenSessionDestroyedOrKeyDeleted(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	tests := []struct {
+		name    string
+		breakIt func(k string, s *session.Session) error
+		relock  bool // the session survives: the Lock can lock again
+	}{
+		{"session destroyed", func(_ string, s *session.Session) error {
+			_, err := c.Session().Destroy(ctx, s.ID(), nil)
+			return err
+		}, false},
+		{"key deleted", func(k string, _ *session.Session) error {
+			_, err := c.KV().Delete(ctx, k, nil)
+			return err
+		}, true},
+		{"key released by someone else", func(k string, s *session.Session) error {
+			_, _, err := c.KV().Release(ctx, &api.KVPair{Key: k, Session: s.ID(), Flags: lock.Flag}, nil)
+			return err
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSession(t, c, session.WithLockDelay(0))
+			l, err := lock.New(c, key(t), lock.WithSession(s))
+			require.NoError(t, err)
+			held, err := l.Lock(ctx)
+			require.NoError(t, err)
+
+			require.NoError(t, tt.breakIt(key(t), s))
+			select {
+			case <-held.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("loss not reported")
+			}
+			assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+			assert.True(t, l.Token().IsZero())
+			assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+
+			if tt.relock {
+				// A lost Lock can lock again.
+				_, err = l.Lock(ctx)
+				require.NoError(t, err)
+				require.NoError(t, l.Unlock(ctx))
+			}
+		})
+	}
+}
+
+func TestConflictWithNonLockKey(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	_, err := c.KV().Put(ctx, &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 0xe0f69a2baa414de0}, nil)
+	require.NoError(t, err)
+	l, err := lock.New(c, key(t), lock.WithSession(newSession(t, c)))
+	require.NoError(t, err)
+	_, err = l.Lock(ctx)
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("data"), pair.Value, "a foreign key must not be overwritten")
+	assert.Equal(t, uint64(0xe0f69a2baa414de0), pair.Flags)
+	assert.Empty(t, pair.Session)
+}
+
+// countingTransport counts the requests a client sends.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestReusedSessionCycleCostsThreeRequests(t *testing.T) {
+	a := integration.Shared(t)
+	ct := &countingTransport{}
+	cfg := a.Config()
+	cfg.Transport = ct
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	ctx := t.Context()
+	s := newSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	// Prime: the first acquisition of a Lock reads the key first.
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(ctx))
+
+	for range 5 {
+		before := ct.n.Load()
+		_, err = l.Lock(ctx)
+		require.NoError(t, err)
+		require.NoError(t, l.Unlock(ctx))
+		assert.LessOrEqual(t, ct.n.Load()-before, int64(3), "requests per lock+unlock cycle")
+	}
+}
+
+func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	for _, delay := range []time.Duration{0, 3 * time.Second} {
+		t.Run(delay.String(), func(t *testing.T) {
+			holderSess, err := session.New(ctx, c, session.WithLockDelay(delay))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = holderSess.Close(context.Background()) })
+			holder, err := lock.New(c, key(t), lock.WithSession(holderSess))
+			require.NoError(t, err)
+			_, err = holder.Lock(ctx)
+			require.NoError(t, err)
+
+			waiter, err := lock.New(c, key(t), lock.WithSession(newSession(t, c)))
+			require.NoError(t, err)
+			got := make(chan time.Time, 1)
+			go func() {
+				if _, err := waiter.Lock(ctx); err == nil {
+					got <- time.Now()
+				}
+				close(got)
+			}()
+			time.Sleep(300 * time.Millisecond) // the waiter is parked on the key
+
+			// Invalidate the holder's session: the key is released with a
+			// lock-delay.
+			invalidated := time.Now()
+			_, err = c.Session().Destroy(ctx, holderSess.ID(), nil)
+			require.NoError(t, err)
+			at, ok := <-got
+			require.True(t, ok, "waiter failed")
+			waited := at.Sub(invalidated)
+			t.Logf("lock delay %s: acquired after %s", delay, waited)
+			assert.GreaterOrEqual(t, waited, delay)
+			assert.LessOrEqual(t, waited, delay+time.Second)
+			require.NoError(t, waiter.Unlock(ctx))
+		})
+	}
+}
+
+func TestLockSurvivesShortFaultsAndIsLostAfterLongOnes(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	proxy := integration.NewFaultProxy(t, a.Addr)
+	cfg := a.Config()
+	cfg.Address = proxy.Addr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	ctx := t.Context()
+	s, err := session.New(ctx, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = a.Client(t).Session().Destroy(context.Background(), s.ID(), nil) })
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() { proxy.Set(integration.Pass) }) // runs first
+
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	for _, f := range []integration.Fault{integration.ServerError, integration.NoLeader, integration.Hang} {
+		proxy.Set(f)
+		time.Sleep(4 * time.Second)
+		proxy.Set(integration.Pass)
+		require.NoError(t, held.Err(), "lost during a short fault")
+		time.Sleep(time.Second)
+	}
+	require.NoError(t, held.Err())
+
+	proxy.Set(integration.ServerError)
+	select {
+	case <-held.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("loss not reported after a long fault")
+	}
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+	assert.ErrorIs(t, context.Cause(held), session.ErrExpired)
+	proxy.Set(integration.Pass)
+}
+
+func TestLockSurvivesLeaderLossInCluster(t *testing.T) {
+	cl := integration.NewCluster(t, 3)
+	ctx := t.Context()
+	leader, err := cl.Leader(ctx)
+	require.NoError(t, err)
+	follower := (leader + 1) % 3
+	c := cl.Client(t, follower)
+	s := newSession(t, c, session.WithTTL(15*time.Second), session.WithLockDelay(0))
+	l, err := lock.New(c, "cluster/job", lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	tok := l.Token()
+
+	require.NoError(t, cl.Stop(ctx, leader))
+	_, err = cl.WaitLeader(ctx, follower, (leader+2)%3)
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second) // let the watcher and the renewals go through the new leader
+	require.NoError(t, held.Err(), "the lock must survive a leader election shorter than the session TTL")
+	assert.Equal(t, tok, l.Token())
+	require.NoError(t, l.Unlock(ctx))
+
+	// And the next holder gets a newer token.
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	assert.True(t, l.Token().Newer(tok))
+	require.NoError(t, l.Unlock(ctx))
+}
+
+func TestRestartedDevAgentLosesTheLock(t *testing.T) {
+	a := integration.NewAgent(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	// A dev agent keeps its state in memory: a restart forgets the session
+	// and the key.
+	require.NoError(t, a.Restart(ctx))
+	select {
+	case <-held.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("loss not reported after the agent restarted")
+	}
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+}
+
+func TestGuardedWrites(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s := newSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	target := key(t) + "-data"
+
+	assert.ErrorIs(t, l.GuardedPut(ctx, &api.KVPair{Key: target, Value: []byte("x")}), lock.ErrNotHeld)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.GuardedPut(ctx, &api.KVPair{Key: target, Value: []byte("v1")}))
+	resp, err := l.GuardedTxn(ctx, api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGet, Key: target}}})
+	require.NoError(t, err)
+	require.Len(t, resp.Results, 1)
+	assert.Equal(t, []byte("v1"), resp.Results[0].KV.Value)
+
+	// Consul refuses the write once the session no longer holds the key,
+	// even before the watcher has noticed.
+	_, _, err = c.KV().Release(ctx, &api.KVPair{Key: key(t), Session: s.ID(), Flags: lock.Flag}, nil)
+	require.NoError(t, err)
+	err = l.GuardedPut(ctx, &api.KVPair{Key: target, Value: []byte("v2")})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, lock.ErrLost) || errors.Is(err, lock.ErrNotHeld), "got %v", err)
+	pair, _, err := c.KV().Get(ctx, target, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("v1"), pair.Value)
+}
+
+func TestDoRunsWhileHolding(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	ran := false
+	err := lock.Do(ctx, c, key(t), func(held context.Context) error {
+		ran = true
+		pair, _, err := c.KV().Get(held, key(t), nil)
+		require.NoError(t, err)
+		assert.NotEmpty(t, pair.Session)
+		return nil
+	}, lock.WithSessionOptions(session.WithLockDelay(0)))
+	require.NoError(t, err)
+	assert.True(t, ran)
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session)
+
+	boom := errors.New("boom")
+	assert.ErrorIs(t, lock.Do(ctx, c, key(t), func(context.Context) error { return boom }), boom)
+}
+
+func TestInteropWithConsulLockCLI(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	bin, err := integration.ConsulBinary(ctx)
+	require.NoError(t, err)
+	prefix := "cli/" + t.Name()
+	k := prefix + "/.lock"
+	dir := t.TempDir()
+
+	// The CLI holds: we cannot.
+	cli := exec.Command(bin, "lock", "-http-addr="+a.Addr, prefix, "sleep", "60")
+	cli.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cli.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cli.Process.Pid, syscall.SIGKILL); _ = cli.Wait() })
+	require.Eventually(t, func() bool {
+		p, _, err := c.KV().Get(ctx, k, nil)
+		return err == nil && p != nil && p.Session != ""
+	}, 20*time.Second, 50*time.Millisecond)
+	l, err := lock.New(c, k, lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	_, err = l.TryLock(ctx)
+	require.ErrorIs(t, err, lock.ErrLocked)
+
+	// The CLI releases on SIGTERM: we get it.
+	require.NoError(t, syscall.Kill(cli.Process.Pid, syscall.SIGTERM))
+	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = l.Lock(lctx)
+	cancel()
+	require.NoError(t, err)
+
+	// We hold: the CLI cannot and does not run its command.
+	marker := filepath.Join(dir, "ran")
+	out, err := exec.CommandContext(ctx, bin, "lock", "-http-addr="+a.Addr, "-timeout=2s", prefix, "touch "+marker).CombinedOutput()
+	require.Error(t, err, "consul lock ran while we held the lock: %s", out)
+	assert.NoFileExists(t, marker)
+
+	require.NoError(t, l.Unlock(ctx))
+	out, err = exec.CommandContext(ctx, bin, "lock", "-http-addr="+a.Addr, "-timeout=10s", prefix, "touch "+marker).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	_, statErr := os.Stat(marker)
+	assert.NoError(t, statErr)
+}

@@ -1,0 +1,234 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/session"
+)
+
+func TestMain(m *testing.M) { integration.Main(m) }
+
+func TestNewRejectsBadOptionsBeforeSending(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.Listener.Addr().String()
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name string
+		opt  session.Option
+	}{
+		{"ttl too short", session.WithTTL(5 * time.Second)},
+		{"ttl too long", session.WithTTL(25 * time.Hour)},
+		{"negative lock delay", session.WithLockDelay(-time.Second)},
+		{"lock delay too long", session.WithLockDelay(61 * time.Second)},
+		{"unknown behavior", session.WithBehavior("keep")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := session.New(t.Context(), c, tt.opt)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			assert.ErrorIs(t, err, api.ErrInvalid)
+		})
+	}
+	_, err = session.New(t.Context(), nil)
+	assert.ErrorIs(t, err, api.ErrInvalid)
+	assert.Zero(t, requests.Load(), "a request was sent for bad input")
+}
+
+func TestSessionIsCreatedWithItsOptionsAndDestroyedByClose(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s, err := session.New(ctx, c, session.WithTTL(20*time.Second), session.WithLockDelay(0),
+		session.WithBehavior(session.Delete), session.WithName("worker"), session.WithNodeChecks())
+	require.NoError(t, err)
+
+	info, _, err := c.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, info)
+	assert.Equal(t, "worker", info.Name)
+	assert.Equal(t, 20*time.Second, info.TTL)
+	assert.Equal(t, time.Duration(0), info.LockDelay, "lock delay 0 must mean no delay, not Consul's default")
+	assert.Equal(t, "delete", info.Behavior)
+	assert.Empty(t, info.NodeChecks)
+	assert.Nil(t, s.Err())
+
+	require.NoError(t, s.Close(ctx))
+	require.NoError(t, s.Close(ctx), "a second Close must be harmless")
+	assert.ErrorIs(t, s.Err(), session.ErrClosed)
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+	info, _, err = c.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "Close must destroy the session")
+}
+
+func TestSessionOutlivesItsTTLByRenewing(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	// Consul invalidates an unrenewed session after twice its TTL.
+	time.Sleep(25 * time.Second)
+	assert.Nil(t, s.Err())
+	info, _, err := c.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	assert.NotNil(t, info, "the session was not kept alive")
+	assert.True(t, s.Deadline().After(time.Now()))
+}
+
+func TestSessionDestroyedOutsideIsLostAtNextRenew(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	_, err = c.Session().Destroy(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	select {
+	case <-s.Done():
+	case <-time.After(8 * time.Second): // the next renew is due after TTL/2
+		t.Fatal("loss not reported")
+	}
+	assert.ErrorIs(t, s.Err(), session.ErrInvalidated)
+	assert.ErrorIs(t, s.Err(), api.ErrNotFound, "the 404 is kept as the cause")
+	assert.NoError(t, s.Close(ctx))
+	assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "Close keeps the first cause")
+}
+
+func TestSessionSurvivesFaultsShorterThanItsDeadline(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	proxy := integration.NewFaultProxy(t, a.Addr)
+	cfg := a.Config()
+	cfg.Address = proxy.Addr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	ctx := t.Context()
+
+	s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	for _, f := range []integration.Fault{integration.ServerError, integration.NoLeader, integration.Hang} {
+		// A fault of 7s spans at least one renew (every 5s) but ends
+		// before the deadline (10s after the last successful renew).
+		waitForRenew(t, s)
+		proxy.Set(f)
+		time.Sleep(7 * time.Second)
+		proxy.Set(integration.Pass)
+		require.Nil(t, s.Err(), "lost during a short fault %d", f)
+	}
+}
+
+func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
+	for _, f := range []integration.Fault{integration.ServerError, integration.Hang} {
+		t.Run(map[integration.Fault]string{integration.ServerError: "500", integration.Hang: "hang"}[f], func(t *testing.T) {
+			t.Parallel()
+			a := integration.Shared(t)
+			proxy := integration.NewFaultProxy(t, a.Addr)
+			cfg := a.Config()
+			cfg.Address = proxy.Addr
+			c, err := api.NewClient(cfg)
+			require.NoError(t, err)
+			ctx := t.Context()
+
+			s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
+			require.NoError(t, err)
+			t.Cleanup(func() { _, _ = a.Client(t).Session().Destroy(context.Background(), s.ID(), nil) })
+			t.Cleanup(func() { _ = s.Close(context.Background()) })
+			t.Cleanup(func() { proxy.Set(integration.Pass) }) // runs first
+
+			proxy.Set(f)
+			deadline := s.Deadline()
+			select {
+			case <-s.Done():
+			case <-time.After(15 * time.Second):
+				t.Fatal("loss not reported")
+			}
+			lostAt := time.Now()
+			assert.ErrorIs(t, s.Err(), session.ErrExpired)
+			assert.False(t, lostAt.Before(deadline), "reported lost before its deadline")
+			assert.WithinDuration(t, deadline, lostAt, 2*time.Second, "reported lost long after its deadline")
+		})
+	}
+}
+
+func waitForRenew(t *testing.T, s *session.Session) {
+	t.Helper()
+	d := s.Deadline()
+	require.Eventually(t, func() bool { return s.Deadline().After(d) }, 10*time.Second, 50*time.Millisecond)
+}
+
+func TestSessionAdoptsALongerTTLFromConsul(t *testing.T) {
+	var renews atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/session/create":
+			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000001"}`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+			renews.Add(1)
+			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000001","TTL":"30s","LockDelay":0,"Behavior":"release"}]`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+			_, _ = w.Write([]byte(`true`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.Listener.Addr().String()
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return renews.Load() > 0 }, 8*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return s.TTL() == 30*time.Second }, time.Second, 10*time.Millisecond)
+	assert.WithinDuration(t, time.Now().Add(30*time.Second), s.Deadline(), 2*time.Second)
+	require.NoError(t, s.Close(t.Context()))
+}
+
+func TestClaimRefusesASecondHolderOfOneKey(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	s, err := session.New(t.Context(), c)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	release, err := s.Claim("k")
+	require.NoError(t, err)
+	_, err = s.Claim("k")
+	assert.True(t, errors.Is(err, session.ErrClaimed))
+	other, err := s.Claim("other")
+	require.NoError(t, err)
+	other()
+	release()
+	release() // idempotent
+	again, err := s.Claim("k")
+	require.NoError(t, err)
+	again()
+}
