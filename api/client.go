@@ -1,9 +1,9 @@
 package api
 
 import (
-	"crypto/tls"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +30,9 @@ type Client struct {
 	auth        *HTTPBasicAuth
 	consistency Consistency
 	waitTime    time.Duration
+	// blockingSlack is added to wait + wait/16 to bound a blocking
+	// request; tests shorten it.
+	blockingSlack time.Duration
 }
 
 // NewClient returns a Client for cfg. It validates cfg, reads TokenFile and
@@ -48,13 +51,14 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, &ValidationError{Field: "Config.WaitTime", Reason: "must be between 0 and 10m"}
 	}
 	c := &Client{
-		base:        url.URL{Scheme: ep.scheme, Host: ep.host},
-		token:       cfg.Token,
-		datacenter:  cfg.Datacenter,
-		namespace:   cfg.Namespace,
-		partition:   cfg.Partition,
-		consistency: cfg.Consistency,
-		waitTime:    cfg.WaitTime,
+		base:          url.URL{Scheme: ep.scheme, Host: ep.host},
+		token:         cfg.Token,
+		datacenter:    cfg.Datacenter,
+		namespace:     cfg.Namespace,
+		partition:     cfg.Partition,
+		consistency:   cfg.Consistency,
+		waitTime:      cfg.WaitTime,
+		blockingSlack: 10 * time.Second,
 	}
 	if cfg.HTTPAuth != nil {
 		a := *cfg.HTTPAuth
@@ -71,7 +75,7 @@ func NewClient(cfg Config) (*Client, error) {
 	case cfg.HTTPClient != nil:
 		c.hc = cfg.HTTPClient
 	case cfg.Transport != nil:
-		c.hc = &http.Client{Transport: cfg.Transport}
+		c.hc = &http.Client{Transport: cfg.Transport, CheckRedirect: noRedirect}
 	default:
 		var tc *tls.Config
 		if ep.scheme == "https" {
@@ -79,10 +83,16 @@ func NewClient(cfg Config) (*Client, error) {
 				return nil, err
 			}
 		}
-		c.hc = &http.Client{Transport: newTransport(ep, tc)}
+		c.hc = &http.Client{Transport: newTransport(ep, tc), CheckRedirect: noRedirect}
 	}
 	return c, nil
 }
+
+// noRedirect stops the client from following redirects: Consul's API does
+// not redirect, and its HTTP server answers a path it would clean (a key
+// with "//" or "..") with a redirect to another key. The 3xx answer becomes
+// a *StatusError.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Address returns the base URL requests go to (for a unix socket,
 // "http://unix").
@@ -143,7 +153,7 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 			wait = 5 * time.Minute
 		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, wait+wait/16+10*time.Second, errBlockingTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, wait+wait/16+c.blockingSlack, errBlockingTimeout)
 		defer func() {
 			if cancel != nil {
 				cancel()
@@ -252,7 +262,19 @@ func decode(resp *http.Response, out any) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return fmt.Errorf("consul: decoding %s response: %w", resp.Request.URL.Path, err)
+		path := ""
+		if req := resp.Request; req != nil {
+			path = req.URL.Path
+			// The body was cut off by the caller's context or by the
+			// bound on a blocking request: report that, as do() does.
+			if ctx := req.Context(); ctx.Err() != nil {
+				if errors.Is(context.Cause(ctx), errBlockingTimeout) {
+					return &transportError{err: errBlockingTimeout}
+				}
+				return ctx.Err()
+			}
+		}
+		return fmt.Errorf("consul: decoding %s response: %w", path, err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +109,8 @@ func (e *TxnError) Error() string {
 
 // IsRetryable reports whether the failed call may succeed if repeated:
 // network errors, 429, 5xx and "No cluster leader". Context cancellation,
-// validation errors, 4xx answers and rolled-back transactions are not.
+// validation errors, 4xx answers, rolled-back transactions and TLS
+// certificates that do not verify are not.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
@@ -124,6 +127,9 @@ func IsRetryable(err error) bool {
 	if errors.As(err, &ve) || errors.As(err, &te) {
 		return false
 	}
+	if isTLSConfigError(err) {
+		return false
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return true
@@ -135,6 +141,21 @@ func IsRetryable(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, errTransport)
+}
+
+// isTLSConfigError reports whether err is a TLS failure that repeating the
+// call cannot fix: a server certificate that does not verify, or a server
+// that does not speak TLS.
+func isTLSConfigError(err error) bool {
+	var (
+		cve *tls.CertificateVerificationError
+		uae x509.UnknownAuthorityError
+		hne x509.HostnameError
+		cie x509.CertificateInvalidError
+		rhe tls.RecordHeaderError
+	)
+	return errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &hne) ||
+		errors.As(err, &cie) || errors.As(err, &rhe)
 }
 
 // errTransport marks errors returned by the HTTP transport.

@@ -35,7 +35,9 @@ type KV struct{ c *Client }
 func (c *Client) KV() *KV { return &KV{c} }
 
 // ValidateKey reports whether key may be written: not empty, no leading
-// slash, no control characters.
+// slash, no control characters, and no empty, "." or ".." segment before
+// the last '/' (Consul's HTTP server redirects such paths to a cleaned one,
+// which names another key).
 func ValidateKey(key string) error {
 	if key == "" {
 		return &ValidationError{Field: "key", Reason: "empty"}
@@ -50,6 +52,15 @@ func validatePrefix(key string) error {
 	for _, r := range key {
 		if r < 0x20 || r == 0x7f {
 			return &ValidationError{Field: "key", Reason: "contains a control character: " + strconv.Quote(key)}
+		}
+	}
+	if key == "" {
+		return nil
+	}
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+			return &ValidationError{Field: "key", Reason: "empty, \".\" or \"..\" segment (the HTTP path would be rewritten): " + strconv.Quote(key)}
 		}
 	}
 	return nil

@@ -134,6 +134,10 @@ func (s *SessionEntry) Validate() error {
 	if s.LockDelay < 0 || s.LockDelay > SessionLockDelayMax {
 		return &ValidationError{Field: "SessionEntry.LockDelay", Reason: fmt.Sprintf("%s is outside 0..60s", s.LockDelay)}
 	}
+	if s.LockDelay > 0 && s.LockDelay < time.Microsecond {
+		// Consul reads a lock delay below 1000ns as a number of seconds.
+		return &ValidationError{Field: "SessionEntry.LockDelay", Reason: fmt.Sprintf("%s is below 1µs, which Consul would read as seconds", s.LockDelay)}
+	}
 	switch s.Behavior {
 	case "", SessionBehaviorRelease, SessionBehaviorDelete:
 	default:

@@ -65,13 +65,18 @@ type CheckTxnOp struct {
 	Check HealthCheck
 }
 
-// SessionTxnOp is a session operation of a transaction (Verb "delete").
+// SessionTxnOp is a session operation (Verb "delete"). Consul's
+// transactions support it internally, but its HTTP API does not accept it
+// (Consul 1.14 answers 400 "unknown field"), so Txn.Do refuses an
+// operation with Session set before sending anything. Destroy sessions with
+// Session().Destroy.
 type SessionTxnOp struct {
 	Verb    string
 	Session SessionEntry
 }
 
-// TxnOp is one operation; exactly one field is set.
+// TxnOp is one operation; exactly one of KV, Node, Service and Check is
+// set. Session is refused: see SessionTxnOp.
 type TxnOp struct {
 	KV      *KVTxnOp      `json:",omitempty"`
 	Node    *NodeTxnOp    `json:",omitempty"`
@@ -178,8 +183,8 @@ func validateTxn(ops TxnOps) error {
 				return &ValidationError{Field: field + ".KV.Session", Reason: "empty for verb " + kv.Verb}
 			}
 		}
-		if s := op.Session; s != nil && s.Session.ID == "" {
-			return &ValidationError{Field: field + ".Session.Session.ID", Reason: "empty"}
+		if op.Session != nil {
+			return &ValidationError{Field: field + ".Session", Reason: "Consul's HTTP API does not accept session operations in a transaction; use Session().Destroy"}
 		}
 	}
 	return nil

@@ -55,6 +55,7 @@ func Watch[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T], o
 			return context.Cause(ctx)
 		}
 		start := time.Now()
+		blocked := opts.WaitIndex != 0 || opts.WaitHash != ""
 		v, meta, err := fetch(ctx, &opts)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -88,7 +89,10 @@ func Watch[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T], o
 			}
 			continue
 		}
-		if el := time.Since(start); el < minIdleWake {
+		// A read that did not block (the first after a reset) answers at
+		// once by design; only a blocking read that woke early without a
+		// change is rate-limited.
+		if el := time.Since(start); blocked && el < minIdleWake {
 			if backoff.Sleep(ctx, backoff.Spread(minIdleWake-el, 0.2)) != nil {
 				return context.Cause(ctx)
 			}
