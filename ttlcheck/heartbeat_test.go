@@ -1,0 +1,541 @@
+package ttlcheck_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/ttlcheck"
+)
+
+// Unit tests against an httptest fake of the agent endpoints. Every
+// behaviour here also has a real-Consul test in integration_test.go.
+
+func unitCheck(t *testing.T) ttlcheck.Check {
+	return ttlcheck.Check{ID: "chk-" + t.Name(), Name: "alive", TTL: time.Second, Notes: "app heartbeat"}
+}
+
+func TestNewValidation(t *testing.T) {
+	f := newFakeAgent(t)
+	c := f.client(t)
+	good := ttlcheck.Check{ID: "a", Name: "a", TTL: 3 * time.Second}
+	probe := func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Passing, "" }
+	tests := []struct {
+		name  string
+		check func(*ttlcheck.Check)
+		opts  []ttlcheck.Option
+		field string
+	}{
+		{name: "empty ID", check: func(c *ttlcheck.Check) { c.ID = "" }, field: "Check.ID"},
+		{name: "control character in ID", check: func(c *ttlcheck.Check) { c.ID = "a\nb" }, field: "Check.ID"},
+		{name: "empty name", check: func(c *ttlcheck.Check) { c.Name = "" }, field: "Check.Name"},
+		{name: "control character in service ID", check: func(c *ttlcheck.Check) { c.ServiceID = "s\x00" }, field: "Check.ServiceID"},
+		{name: "zero TTL", check: func(c *ttlcheck.Check) { c.TTL = 0 }, field: "Check.TTL"},
+		{name: "TTL under 1s", check: func(c *ttlcheck.Check) { c.TTL = 999 * time.Millisecond }, field: "Check.TTL"},
+		{name: "interval equal to TTL", opts: []ttlcheck.Option{ttlcheck.WithInterval(3 * time.Second)}, field: "WithInterval"},
+		{name: "interval longer than TTL", opts: []ttlcheck.Option{ttlcheck.WithInterval(time.Minute)}, field: "WithInterval"},
+		{name: "negative interval", opts: []ttlcheck.Option{ttlcheck.WithInterval(-time.Second)}, field: "WithInterval"},
+		{name: "probe timeout equal to interval", opts: []ttlcheck.Option{ttlcheck.WithInterval(time.Second), ttlcheck.WithProbeTimeout(time.Second)}, field: "WithProbeTimeout"},
+		{name: "probe timeout longer than default interval", opts: []ttlcheck.Option{ttlcheck.WithProbeTimeout(2 * time.Second)}, field: "WithProbeTimeout"},
+		{name: "zero probe timeout", opts: []ttlcheck.Option{ttlcheck.WithProbeTimeout(0)}, field: "WithProbeTimeout"},
+		{name: "nil probe", opts: []ttlcheck.Option{ttlcheck.WithProbe(nil)}, field: "WithProbe"},
+		{name: "nil logger", opts: []ttlcheck.Option{ttlcheck.WithLogger(nil)}, field: "WithLogger"},
+		{name: "nil option", opts: []ttlcheck.Option{nil}, field: "option"},
+		{name: "deregister-critical-after under 1m", check: func(c *ttlcheck.Check) {
+			c.ServiceID, c.DeregisterCriticalServiceAfter = "web", 30*time.Second
+		}, field: "Check.DeregisterCriticalServiceAfter"},
+		{name: "deregister-critical-after without service", check: func(c *ttlcheck.Check) {
+			c.DeregisterCriticalServiceAfter = time.Minute
+		}, field: "Check.DeregisterCriticalServiceAfter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chk := good
+			if tt.check != nil {
+				tt.check(&chk)
+			}
+			opts := append([]ttlcheck.Option{ttlcheck.WithProbe(probe)}, tt.opts...)
+			hb, err := ttlcheck.New(c, chk, opts...)
+			require.Error(t, err)
+			assert.Nil(t, hb)
+			assert.ErrorIs(t, err, ttlcheck.ErrInvalid)
+			assert.ErrorIs(t, err, api.ErrInvalid)
+			var ce *ttlcheck.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tt.field, ce.Field, "error: %v", err)
+			assert.Contains(t, err.Error(), "ttlcheck: invalid "+tt.field+": ")
+		})
+	}
+	t.Run("nil client", func(t *testing.T) {
+		_, err := ttlcheck.New(nil, good)
+		assert.ErrorIs(t, err, ttlcheck.ErrInvalid)
+	})
+	t.Run("defaults", func(t *testing.T) {
+		hb, err := ttlcheck.New(c, good)
+		require.NoError(t, err)
+		assert.Equal(t, time.Second, hb.Interval())
+		assert.Equal(t, 500*time.Millisecond, hb.ProbeTimeout())
+		assert.Equal(t, good, hb.Check())
+	})
+	assert.Empty(t, f.requests("/"), "nothing is sent by New")
+}
+
+func TestNewServiceValidation(t *testing.T) {
+	f := newFakeAgent(t)
+	c := f.client(t)
+	chk := ttlcheck.Check{ID: "web-alive", Name: "alive", TTL: 3 * time.Second}
+	tests := []struct {
+		name  string
+		reg   *api.AgentServiceRegistration
+		check func(*ttlcheck.Check)
+		field string
+	}{
+		{name: "nil registration", field: "service"},
+		{name: "empty service name", reg: &api.AgentServiceRegistration{ID: "web-1"}, field: "service Name"},
+		{name: "control character in service ID", reg: &api.AgentServiceRegistration{ID: "web\t1", Name: "web"}, field: "service ID"},
+		{name: "service ID mismatch", reg: &api.AgentServiceRegistration{ID: "web-1", Name: "web"},
+			check: func(c *ttlcheck.Check) { c.ServiceID = "web-2" }, field: "Check.ServiceID"},
+		{name: "check ID already used", reg: &api.AgentServiceRegistration{Name: "web",
+			Checks: api.AgentServiceChecks{{CheckID: "web-alive", TTL: api.Duration(time.Second)}}}, field: "Check.ID"},
+		{name: "check ID already used by Check", reg: &api.AgentServiceRegistration{Name: "web",
+			Check: &api.AgentServiceCheck{CheckID: "web-alive", TTL: api.Duration(time.Second)}}, field: "Check.ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := chk
+			if tt.check != nil {
+				tt.check(&ch)
+			}
+			_, err := ttlcheck.NewService(c, tt.reg, ch)
+			require.ErrorIs(t, err, ttlcheck.ErrInvalid)
+			var ce *ttlcheck.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tt.field, ce.Field, "error: %v", err)
+		})
+	}
+	t.Run("service ID from name", func(t *testing.T) {
+		hb, err := ttlcheck.NewService(c, &api.AgentServiceRegistration{Name: "web"}, chk)
+		require.NoError(t, err)
+		assert.Equal(t, "web", hb.Check().ServiceID)
+	})
+	assert.Empty(t, f.requests("/"), "nothing is sent by NewService")
+}
+
+func TestNewServiceDoesNotModifyInput(t *testing.T) {
+	f := newFakeAgent(t)
+	other := &api.AgentServiceCheck{CheckID: "web-tcp", Name: "tcp", TCP: "127.0.0.1:1", Interval: api.Duration(10 * time.Second)}
+	reg := &api.AgentServiceRegistration{ID: "web-1", Name: "web", Tags: []string{"a"}, Checks: api.AgentServiceChecks{other}}
+	chk := ttlcheck.Check{ID: "web-alive", Name: "alive", TTL: time.Second}
+	hb, err := ttlcheck.NewService(f.client(t), reg, chk)
+	require.NoError(t, err)
+	reg.Tags[0] = "changed later"
+	stop := startRun(t, hb)
+	f.waitCheck(t, "web-alive", 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil })
+	require.ErrorIs(t, stop(), context.Canceled)
+
+	assert.Len(t, reg.Checks, 1, "the caller's checks are untouched")
+	assert.Empty(t, chk.ServiceID, "the caller's Check is untouched")
+	regs := f.requests("/v1/agent/service/register")
+	require.NotEmpty(t, regs)
+	assert.Equal(t, []any{"a"}, regs[0].Body["Tags"], "a later change of the caller's registration is not seen")
+	checks := regs[0].Body["Checks"].([]any)
+	require.Len(t, checks, 2)
+	assert.Equal(t, "web-tcp", checks[0].(map[string]any)["CheckID"])
+	assert.Equal(t, map[string]any{"CheckID": "web-alive", "Name": "alive", "TTL": "1s", "Status": "passing"}, checks[1])
+}
+
+func TestRunRegistersBeatsAndDeregisters(t *testing.T) {
+	tests := []struct {
+		name      string
+		serviceID string
+	}{
+		{name: "standalone"},
+		{name: "attached to a service", serviceID: "web-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAgent(t)
+			f.services["web-1"] = map[string]any{}
+			chk := unitCheck(t)
+			chk.ServiceID = tt.serviceID
+			if tt.serviceID != "" {
+				chk.DeregisterCriticalServiceAfter = 90 * time.Second
+			}
+			hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(200*time.Millisecond))
+			require.NoError(t, err)
+			stop := startRun(t, hb)
+			c := f.waitCheck(t, chk.ID, 2*time.Second, "five beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 5 })
+			assert.Equal(t, api.HealthPassing, c.status)
+			for i := 1; i < len(c.updates); i++ {
+				gap := c.updates[i].Sub(c.updates[i-1])
+				assert.InDelta(t, 200*time.Millisecond, gap, float64(100*time.Millisecond), "gap %d", i)
+			}
+			require.ErrorIs(t, stop(), context.Canceled)
+
+			regs := f.requests("/v1/agent/check/register")
+			require.Len(t, regs, 1)
+			want := map[string]any{"ID": chk.ID, "Name": "alive", "Notes": "app heartbeat", "TTL": "1s", "Status": "passing"}
+			if tt.serviceID != "" {
+				want["ServiceID"] = tt.serviceID
+				want["DeregisterCriticalServiceAfter"] = "1m30s"
+			}
+			assert.Equal(t, want, regs[0].Body)
+			upd := f.requests("/v1/agent/check/update/" + chk.ID)
+			require.NotEmpty(t, upd)
+			assert.Equal(t, map[string]any{"Status": "passing"}, upd[0].Body)
+			assert.Len(t, f.requests("/v1/agent/check/deregister/"+chk.ID), 1)
+			assert.Nil(t, f.check(chk.ID))
+		})
+	}
+}
+
+func TestRunKeepCheck(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithKeepCheck())
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil })
+	require.ErrorIs(t, stop(), context.Canceled)
+	assert.Empty(t, f.requests("/v1/agent/check/deregister/"))
+	f.waitCheck(t, chk.ID, 2*time.Second, "critical after the TTL", func(c *fakeCheck) bool { return c.status == api.HealthCritical })
+}
+
+func TestRunRetriesTransientErrors(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 2 * time.Second
+	var failed atomic.Int32
+	f.setHook(func(r fakeReq) (int, string) {
+		// Fail the updates that follow the first one, for about one TTL
+		// minus a margin.
+		if strings.HasPrefix(r.Path, "/v1/agent/check/update/") && len(f.checks[chk.ID].updates) == 1 && failed.Add(1) <= 3 {
+			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
+		}
+		return 0, ""
+	})
+	logs := &logRecorder{}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithLogger(slog.New(logs)))
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	c := f.waitCheck(t, chk.ID, 5*time.Second, "beats again after the errors", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 3 })
+	require.ErrorIs(t, stop(), context.Canceled)
+	assert.EqualValues(t, 4, failed.Load(), "three failures, then the hook lets the update through")
+	gap := c.updates[1].Sub(c.updates[0])
+	assert.Less(t, gap, chk.TTL, "the retries succeeded within the TTL")
+	assert.Len(t, logs.records("ttlcheck: update failed; retrying"), 3)
+	assert.Len(t, f.requests("/v1/agent/check/register"), 1, "a transient error is not an unknown check")
+}
+
+func TestRunRegistersAgainWhenForgotten(t *testing.T) {
+	tests := []struct {
+		name        string
+		unknownCode int
+		service     bool
+	}{
+		{name: "500 does not have associated TTL"},
+		{name: "404", unknownCode: http.StatusNotFound},
+		{name: "500 unknown check ID", unknownCode: http.StatusInternalServerError},
+		{name: "service", service: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAgent(t)
+			f.unknownCode = tt.unknownCode
+			chk := unitCheck(t)
+			logs := &logRecorder{}
+			var hb *ttlcheck.Heartbeat
+			var err error
+			if tt.service {
+				hb, err = ttlcheck.NewService(f.client(t), &api.AgentServiceRegistration{ID: "web-1", Name: "web"}, chk, ttlcheck.WithLogger(slog.New(logs)))
+			} else {
+				hb, err = ttlcheck.New(f.client(t), chk, ttlcheck.WithLogger(slog.New(logs)))
+			}
+			require.NoError(t, err)
+			require.ErrorIs(t, hb.Warn(t.Context(), "x"), ttlcheck.ErrNotRunning) // the status is kept
+			stop := startRun(t, hb)
+			f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+			f.forget()
+			c := f.waitCheck(t, chk.ID, 2*time.Second, "registered again", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+			assert.Equal(t, api.HealthWarning, c.status, "registered again with the current status")
+			require.ErrorIs(t, stop(), context.Canceled)
+			path := "/v1/agent/check/register"
+			if tt.service {
+				path = "/v1/agent/service/register"
+				assert.Len(t, f.requests("/v1/agent/service/deregister/web-1"), 1)
+			}
+			regs := f.requests(path)
+			require.Len(t, regs, 2)
+			assert.Len(t, logs.records("ttlcheck: the agent does not know the check; registering it again"), 1)
+		})
+	}
+}
+
+func TestRunFirstRegistration(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		f := newFakeAgent(t)
+		f.setHook(func(r fakeReq) (int, string) { return http.StatusForbidden, "Permission denied" })
+		hb, err := ttlcheck.New(f.client(t), unitCheck(t))
+		require.NoError(t, err)
+		err = hb.Run(t.Context())
+		require.ErrorIs(t, err, api.ErrPermissionDenied)
+		assert.Len(t, f.requests("/"), 1, "no retry, nothing to deregister")
+	})
+	t.Run("unknown service", func(t *testing.T) {
+		f := newFakeAgent(t)
+		chk := unitCheck(t)
+		chk.ServiceID = "nope"
+		hb, err := ttlcheck.New(f.client(t), chk)
+		require.NoError(t, err)
+		err = hb.Run(t.Context())
+		require.ErrorIs(t, err, api.ErrNotFound)
+		assert.Contains(t, err.Error(), `ServiceID "nope" does not exist`)
+	})
+	t.Run("transient errors are retried", func(t *testing.T) {
+		f := newFakeAgent(t)
+		var n atomic.Int32
+		f.setHook(func(r fakeReq) (int, string) {
+			if n.Add(1) <= 2 {
+				return http.StatusInternalServerError, "boom"
+			}
+			return 0, ""
+		})
+		chk := unitCheck(t)
+		hb, err := ttlcheck.New(f.client(t), chk)
+		require.NoError(t, err)
+		startRun(t, hb)
+		f.waitCheck(t, chk.ID, 3*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+	})
+	t.Run("refused after registering", func(t *testing.T) {
+		// Once the check was registered, Run never gives up.
+		f := newFakeAgent(t)
+		chk := unitCheck(t)
+		hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(100*time.Millisecond))
+		require.NoError(t, err)
+		stop := startRun(t, hb)
+		f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+		var refused atomic.Int32
+		f.setHook(func(r fakeReq) (int, string) {
+			if strings.HasPrefix(r.Path, "/v1/agent/check/update/") && refused.Add(1) <= 3 {
+				return http.StatusForbidden, "Permission denied"
+			}
+			return 0, ""
+		})
+		f.waitCheck(t, chk.ID, 3*time.Second, "beating again", func(c *fakeCheck) bool { return refused.Load() > 3 && len(c.updates) > 2 })
+		require.ErrorIs(t, stop(), context.Canceled)
+	})
+}
+
+func TestRunTwice(t *testing.T) {
+	f := newFakeAgent(t)
+	hb, err := ttlcheck.New(f.client(t), unitCheck(t))
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	f.waitCheck(t, hb.Check().ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil })
+	assert.ErrorIs(t, hb.Run(t.Context()), ttlcheck.ErrRunning)
+	require.ErrorIs(t, stop(), context.Canceled)
+	// It may run again after Run returned.
+	stop = startRun(t, hb)
+	f.waitCheck(t, hb.Check().ID, 2*time.Second, "registered again", func(c *fakeCheck) bool { return c != nil })
+	require.ErrorIs(t, stop(), context.Canceled)
+}
+
+func TestExplicitStatus(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	logs := &logRecorder{}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(100*time.Millisecond), ttlcheck.WithLogger(slog.New(logs)))
+	require.NoError(t, err)
+	assert.ErrorIs(t, hb.Pass(t.Context(), "before Run"), ttlcheck.ErrNotRunning)
+	stop := startRun(t, hb)
+	c := f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+	assert.Equal(t, "before Run", c.output, "the status set before Run is the first one sent")
+
+	steps := []struct {
+		call   func(context.Context, string) error
+		status string
+	}{
+		{hb.Warn, api.HealthWarning},
+		{hb.Fail, api.HealthCritical},
+		{hb.Pass, api.HealthPassing},
+	}
+	for _, s := range steps {
+		before := len(f.check(chk.ID).updates)
+		require.NoError(t, s.call(t.Context(), "now "+s.status))
+		c := f.check(chk.ID)
+		assert.Equal(t, s.status, c.status, "sent when the call returns")
+		assert.Equal(t, "now "+s.status, c.output)
+		// It sticks: later beats re-send it.
+		f.waitCheck(t, chk.ID, 2*time.Second, "more beats", func(c *fakeCheck) bool { return len(c.updates) >= before+4 })
+		c = f.check(chk.ID)
+		assert.Equal(t, s.status, c.status)
+		assert.Equal(t, "now "+s.status, c.output)
+	}
+	require.ErrorIs(t, stop(), context.Canceled)
+	assert.Equal(t, []string{"passing", "warning", "critical", "passing"}, logs.transitions())
+	assert.ErrorIs(t, hb.Fail(t.Context(), "after Run"), ttlcheck.ErrNotRunning)
+
+	t.Run("context ends first", func(t *testing.T) {
+		f := newFakeAgent(t)
+		chk := unitCheck(t)
+		hb, err := ttlcheck.New(f.client(t), chk)
+		require.NoError(t, err)
+		startRun(t, hb)
+		f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+		f.setHook(func(r fakeReq) (int, string) { return http.StatusServiceUnavailable, "down" })
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, hb.Warn(ctx, "x"), context.DeadlineExceeded)
+		f.setHook(nil)
+		f.waitCheck(t, chk.ID, 2*time.Second, "sent later", func(c *fakeCheck) bool { return c.status == api.HealthWarning })
+	})
+
+	t.Run("Run returns first", func(t *testing.T) {
+		f := newFakeAgent(t)
+		chk := unitCheck(t)
+		hb, err := ttlcheck.New(f.client(t), chk)
+		require.NoError(t, err)
+		stop := startRun(t, hb)
+		f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+		f.setHook(func(r fakeReq) (int, string) {
+			if strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
+				return http.StatusServiceUnavailable, "down"
+			}
+			return 0, ""
+		})
+		errc := make(chan error, 1)
+		go func() { errc <- hb.Fail(context.Background(), "x") }()
+		require.Eventually(t, func() bool { return len(f.requests("/v1/agent/check/update/")) >= 3 }, 2*time.Second, 10*time.Millisecond)
+		require.ErrorIs(t, stop(), context.Canceled)
+		assert.ErrorIs(t, <-errc, ttlcheck.ErrNotRunning)
+	})
+}
+
+func TestProbe(t *testing.T) {
+	release := make(chan struct{})
+	tests := []struct {
+		name   string
+		probe  ttlcheck.Probe
+		status string
+		note   string
+	}{
+		{name: "passing", probe: func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Passing, "all good" },
+			status: api.HealthPassing, note: "all good"},
+		{name: "warning", probe: func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Warning, "slow disk" },
+			status: api.HealthWarning, note: "slow disk"},
+		{name: "error", probe: ttlcheck.ErrorProbe(func(context.Context) error { return errors.New("db: connection refused") }),
+			status: api.HealthCritical, note: "db: connection refused"},
+		{name: "no error", probe: ttlcheck.ErrorProbe(func(context.Context) error { return nil }),
+			status: api.HealthPassing, note: ""},
+		{name: "panic", probe: func(context.Context) (ttlcheck.Status, string) { panic("nil map") },
+			status: api.HealthCritical, note: "probe panicked: nil map"},
+		{name: "unknown status", probe: func(context.Context) (ttlcheck.Status, string) { return "fine", "hm" },
+			status: api.HealthCritical, note: `probe returned an unknown status "fine": hm`},
+		{name: "timeout", probe: ttlcheck.ErrorProbe(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }),
+			status: api.HealthCritical, note: "probe timed out after "},
+		{name: "hung", probe: func(context.Context) (ttlcheck.Status, string) { <-release; return ttlcheck.Passing, "" },
+			status: api.HealthCritical, note: "probe "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAgent(t)
+			chk := unitCheck(t)
+			hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(tt.probe), ttlcheck.WithInterval(200*time.Millisecond))
+			require.NoError(t, err)
+			stop := startRun(t, hb)
+			c := f.waitCheck(t, chk.ID, 3*time.Second, "four beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 4 })
+			assert.Equal(t, tt.status, c.status)
+			assert.True(t, strings.HasPrefix(c.output, tt.note), "output %q", c.output)
+			for i := 1; i < len(c.updates); i++ {
+				assert.Less(t, c.updates[i].Sub(c.updates[i-1]), 300*time.Millisecond, "beats keep their pace")
+			}
+			if tt.name == "hung" {
+				assert.Contains(t, c.output, "has not returned")
+				done := make(chan error, 1)
+				go func() { done <- stop() }()
+				select {
+				case <-done:
+					t.Fatal("Run returned while its probe was running")
+				case <-time.After(200 * time.Millisecond):
+				}
+				close(release)
+				require.ErrorIs(t, <-done, context.Canceled)
+				return
+			}
+			require.ErrorIs(t, stop(), context.Canceled)
+		})
+	}
+}
+
+func TestProbeAndExplicitStatus(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	var calls atomic.Int32
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(300*time.Millisecond),
+		ttlcheck.WithProbe(func(context.Context) (ttlcheck.Status, string) {
+			calls.Add(1)
+			return ttlcheck.Passing, "probe"
+		}))
+	require.NoError(t, err)
+	startRun(t, hb)
+	f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+	require.NoError(t, hb.Fail(t.Context(), "explicit"))
+	c := f.check(chk.ID)
+	assert.Equal(t, api.HealthCritical, c.status)
+	assert.Equal(t, "explicit", c.output)
+	n := calls.Load()
+	c = f.waitCheck(t, chk.ID, 2*time.Second, "the next probe result replaces it", func(c *fakeCheck) bool { return c.status == api.HealthPassing })
+	assert.Equal(t, "probe", c.output)
+	assert.Greater(t, calls.Load(), n)
+}
+
+func TestNoteTruncated(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	hb, err := ttlcheck.New(f.client(t), chk)
+	require.NoError(t, err)
+	startRun(t, hb)
+	f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+	long := strings.Repeat("é", 3000) // 6000 bytes
+	require.NoError(t, hb.Warn(t.Context(), long))
+	c := f.check(chk.ID)
+	assert.LessOrEqual(t, len(c.output), ttlcheck.MaxNoteSize)
+	assert.Greater(t, len(c.output), ttlcheck.MaxNoteSize-8)
+	assert.True(t, strings.HasSuffix(c.output, ttlcheck.TruncatedMarker))
+	assert.True(t, utf8.ValidString(c.output))
+	assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(c.output, ttlcheck.TruncatedMarker)))
+
+	exact := strings.Repeat("x", ttlcheck.MaxNoteSize)
+	require.NoError(t, hb.Pass(t.Context(), exact))
+	assert.Equal(t, exact, f.check(chk.ID).output, "a note of MaxNoteSize is kept whole")
+}
+
+func TestLoggerProbePanic(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	logs := &logRecorder{}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithLogger(slog.New(logs)),
+		ttlcheck.WithProbe(func(context.Context) (ttlcheck.Status, string) { panic("kaboom") }))
+	require.NoError(t, err)
+	startRun(t, hb)
+	f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+	require.Eventually(t, func() bool { return len(logs.records("ttlcheck: probe panicked")) > 0 }, time.Second, 10*time.Millisecond)
+	rec := logs.records("ttlcheck: probe panicked")[0]
+	assert.Equal(t, slog.LevelError, rec.Level)
+	assert.Equal(t, "kaboom", rec.Attrs["panic"])
+	assert.Contains(t, rec.Attrs["stack"], "ttlcheck")
+	ch := logs.records("ttlcheck: status changed")
+	require.NotEmpty(t, ch)
+	assert.Equal(t, slog.LevelWarn, ch[0].Level)
+	assert.Equal(t, "critical", ch[0].Attrs["to"])
+}

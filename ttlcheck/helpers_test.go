@@ -1,0 +1,81 @@
+package ttlcheck_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/consulkit/consulkit/ttlcheck"
+)
+
+// startRun runs hb.Run in a goroutine and returns a function that cancels
+// it and returns Run's error (also called at cleanup).
+func startRun(t *testing.T, hb *ttlcheck.Heartbeat) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- hb.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-errc
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// logRecorder is a slog.Handler that keeps the records it is given.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []logRec
+}
+
+type logRec struct {
+	Level slog.Level
+	Msg   string
+	Attrs map[string]string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	rec := logRec{Level: r.Level, Msg: r.Message, Attrs: map[string]string{}}
+	r.Attrs(func(a slog.Attr) bool {
+		rec.Attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.mu.Lock()
+	h.recs = append(h.recs, rec)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+// records returns the records with message msg.
+func (h *logRecorder) records(msg string) []logRec {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logRec
+	for _, r := range h.recs {
+		if r.Msg == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// transitions returns the "to" statuses of the status-change records.
+func (h *logRecorder) transitions() []string {
+	var out []string
+	for _, r := range h.records("ttlcheck: status changed") {
+		out = append(out, r.Attrs["to"])
+	}
+	return out
+}

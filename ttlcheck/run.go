@@ -1,0 +1,396 @@
+package ttlcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+)
+
+// cleanupTimeout bounds the deregistration Run does when it returns.
+const cleanupTimeout = 5 * time.Second
+
+// Run registers the check, keeps it alive and, when ctx ends, deregisters
+// it (unless WithKeepCheck was given). It blocks until ctx ends.
+//
+// Run sends the first status as soon as it knows it (after the first probe
+// result, or at once without a probe), then a beat every interval. A
+// transient error (api.IsRetryable, or a request that timed out) is
+// retried with jitter, several times within the TTL; when the agent no
+// longer knows the check (api.IsUnknownCheck: the check was deregistered
+// or the agent restarted), Run registers it again, with the current
+// status, and keeps beating.
+//
+// Run returns early only if the very first registration is refused with
+// an error that is not transient (for example api.ErrPermissionDenied, or
+// an unknown check.ServiceID): the error is returned. After the check has
+// been registered once, Run never gives up: every failure is logged and
+// retried, backing off up to one interval.
+//
+// When ctx ends Run deregisters the check, or for NewService the service,
+// with a context that is not cancelled (bounded to 5s), waits for a probe
+// that is still running, and returns ctx.Err(), joined with the
+// deregistration error if there was one. Only one Run of a Heartbeat may
+// run at a time (ErrRunning otherwise); a Heartbeat may be Run again after
+// Run returned.
+func (h *Heartbeat) Run(ctx context.Context) error {
+	h.mu.Lock()
+	if h.running {
+		h.mu.Unlock()
+		return ErrRunning
+	}
+	h.running = true
+	select {
+	case <-h.kick: // left over from an earlier Run
+	default:
+	}
+	done := make(chan struct{})
+	h.done = done
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.running = false
+		close(done)
+		h.mu.Unlock()
+	}()
+
+	r := &runner{
+		h:       h,
+		results: make(chan probeResult, 1),
+		bo:      backoff.Backoff{Min: retryMin(h.interval), Max: h.interval},
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	err := r.loop(lctx)
+	cancel()
+	if r.attempted && !h.keep {
+		if derr := r.deregister(context.WithoutCancel(ctx)); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}
+	// A probe that ignores its context keeps Run here until it returns.
+	r.wg.Wait()
+	return err
+}
+
+// retryMin is the first retry delay: an eighth of the interval, between
+// 50ms and 1s.
+func retryMin(interval time.Duration) time.Duration {
+	return min(max(interval/8, 50*time.Millisecond), time.Second, interval)
+}
+
+// runner is the state of one Run.
+type runner struct {
+	h       *Heartbeat
+	results chan probeResult
+	wg      sync.WaitGroup
+	bo      backoff.Backoff
+
+	// Probe state.
+	cycle      uint64    // the beat cycle; a new one starts after each beat
+	probed     bool      // a probe was started (or skipped as hung) for this cycle
+	hung       bool      // this cycle's probe was skipped: the last one has not returned
+	gotResult  bool      // this cycle's probe result arrived
+	inflight   bool      // a probe goroutine has not reported yet
+	probeStart time.Time // when the in-flight probe started
+
+	// Beat state.
+	due         time.Time // when the next beat must be sent
+	beatQueued  bool      // this cycle's beat is waiting to be sent
+	needSend    bool      // an update must be sent
+	retryAt     time.Time // not before this time
+	registered  bool      // the agent is believed to have the check
+	established bool      // an update succeeded during this Run
+	attempted   bool      // a registration may have taken effect: deregister on return
+	lastStatus  Status    // the last status the agent accepted, "" before any
+}
+
+type probeResult struct {
+	cycle  uint64
+	status Status
+	note   string
+}
+
+func (r *runner) loop(ctx context.Context) error {
+	h := r.h
+	if h.probe != nil {
+		r.due = time.Now().Add(h.probeTimeout)
+	} else {
+		r.due = time.Now()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		if h.probe != nil && !r.probed && !now.Before(r.due.Add(-h.probeTimeout)) {
+			r.startProbe(ctx, now)
+		}
+		if !r.beatQueued && !now.Before(r.due) {
+			if h.probe != nil && !r.gotResult {
+				r.probeMissed(now)
+			}
+			r.queueBeat()
+		}
+		if r.needSend && !now.Before(r.retryAt) {
+			if err := r.send(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+
+		var wake time.Time
+		consider := func(t time.Time) {
+			if wake.IsZero() || t.Before(wake) {
+				wake = t
+			}
+		}
+		if h.probe != nil && !r.probed {
+			consider(r.due.Add(-h.probeTimeout))
+		}
+		if !r.beatQueued {
+			consider(r.due)
+		}
+		if r.needSend {
+			consider(r.retryAt)
+		}
+		var tc <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(time.Until(wake))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tc:
+		case <-h.kick:
+			if !r.needSend {
+				r.needSend = true
+				r.retryAt = time.Time{}
+			}
+		case res := <-r.results:
+			r.inflight = false
+			if res.cycle != r.cycle || r.gotResult {
+				h.log.Debug("ttlcheck: late probe result discarded", "check", h.check.ID, "status", string(res.status))
+				continue
+			}
+			r.gotResult = true
+			h.setReport(res.status, res.note)
+			if !r.established && !r.beatQueued {
+				// The first status goes out as soon as it is known.
+				r.queueBeat()
+			}
+		}
+	}
+}
+
+func (r *runner) queueBeat() {
+	r.beatQueued = true
+	if !r.needSend {
+		r.needSend = true
+		r.retryAt = time.Time{}
+	}
+}
+
+// probeMissed records Critical when the cycle's probe has not answered by
+// the time the beat is due.
+func (r *runner) probeMissed(now time.Time) {
+	h := r.h
+	var note string
+	if r.hung {
+		note = fmt.Sprintf("probe has not returned for %s (it ignores its context)", now.Sub(r.probeStart).Round(time.Millisecond))
+	} else {
+		note = fmt.Sprintf("probe timed out after %s", now.Sub(r.probeStart).Round(time.Millisecond))
+	}
+	r.gotResult = true
+	h.setReport(Critical, note)
+}
+
+// startProbe runs the probe for the current cycle in a goroutine, under a
+// deadline at the beat's due time. When the previous probe has not
+// returned yet, no new one is started.
+func (r *runner) startProbe(ctx context.Context, now time.Time) {
+	r.probed = true
+	if r.inflight {
+		r.hung = true
+		return
+	}
+	r.inflight = true
+	r.probeStart = now
+	deadline := r.due
+	if deadline.Sub(now) < r.h.probeTimeout/2 {
+		// Started late (the loop was busy sending): give it a fair chance.
+		deadline = now.Add(r.h.probeTimeout / 2)
+		r.due = deadline
+	}
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	cycle := r.cycle
+	h := r.h
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer cancel()
+		s, note := h.callProbe(pctx)
+		if pctx.Err() != nil && ctx.Err() == nil {
+			reason := fmt.Sprintf("probe timed out after %s", time.Since(now).Round(time.Millisecond))
+			if note != "" {
+				reason += ": " + note
+			}
+			s, note = Critical, reason
+		}
+		r.results <- probeResult{cycle: cycle, status: s, note: note}
+	}()
+}
+
+// callProbe runs the probe, turning a panic or an unknown status into
+// Critical.
+func (h *Heartbeat) callProbe(ctx context.Context) (s Status, note string) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.Error("ttlcheck: probe panicked", "check", h.check.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s, note = Critical, fmt.Sprintf("probe panicked: %v", v)
+		}
+	}()
+	s, note = h.probe(ctx)
+	if !s.valid() {
+		reason := fmt.Sprintf("probe returned an unknown status %q", string(s))
+		if note != "" {
+			reason += ": " + note
+		}
+		return Critical, reason
+	}
+	return s, note
+}
+
+// attemptTimeout bounds one request: the interval, between 1s and 10s.
+func (r *runner) attemptTimeout() time.Duration {
+	return min(max(r.h.interval, time.Second), 10*time.Second)
+}
+
+// send makes one attempt to update the check (registering it first if
+// needed). It returns an error only when Run must stop.
+func (r *runner) send(ctx context.Context) error {
+	h := r.h
+	start := time.Now()
+	rep := h.current()
+	actx, cancel := context.WithTimeout(ctx, r.attemptTimeout())
+	err := r.update(actx, rep)
+	cancel()
+	if err == nil {
+		h.markSent(rep)
+		r.established = true
+		r.bo.Reset()
+		r.needSend = false
+		if rep.status != r.lastStatus {
+			level := slog.LevelInfo
+			if rep.status != Passing {
+				level = slog.LevelWarn
+			}
+			h.log.Log(ctx, level, "ttlcheck: status changed", "check", h.check.ID, "from", string(r.lastStatus), "to", string(rep.status), "note", rep.note)
+			r.lastStatus = rep.status
+		}
+		if r.beatQueued {
+			// The beat of this cycle went out (or an update made it
+			// unnecessary); the next one is due an interval after this
+			// request started, which is no later than when the agent reset
+			// the TTL.
+			r.beatQueued = false
+			r.due = start.Add(h.interval)
+			r.cycle++
+			r.probed, r.hung, r.gotResult = false, false, false
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	timedOut := errors.Is(err, context.DeadlineExceeded)
+	if !r.established && !timedOut && !api.IsRetryable(err) {
+		return fmt.Errorf("ttlcheck: registering check %q: %w", h.check.ID, err)
+	}
+	d := r.bo.Next()
+	r.retryAt = time.Now().Add(d)
+	h.log.Warn("ttlcheck: update failed; retrying", "check", h.check.ID, "retry_in", d, "error", err)
+	return nil
+}
+
+// update registers the check when needed and sends rep; when the agent
+// does not know the check, it registers it again and sends rep once more.
+func (r *runner) update(ctx context.Context, rep report) error {
+	h := r.h
+	if !r.registered {
+		if err := r.register(ctx, rep.status); err != nil {
+			return err
+		}
+	}
+	_, err := h.client.Agent().UpdateTTL(ctx, h.check.ID, rep.note, string(rep.status), nil)
+	if err == nil || !api.IsUnknownCheck(err) {
+		return err
+	}
+	r.registered = false
+	h.log.Info("ttlcheck: the agent does not know the check; registering it again", "check", h.check.ID, "error", err)
+	if err := r.register(ctx, rep.status); err != nil {
+		return err
+	}
+	_, err = h.client.Agent().UpdateTTL(ctx, h.check.ID, rep.note, string(rep.status), nil)
+	return err
+}
+
+// register registers the check (or the service with the check) with
+// status as its initial status.
+func (r *runner) register(ctx context.Context, status Status) error {
+	h := r.h
+	c := h.check
+	def := api.AgentServiceCheck{
+		TTL:                            api.Duration(c.TTL),
+		Status:                         string(status),
+		DeregisterCriticalServiceAfter: api.Duration(c.DeregisterCriticalServiceAfter),
+	}
+	var err error
+	if h.service != nil {
+		reg := *h.service
+		def.CheckID, def.Name, def.Notes = c.ID, c.Name, c.Notes
+		reg.Checks = append(append(api.AgentServiceChecks{}, h.service.Checks...), &def)
+		_, err = h.client.Agent().ServiceRegister(ctx, &reg, nil)
+	} else {
+		_, err = h.client.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{
+			ID: c.ID, Name: c.Name, Notes: c.Notes, ServiceID: c.ServiceID,
+			AgentServiceCheck: def,
+		}, nil)
+	}
+	var se *api.StatusError
+	if err == nil || !errors.As(err, &se) {
+		// Accepted, or no answer: the agent may have the check now.
+		r.attempted = true
+	}
+	if err != nil {
+		return err
+	}
+	r.registered = true
+	if !r.established {
+		h.log.Info("ttlcheck: check registered", "check", c.ID, "service", c.ServiceID, "ttl", c.TTL, "interval", h.interval)
+	}
+	return nil
+}
+
+// deregister removes the check, or the service, when Run returns. A check
+// or service that is already gone is not an error.
+func (r *runner) deregister(ctx context.Context) error {
+	h := r.h
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	var err error
+	if h.service != nil {
+		_, err = h.client.Agent().ServiceDeregister(ctx, h.serviceID, nil)
+	} else {
+		_, err = h.client.Agent().CheckDeregister(ctx, h.check.ID, nil)
+	}
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("ttlcheck: deregistering check %q: %w", h.check.ID, err)
+	}
+	return nil
+}
