@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/session"
+)
+
+// ckClient is a consulkit client with its own counting transport.
+type ckClient struct {
+	c   *api.Client
+	cnt *counter
+	d   *dialer
+	tr  interface{ CloseIdleConnections() }
+}
+
+func (e *env) consulkit() (*ckClient, error) {
+	d := &dialer{rotate: e.rotate}
+	tr := consulkitTransport(d)
+	cnt := newCounter(tr, &d.dials)
+	c, err := api.NewClient(api.Config{Address: e.addr, Token: e.token, Transport: cnt})
+	if err != nil {
+		return nil, err
+	}
+	return &ckClient{c: c, cnt: cnt, d: d, tr: tr}, nil
+}
+
+func (e *env) ckSession(ctx context.Context, c *api.Client, name string) (*session.Session, error) {
+	return session.New(ctx, c, session.WithName(name), session.WithLockDelay(0))
+}
+
+func closeSession(s *session.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}
+
+// ckCycles measures lock+unlock cycles on one key: with a session created
+// by the Lock at every acquisition (reuse false), or one Lock over one
+// session (reuse true); the lock is held for hold in each cycle.
+func (e *env) ckCycles(ctx context.Context, reuse bool, hold time.Duration) (cycleResult, error) {
+	cl, err := e.consulkit()
+	if err != nil {
+		return cycleResult{}, err
+	}
+	defer cl.tr.CloseIdleConnections()
+	key := e.key(fmt.Sprintf("cycle/consulkit-%t-%v", reuse, hold))
+	var opts []lock.Option
+	if reuse {
+		s, err := e.ckSession(ctx, cl.c, "lockbench reused")
+		if err != nil {
+			return cycleResult{}, err
+		}
+		defer closeSession(s)
+		opts = append(opts, lock.WithSession(s))
+	} else {
+		opts = append(opts, lock.WithSessionOptions(session.WithName("lockbench fresh"), session.WithLockDelay(0)))
+	}
+	l, err := lock.New(cl.c, key, opts...)
+	if err != nil {
+		return cycleResult{}, err
+	}
+	cycle := func() error {
+		if _, err := l.Lock(ctx); err != nil {
+			return fmt.Errorf("consulkit Lock: %w", err)
+		}
+		if err := hold0(ctx, hold); err != nil {
+			return err
+		}
+		if err := l.Unlock(ctx); err != nil {
+			return fmt.Errorf("consulkit Unlock: %w", err)
+		}
+		return nil
+	}
+	return runCycles(ctx, e.cycles, cl.cnt, cycle)
+}
+
+// hold0 pauses for d, if d > 0.
+func hold0(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	return pause(ctx, d)
+}
+
+// runCycles runs warm-up cycles, then n measured ones, and counts the
+// requests sent meanwhile (including what the cycles leave running, which
+// is given settleTime to finish).
+func runCycles(ctx context.Context, n int, cnt *counter, cycle func() error) (cycleResult, error) {
+	for range warmup {
+		if err := cycle(); err != nil {
+			return cycleResult{}, err
+		}
+	}
+	if err := pause(ctx, settleTime); err != nil {
+		return cycleResult{}, err
+	}
+	before := cnt.snap()
+	lat := make(sample, 0, n)
+	for range n {
+		t0 := time.Now()
+		if err := cycle(); err != nil {
+			return cycleResult{}, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	if err := pause(ctx, settleTime); err != nil {
+		return cycleResult{}, err
+	}
+	reqs, dials, breakdown := cnt.since(before)
+	return cycleResult{lat: lat, requests: float64(reqs) / float64(n), dials: float64(dials) / float64(n), breakdown: breakdown, n: n}, nil
+}
+
+// ckHandoff measures handoffs between two consulkit Locks on one key, each
+// with its own client and session: from the holder's Unlock call to the
+// waiter's Lock returning.
+func (e *env) ckHandoff(ctx context.Context) (handoffResult, error) {
+	key := e.key("handoff/consulkit")
+	var (
+		locks [2]*lock.Lock
+		cls   [2]*ckClient
+	)
+	for i := range 2 {
+		cl, err := e.consulkit()
+		if err != nil {
+			return handoffResult{}, err
+		}
+		defer cl.tr.CloseIdleConnections()
+		s, err := e.ckSession(ctx, cl.c, fmt.Sprintf("lockbench handoff %d", i))
+		if err != nil {
+			return handoffResult{}, err
+		}
+		defer closeSession(s)
+		if locks[i], err = lock.New(cl.c, key, lock.WithSession(s)); err != nil {
+			return handoffResult{}, err
+		}
+		cls[i] = cl
+	}
+	if _, err := locks[0].Lock(ctx); err != nil {
+		return handoffResult{}, err
+	}
+	h := handoff{
+		n:       e.handoffs,
+		path:    "/v1/kv/" + key,
+		counter: func(i int) *counter { return cls[i].cnt },
+		lock: func(i int) error {
+			_, err := locks[i].Lock(ctx)
+			return err
+		},
+		unlock: func(i int) error { return locks[i].Unlock(ctx) },
+	}
+	res, err := h.run(ctx)
+	if err != nil {
+		return res, err
+	}
+	return res, locks[h.holder].Unlock(ctx)
+}
+
+// ckRawWrites measures two sequential KV puts with the consulkit client.
+func (e *env) ckRawWrites(ctx context.Context) (rawWriteResult, error) {
+	cl, err := e.consulkit()
+	if err != nil {
+		return rawWriteResult{}, err
+	}
+	defer cl.tr.CloseIdleConnections()
+	key := e.key("raw/consulkit")
+	put := func(v string) error {
+		_, err := cl.c.KV().Put(ctx, &api.KVPair{Key: key, Value: []byte(v)}, nil)
+		return err
+	}
+	return rawWrites(ctx, e.handoffs, put)
+}
+
+// rawWriteResult is the time of two sequential writes, back to back and
+// after the same idle time as a handoff's.
+type rawWriteResult struct {
+	hot, idle sample
+}
+
+// rawWrites measures n pairs of sequential writes, after a warm-up: back
+// to back, and each pair after a pause of parkSettle (as in a handoff,
+// where the holder unlocks parkSettle after the waiter parked: an agent
+// that was idle for a few milliseconds answers the next write more slowly).
+func rawWrites(ctx context.Context, n int, put func(string) error) (rawWriteResult, error) {
+	for range warmup {
+		if err := put("warm"); err != nil {
+			return rawWriteResult{}, err
+		}
+	}
+	var r rawWriteResult
+	var err error
+	if r.hot, err = writePairs(ctx, n, 0, put); err != nil {
+		return r, err
+	}
+	r.idle, err = writePairs(ctx, n, parkSettle, put)
+	return r, err
+}
+
+func writePairs(ctx context.Context, n int, gap time.Duration, put func(string) error) (sample, error) {
+	lat := make(sample, 0, n)
+	for i := range n {
+		if gap > 0 {
+			if err := pause(ctx, gap); err != nil {
+				return nil, err
+			}
+		}
+		t0 := time.Now()
+		if err := put("a" + strconv.Itoa(i)); err != nil {
+			return nil, err
+		}
+		if err := put("b" + strconv.Itoa(i)); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+// ckHeld holds e.held locks over one shared session and measures the
+// goroutines, heap and connections they add.
+func (e *env) ckHeld(ctx context.Context) (heldResult, error) {
+	cl, err := e.consulkit()
+	if err != nil {
+		return heldResult{}, err
+	}
+	defer cl.tr.CloseIdleConnections()
+	s, err := e.ckSession(ctx, cl.c, "lockbench held")
+	if err != nil {
+		return heldResult{}, err
+	}
+	defer closeSession(s)
+	n := e.held
+	locks := make([]*lock.Lock, n)
+
+	base := measureBase()
+	d0 := cl.d.dials.Load()
+	err = parallel(n, func(i int) error {
+		l, err := lock.New(cl.c, e.key("held/consulkit/"+strconv.Itoa(i)), lock.WithSession(s))
+		if err != nil {
+			return err
+		}
+		if _, err := l.Lock(ctx); err != nil {
+			return err
+		}
+		locks[i] = l
+		return nil
+	})
+	if err != nil {
+		return heldResult{}, fmt.Errorf("consulkit: holding %d locks: %w", n, err)
+	}
+	if err := waitParked(ctx, cl.cnt, n); err != nil {
+		return heldResult{}, err
+	}
+	res := base.delta(n)
+	res.conns = float64(cl.d.dials.Load()-d0) / float64(n)
+	runtime.KeepAlive(locks)
+
+	if err := parallel(n, func(i int) error { return locks[i].Unlock(ctx) }); err != nil {
+		return res, fmt.Errorf("consulkit: unlocking: %w", err)
+	}
+	return res, nil
+}
+
+// parallel runs fn(0..n-1) on a few workers and returns the first error.
+func parallel(n int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}

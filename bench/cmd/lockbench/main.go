@@ -1,0 +1,338 @@
+// Command lockbench compares consulkit's lock with the official Go client's
+// (github.com/hashicorp/consul/api) against one real Consul agent, in the
+// same run, and prints a markdown table.
+//
+// It starts a dev agent through consulkit's integration harness (process
+// mode unless -mode or CONSULKIT_MODE says otherwise), or uses the agent at
+// CONSUL_HTTP_ADDR when that is set.
+//
+//	cd bench && go run ./cmd/lockbench
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+)
+
+const (
+	warmup     = 5                      // unmeasured cycles before each measurement
+	settleTime = 300 * time.Millisecond // lets background requests of a run finish before counting
+	parkSettle = 20 * time.Millisecond  // after a waiter's blocking query is sent, before the holder unlocks
+	workers    = 16                     // concurrency when taking many locks
+	heldCycle  = 5 * time.Millisecond   // how long a lock is held in the "held" cycles
+	// noRotateLimit caps the held locks when connections cannot be spread
+	// over several source addresses (Consul's default
+	// http_max_conns_per_client is 200).
+	noRotateLimit = 150
+)
+
+// env is one benchmark run's settings.
+type env struct {
+	addr, token string
+	rotate      bool
+	prefix      string
+	cycles      int
+	handoffs    int
+	held        int
+	failovers   int
+	mode        string
+	version     string
+}
+
+func (e *env) key(s string) string { return e.prefix + "/" + s }
+
+// cycleResult is a run of lock+unlock cycles.
+type cycleResult struct {
+	lat       sample
+	requests  float64 // per cycle
+	dials     float64 // TCP connections opened per cycle
+	breakdown string
+	n         int
+}
+
+// handoffResult is a run of handoffs.
+type handoffResult struct {
+	lat       sample
+	requests  float64 // per handoff, both contenders
+	dials     float64 // TCP connections opened per handoff, both contenders
+	breakdown string
+}
+
+// heldResult is what one held lock adds.
+type heldResult struct {
+	goroutines float64
+	heap       float64 // HeapAlloc
+	stack      float64 // StackInuse
+	conns      float64
+}
+
+func main() {
+	e := &env{}
+	flag.IntVar(&e.cycles, "cycles", 200, "lock+unlock cycles per measurement")
+	flag.IntVar(&e.handoffs, "handoffs", 100, "handoffs (and raw write pairs) per measurement")
+	flag.IntVar(&e.failovers, "failovers", 20, "election failovers per measurement")
+	flag.IntVar(&e.held, "held", 1000, "locks held at once for the goroutine and heap measurement")
+	flag.StringVar(&e.mode, "mode", "process", "harness mode when CONSUL_HTTP_ADDR and CONSULKIT_MODE are unset: process or docker")
+	verbose := flag.Bool("v", false, "print the requests of each measurement by kind")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, e, os.Stdout, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "lockbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, e *env, out io.Writer, verbose bool) (err error) {
+	if addr := os.Getenv(api.EnvHTTPAddr); addr != "" {
+		e.addr = strings.TrimPrefix(addr, "http://")
+		e.token = os.Getenv("CONSUL_HTTP_TOKEN")
+		e.mode = "external (CONSUL_HTTP_ADDR)"
+	} else {
+		if os.Getenv(integration.EnvMode) == "" && e.mode != "" {
+			if err := os.Setenv(integration.EnvMode, e.mode); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(os.Stderr, "lockbench: starting a Consul dev agent...")
+		a, err := integration.StartAgent(ctx, integration.WithName("lockbench"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err = errors.Join(err, a.Close(cctx), integration.Shutdown(cctx))
+		}()
+		e.addr, e.token, e.mode = a.Addr, a.Token, string(a.Mode)
+	}
+	e.rotate = canRotate(e.addr)
+	e.prefix = fmt.Sprintf("lockbench/%d-%d", os.Getpid(), time.Now().UnixNano())
+	notes := []string{}
+	if !e.rotate && e.held > noRotateLimit {
+		notes = append(notes, fmt.Sprintf("held locks capped at %d (not %d): the agent is not on 127.0.0.1, so connections cannot be spread over several source addresses, and Consul accepts at most 200 HTTP connections per client IP", noRotateLimit, e.held))
+		e.held = noRotateLimit
+	}
+
+	oc, err := e.official()
+	if err != nil {
+		return err
+	}
+	if self, err := oc.c.Agent().Self(); err == nil {
+		if cfg, ok := self["Config"]; ok {
+			e.version = fmt.Sprint(cfg["Version"])
+		}
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = oc.c.KV().DeleteTree(e.prefix, (&consulapi.WriteOptions{}).WithContext(cctx))
+		oc.tr.CloseIdleConnections()
+	}()
+
+	step := func(name string) { fmt.Fprintf(os.Stderr, "lockbench: %s...\n", name) }
+	var r results
+
+	step("lock+unlock cycles, fresh session")
+	if r.ckFresh, err = e.ckCycles(ctx, false, 0); err != nil {
+		return err
+	}
+	if r.ofFresh, err = e.ofCycles(ctx, false, 0); err != nil {
+		return err
+	}
+	step("lock+unlock cycles, reused session")
+	if r.ckReuse, err = e.ckCycles(ctx, true, 0); err != nil {
+		return err
+	}
+	if r.ofReuse, err = e.ofCycles(ctx, true, 0); err != nil {
+		return err
+	}
+	step(fmt.Sprintf("lock, hold %v, unlock cycles, reused session", heldCycle))
+	if r.ckHeldCycle, err = e.ckCycles(ctx, true, heldCycle); err != nil {
+		return err
+	}
+	if r.ofHeldCycle, err = e.ofCycles(ctx, true, heldCycle); err != nil {
+		return err
+	}
+	step("handoffs and raw writes")
+	if r.ckRaw, err = e.ckRawWrites(ctx); err != nil {
+		return err
+	}
+	if r.ofRaw, err = e.ofRawWrites(ctx); err != nil {
+		return err
+	}
+	if r.ckHand, err = e.ckHandoff(ctx); err != nil {
+		return err
+	}
+	if r.ofHand, err = e.ofHandoff(ctx); err != nil {
+		return err
+	}
+	step(fmt.Sprintf("%d held locks", e.held))
+	if r.ckHeld, err = e.ckHeld(ctx); err != nil {
+		return err
+	}
+	if r.ofHeld, err = e.ofHeld(ctx); err != nil {
+		return err
+	}
+
+	step("semaphore cycles, reused session")
+	if r.ckSem, err = e.ckSemCycles(ctx, 0); err != nil {
+		return err
+	}
+	if r.ofSem, err = e.ofSemCycles(ctx, 0); err != nil {
+		return err
+	}
+	if r.ckSemHeld, err = e.ckSemCycles(ctx, heldCycle); err != nil {
+		return err
+	}
+	if r.ofSemHeld, err = e.ofSemCycles(ctx, heldCycle); err != nil {
+		return err
+	}
+	step("election failovers")
+	if r.failover, err = e.ckFailover(ctx); err != nil {
+		return err
+	}
+
+	r.print(out, e, notes, verbose)
+	return nil
+}
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// handoff runs handoffs between two contenders, 0 and 1, on one key:
+// contender holder holds; the other calls Lock and, once its blocking query
+// is in flight, the holder unlocks. The latency is from the Unlock call to
+// the waiter's Lock returning.
+type handoff struct {
+	n       int
+	path    string
+	counter func(i int) *counter
+	lock    func(i int) error
+	unlock  func(i int) error
+	holder  int
+}
+
+func (h *handoff) run(ctx context.Context) (handoffResult, error) {
+	var (
+		lat   = make(sample, 0, h.n)
+		reqs  int64
+		dials int64
+		kinds [2]snapshot
+	)
+	for i := range warmup + h.n {
+		if i == warmup {
+			kinds = [2]snapshot{h.counter(0).snap(), h.counter(1).snap()}
+		}
+		w := 1 - h.holder
+		b0, b1 := h.counter(0).snap(), h.counter(1).snap()
+		type done struct {
+			at  time.Time
+			err error
+		}
+		res := make(chan done, 1)
+		go func() {
+			err := h.lock(w)
+			res <- done{time.Now(), err}
+		}()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := h.counter(w).waitBlocking(wctx, h.path, 1)
+		cancel()
+		if err != nil {
+			return handoffResult{}, fmt.Errorf("handoff %d: waiter not parked: %w", i, err)
+		}
+		if err := pause(ctx, parkSettle); err != nil {
+			return handoffResult{}, err
+		}
+		t0 := time.Now()
+		if err := h.unlock(h.holder); err != nil {
+			return handoffResult{}, fmt.Errorf("handoff %d: unlock: %w", i, err)
+		}
+		var d done
+		select {
+		case d = <-res:
+		case <-time.After(30 * time.Second):
+			return handoffResult{}, fmt.Errorf("handoff %d: waiter did not acquire within 30s", i)
+		}
+		if d.err != nil {
+			return handoffResult{}, fmt.Errorf("handoff %d: lock: %w", i, d.err)
+		}
+		h.holder = w
+		// Let the new holder's watch and the old holder's monitor settle.
+		if err := pause(ctx, 50*time.Millisecond); err != nil {
+			return handoffResult{}, err
+		}
+		if i >= warmup {
+			lat = append(lat, d.at.Sub(t0))
+			r0, d0, _ := h.counter(0).since(b0)
+			r1, d1, _ := h.counter(1).since(b1)
+			reqs += r0 + r1
+			dials += d0 + d1
+		}
+	}
+	_, _, k0 := h.counter(0).since(kinds[0])
+	_, _, k1 := h.counter(1).since(kinds[1])
+	return handoffResult{lat: lat, requests: float64(reqs) / float64(h.n), dials: float64(dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}, nil
+}
+
+// memBase is the goroutine count and heap before holding locks.
+type memBase struct {
+	goroutines int
+	heap       uint64
+	stack      uint64
+}
+
+func readMem() memBase {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memBase{goroutines: runtime.NumGoroutine(), heap: m.HeapAlloc, stack: m.StackInuse}
+}
+
+func measureBase() memBase { return readMem() }
+
+// delta returns what each of n locks added since b.
+func (b memBase) delta(n int) heldResult {
+	now := readMem()
+	return heldResult{
+		goroutines: float64(now.goroutines-b.goroutines) / float64(n),
+		heap:       float64(int64(now.heap)-int64(b.heap)) / float64(n),
+		stack:      float64(int64(now.stack)-int64(b.stack)) / float64(n),
+	}
+}
+
+// waitParked waits until n blocking queries are in flight through cnt,
+// then a little longer for the watchers to settle.
+func waitParked(ctx context.Context, cnt *counter, n int) error {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := cnt.waitBlocking(wctx, "", n); err != nil {
+		return err
+	}
+	return pause(ctx, 500*time.Millisecond)
+}
