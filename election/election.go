@@ -1,0 +1,462 @@
+package election
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/session"
+)
+
+// Errors.
+var (
+	// ErrNoLeader: Leader found nobody holding the election key.
+	ErrNoLeader = errors.New("election: no leader")
+	// ErrNotLeader: Resign or Proclaim on an Election that does not lead.
+	ErrNotLeader = errors.New("election: not the leader")
+	// ErrLeading: Campaign on an Election that already leads, or while
+	// another Campaign call on it is in progress.
+	ErrLeading = errors.New("election: already leading or campaigning")
+	// ErrDeposed is the cause of the leading context when leadership is
+	// lost: the key was deleted or taken by another session, or the session
+	// was lost. It wraps lock.ErrLost and the reason.
+	ErrDeposed = errors.New("election: deposed")
+	// ErrResigned is the cause of the leading context after Resign.
+	ErrResigned = errors.New("election: resigned")
+)
+
+// Leader describes the holder of the election key.
+type Leader struct {
+	// Session is the Consul session holding the key; empty when there is
+	// no leader (Observe sends such a value when the key becomes free).
+	Session string
+	// Value is the value the leader campaigned with, or proclaimed since.
+	Value []byte
+	// Token is the fencing token as read from the key: Key, Session,
+	// LockIndex (the number of acquisitions of the key) and ModifyIndex
+	// (the Raft index of the key's last write: the election, or a later
+	// Proclaim). Any token of a leader is greater than every token of the
+	// leaders before it. The leader's own Election.Token is the token of
+	// its election and stays fixed for the term.
+	Token lock.Token
+}
+
+// IsZero reports whether l describes no leader.
+func (l Leader) IsZero() bool { return l.Session == "" }
+
+func (l Leader) clone() Leader {
+	l.Value = bytes.Clone(l.Value)
+	return l
+}
+
+// sameTerm reports whether a and b are the same leadership (or both none).
+func sameTerm(a, b Leader) bool {
+	return a.Session == b.Session && (a.Session == "" || a.Token.LockIndex == b.Token.LockIndex)
+}
+
+// Hooks are called on leadership events. They run synchronously
+// (OnElected in Campaign's caller, OnDeposed in the goroutine that follows
+// the term, OnNewLeader in Run's observer) and must return promptly:
+// Resign waits for
+// OnDeposed, and a campaign does not begin before the previous term's
+// OnDeposed has returned. A hook must not call Resign or Campaign on its
+// own Election (that would wait for the hook itself). A nil hook is not
+// called.
+type Hooks struct {
+	// OnElected is called when this Election becomes leader, before
+	// Campaign returns, with the leading context.
+	OnElected func(leading context.Context, l Leader)
+	// OnDeposed is called once for every term when it ends, after the
+	// leading context is cancelled; cause is ErrResigned or wraps
+	// ErrDeposed.
+	OnDeposed func(l Leader, cause error)
+	// OnNewLeader is called by Run for every new leader it observes,
+	// including itself: a new session on the key or a new acquisition by
+	// the same session. It is not called for Proclaim, nor while the key
+	// is free.
+	OnNewLeader func(l Leader)
+}
+
+type config struct {
+	sess     *session.Session
+	sessOpts []session.Option
+	logger   *slog.Logger
+	wait     time.Duration
+	hooks    Hooks
+}
+
+// Option configures an Election.
+type Option func(*config) error
+
+// WithSession makes the Election campaign and lead through s, which the
+// caller owns and may share with locks, semaphores and other elections on
+// other keys. When s is lost, leadership ends and Campaign fails (Run
+// returns). Without WithSession, every campaign creates a session of its
+// own and destroys it when the term ends.
+func WithSession(s *session.Session) Option {
+	return func(c *config) error {
+		if s == nil {
+			return &api.ValidationError{Field: "session", Reason: "nil"}
+		}
+		c.sess = s
+		return nil
+	}
+}
+
+// WithSessionOptions sets the options of the sessions the Election
+// creates for itself (ignored with WithSession); session.WithLockDelay
+// decides how long a deposed leader's key stays blocked.
+func WithSessionOptions(opts ...session.Option) Option {
+	return func(c *config) error {
+		c.sessOpts = append(c.sessOpts, opts...)
+		return nil
+	}
+}
+
+// WithLogger logs losses and retries.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithWaitTime bounds each blocking query the Election sends (default 5m).
+func WithWaitTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > 10*time.Minute {
+			return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
+		}
+		c.wait = d
+		return nil
+	}
+}
+
+// WithHooks sets the hooks called on leadership events.
+func WithHooks(h Hooks) Option {
+	return func(c *config) error { c.hooks = h; return nil }
+}
+
+// Election is one candidate in the election over one Consul key. It holds
+// at most one term at a time: Campaign may not run concurrently on one
+// Election (the second call gets ErrLeading). Resign, Proclaim, Leader,
+// Token and Observe may be called from any goroutine.
+type Election struct {
+	client *api.Client
+	key    string
+	cfg    config
+
+	mu   sync.Mutex
+	busy bool  // a Campaign call is in progress
+	term *term // the current or last term until its goroutine ends
+}
+
+// term is one leadership: the lock that holds the key, the leading
+// context and the goroutine that follows it.
+type term struct {
+	lk     *lock.Lock
+	leader Leader
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	exited chan struct{}
+
+	mu       sync.Mutex
+	proclaim []byte // the value of the last Proclaim, nil if none
+}
+
+// New returns an Election on key. It sends nothing; the key and options
+// are validated.
+func New(client *api.Client, key string, opts ...Option) (*Election, error) {
+	if client == nil {
+		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
+	}
+	if err := api.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	cfg := config{wait: 5 * time.Minute}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Election{client: client, key: key, cfg: cfg}, nil
+}
+
+// Key returns the election key.
+func (e *Election) Key() string { return e.key }
+
+func validateValue(v []byte) error {
+	if len(v) > api.MaxValueSize {
+		return &api.ValidationError{Field: "value", Reason: fmt.Sprintf("%d bytes, larger than 512 KiB", len(v))}
+	}
+	return nil
+}
+
+func (e *Election) lockOptions(value []byte) []lock.Option {
+	opts := []lock.Option{lock.WithValue(value), lock.WithWaitTime(e.cfg.wait)}
+	if e.cfg.sess != nil {
+		opts = append(opts, lock.WithSession(e.cfg.sess))
+	} else {
+		opts = append(opts, lock.WithSessionOptions(e.cfg.sessOpts...))
+	}
+	if e.cfg.logger != nil {
+		opts = append(opts, lock.WithLogger(e.cfg.logger))
+	}
+	return opts
+}
+
+func (e *Election) queryOptions() *api.QueryOptions {
+	q := &api.QueryOptions{}
+	if e.cfg.sess != nil {
+		w := e.cfg.sess.WriteOptions()
+		q.Datacenter, q.Token, q.Namespace, q.Partition = w.Datacenter, w.Token, w.Namespace, w.Partition
+	}
+	return q
+}
+
+// begin reserves the Election for a campaign. A term that has ended but
+// whose goroutine still runs (OnDeposed) is waited for.
+func (e *Election) begin(ctx context.Context) error {
+	for {
+		e.mu.Lock()
+		if e.busy {
+			e.mu.Unlock()
+			return ErrLeading
+		}
+		t := e.term
+		if t == nil {
+			e.busy = true
+			e.mu.Unlock()
+			return nil
+		}
+		e.mu.Unlock()
+		if t.ctx.Err() == nil {
+			return ErrLeading
+		}
+		select {
+		case <-t.exited:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Campaign blocks until this Election leads with value (at most 512 KiB)
+// stored in the key, ctx ends or an error occurs. It returns a context
+// that stays alive while leading and is cancelled when leadership ends:
+// with cause ErrResigned after Resign, or with a cause wrapping ErrDeposed
+// (and lock.ErrLost) when the key is deleted or taken, or the session is
+// lost. The leading context does not derive from ctx. When ctx ends first,
+// Campaign returns ctx.Err() and leads nothing.
+//
+// Waiting is a blocking query on the key; a deposed leader's key is
+// blocked for its session's lock-delay (see package lock).
+func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context, error) {
+	if err := validateValue(value); err != nil {
+		return nil, err
+	}
+	if err := e.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		e.mu.Lock()
+		e.busy = false
+		e.mu.Unlock()
+	}()
+
+	lk, err := lock.New(e.client, e.key, e.lockOptions(value)...)
+	if err != nil {
+		return nil, err
+	}
+	held, err := lk.Lock(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("election: campaign: %w", err)
+	}
+	tok := lk.Token()
+	t := &term{
+		lk:     lk,
+		leader: Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
+		exited: make(chan struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancelCause(context.Background())
+	elected := make(chan struct{})
+	e.mu.Lock()
+	e.term = t
+	e.mu.Unlock()
+	go e.follow(t, held, elected)
+	if h := e.cfg.hooks.OnElected; h != nil {
+		h(t.ctx, t.leader.clone())
+	}
+	close(elected)
+	return t.ctx, nil
+}
+
+// follow waits for the term to end, cancels the leading context with the
+// reason, calls OnDeposed and forgets the term.
+func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}) {
+	defer close(t.exited)
+	<-held.Done()
+	cause := context.Cause(held)
+	var why error
+	if errors.Is(cause, lock.ErrUnlocked) {
+		why = ErrResigned
+	} else {
+		why = fmt.Errorf("%w: %w", ErrDeposed, cause)
+		if e.cfg.logger != nil {
+			e.cfg.logger.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
+		}
+	}
+	t.cancel(why)
+	<-elected
+	if h := e.cfg.hooks.OnDeposed; h != nil {
+		h(t.currentLeader(), why)
+	}
+	e.mu.Lock()
+	if e.term == t {
+		e.term = nil
+	}
+	e.mu.Unlock()
+}
+
+func (t *term) currentLeader() Leader {
+	l := t.leader.clone()
+	t.mu.Lock()
+	if t.proclaim != nil {
+		l.Value = bytes.Clone(t.proclaim)
+	}
+	t.mu.Unlock()
+	return l
+}
+
+// current returns the live term, or an error saying why there is none.
+func (e *Election) current() (*term, error) {
+	e.mu.Lock()
+	t := e.term
+	e.mu.Unlock()
+	if t == nil {
+		return nil, ErrNotLeader
+	}
+	if t.ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
+	}
+	return t, nil
+}
+
+// Token returns the fencing token of the current term (the election's
+// acquisition of the key), or the zero Token when not leading. It does not
+// change with Proclaim. Pass it to the resources the leader writes to and
+// make them refuse tokens older than the newest they have seen.
+func (e *Election) Token() lock.Token {
+	t, err := e.current()
+	if err != nil {
+		return lock.Token{}
+	}
+	return t.lk.Token()
+}
+
+// Resign gives up leadership: it releases the key, so that another
+// candidate can be elected at once (no lock-delay applies to a release),
+// and waits until the leading context is cancelled (cause ErrResigned)
+// and OnDeposed has returned. It returns ErrNotLeader when not leading,
+// and an error wrapping ErrDeposed when leadership was lost before it
+// could be given up.
+func (e *Election) Resign(ctx context.Context) error {
+	e.mu.Lock()
+	t := e.term
+	e.mu.Unlock()
+	if t == nil {
+		return ErrNotLeader
+	}
+	if t.ctx.Err() != nil {
+		<-t.exited
+		return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
+	}
+	err := t.lk.Unlock(ctx)
+	<-t.exited // Unlock has cancelled the lock's context, whatever it returned
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, lock.ErrNotHeld) || errors.Is(err, lock.ErrLost):
+		return fmt.Errorf("%w: %w", ErrDeposed, err)
+	default:
+		// The release may not have happened; the session (or its end)
+		// still holds the key until then.
+		return fmt.Errorf("election: resign: %w", err)
+	}
+}
+
+// Proclaim replaces the leader's value with value (at most 512 KiB)
+// while leading. Consul applies it only if this Election's session still
+// holds the key (a check-session in the same transaction), and the key
+// stays held: the session, the lock and LockIndex are unchanged, while
+// the key's ModifyIndex grows. Observers see the new value. It returns
+// ErrNotLeader when not leading and an error wrapping ErrDeposed when
+// Consul says the key is no longer held.
+func (e *Election) Proclaim(ctx context.Context, value []byte) error {
+	if err := validateValue(value); err != nil {
+		return err
+	}
+	t, err := e.current()
+	if err != nil {
+		return err
+	}
+	// A "lock" by the session that already holds the key keeps the lock
+	// and its LockIndex and sets the value; a plain "set" would keep the
+	// session but reset LockIndex to zero.
+	_, err = t.lk.GuardedTxn(ctx, api.TxnOps{{KV: &api.KVTxnOp{
+		Verb: api.KVLock, Key: e.key, Value: value, Flags: lock.Flag, Session: t.leader.Session,
+	}}})
+	switch {
+	case err == nil:
+		t.mu.Lock()
+		t.proclaim = bytes.Clone(value)
+		if t.proclaim == nil {
+			t.proclaim = []byte{}
+		}
+		t.mu.Unlock()
+		return nil
+	case errors.Is(err, lock.ErrNotHeld):
+		return ErrNotLeader
+	case errors.Is(err, lock.ErrLost):
+		return fmt.Errorf("%w: %w", ErrDeposed, err)
+	default:
+		return fmt.Errorf("election: proclaim: %w", err)
+	}
+}
+
+// leaderOf describes the holder of pair, or no leader.
+func leaderOf(key string, pair *api.KVPair) Leader {
+	if pair == nil || pair.Session == "" || pair.Flags != lock.Flag {
+		return Leader{}
+	}
+	return Leader{
+		Session: pair.Session,
+		Value:   pair.Value,
+		Token:   lock.Token{Key: key, Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex},
+	}
+}
+
+// Leader returns the current leader, ErrNoLeader when the key is free or
+// missing, or an error wrapping lock.ErrConflict when the key is not an
+// election's (its flags are not a lock's). It reads from the Consul leader
+// (default consistency).
+func (e *Election) Leader(ctx context.Context) (Leader, error) {
+	pair, _, err := e.client.KV().Get(ctx, e.key, e.queryOptions())
+	if err != nil {
+		return Leader{}, fmt.Errorf("election: read: %w", err)
+	}
+	if pair != nil && pair.Flags != lock.Flag {
+		return Leader{}, fmt.Errorf("election: %w: key %q has flags %#x", lock.ErrConflict, e.key, pair.Flags)
+	}
+	l := leaderOf(e.key, pair)
+	if l.IsZero() {
+		return Leader{}, ErrNoLeader
+	}
+	return l, nil
+}

@@ -1,0 +1,739 @@
+package election_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/election"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/session"
+)
+
+func TestValidationBeforeAnyRequest(t *testing.T) {
+	c, ct := countingClient(t)
+	big := make([]byte, api.MaxValueSize+1)
+	fn := func(context.Context) error { return nil }
+
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"nil client", func() error { _, err := election.New(nil, "k"); return err }},
+		{"empty key", func() error { _, err := election.New(c, ""); return err }},
+		{"leading slash", func() error { _, err := election.New(c, "/k"); return err }},
+		{"control character", func() error { _, err := election.New(c, "k\x00"); return err }},
+		{"nil session", func() error { _, err := election.New(c, "k", election.WithSession(nil)); return err }},
+		{"wait time zero", func() error { _, err := election.New(c, "k", election.WithWaitTime(0)); return err }},
+		{"wait time too long", func() error { _, err := election.New(c, "k", election.WithWaitTime(11*time.Minute)); return err }},
+		{"campaign value too large", func() error {
+			e, err := election.New(c, "k")
+			require.NoError(t, err)
+			_, err = e.Campaign(t.Context(), big)
+			return err
+		}},
+		{"proclaim value too large", func() error {
+			e, err := election.New(c, "k")
+			require.NoError(t, err)
+			return e.Proclaim(t.Context(), big)
+		}},
+		{"run nil fn", func() error { return election.Run(t.Context(), c, "k", nil, nil) }},
+		{"run value too large", func() error { return election.Run(t.Context(), c, "k", big, fn) }},
+		{"run bad key", func() error { return election.Run(t.Context(), c, "", nil, fn) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			assert.ErrorIs(t, err, api.ErrInvalid)
+		})
+	}
+	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+
+	// Not leading: no request either.
+	e, err := election.New(c, "k")
+	require.NoError(t, err)
+	assert.ErrorIs(t, e.Resign(t.Context()), election.ErrNotLeader)
+	assert.ErrorIs(t, e.Proclaim(t.Context(), []byte("x")), election.ErrNotLeader)
+	assert.True(t, e.Token().IsZero())
+	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+}
+
+func TestCampaignLeaderResign(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+
+	_, err = e.Leader(t.Context())
+	require.ErrorIs(t, err, election.ErrNoLeader)
+
+	leading, err := e.Campaign(t.Context(), []byte("10.0.0.7:9000"))
+	require.NoError(t, err)
+	require.NoError(t, leading.Err())
+
+	tok := e.Token()
+	assert.Equal(t, key, tok.Key)
+	assert.Equal(t, s.ID(), tok.Session)
+	assert.NotZero(t, tok.ModifyIndex)
+
+	l, err := e.Leader(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, s.ID(), l.Session)
+	assert.Equal(t, []byte("10.0.0.7:9000"), l.Value)
+	assert.Equal(t, tok, l.Token)
+
+	// The key speaks Consul's lock protocol.
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, lock.Flag, pair.Flags)
+	assert.Equal(t, s.ID(), pair.Session)
+
+	_, err = e.Campaign(t.Context(), nil)
+	assert.ErrorIs(t, err, election.ErrLeading)
+
+	require.NoError(t, e.Resign(t.Context()))
+	waitDone(t, leading, time.Second)
+	assert.ErrorIs(t, context.Cause(leading), election.ErrResigned)
+	assert.True(t, e.Token().IsZero())
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader)
+	assert.ErrorIs(t, e.Resign(t.Context()), election.ErrNotLeader)
+
+	// Campaign again on the same Election: a new term with a newer token.
+	leading2, err := e.Campaign(t.Context(), []byte("again"))
+	require.NoError(t, err)
+	assert.True(t, e.Token().Newer(tok))
+	require.NoError(t, e.Resign(t.Context()))
+	waitDone(t, leading2, time.Second)
+}
+
+func TestHandoverOnResign(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	// A lock-delay does not apply to a resignation.
+	sa := newSession(t, c, session.WithLockDelay(15*time.Second))
+	sb := newSession(t, c)
+	a, err := election.New(c, key, election.WithSession(sa))
+	require.NoError(t, err)
+	b, err := election.New(c, key, election.WithSession(sb))
+	require.NoError(t, err)
+
+	leadingA, err := a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	tokA := a.Token()
+
+	type result struct {
+		ctx context.Context
+		err error
+		at  time.Time
+	}
+	got := make(chan result, 1)
+	go func() {
+		ctx, err := b.Campaign(t.Context(), []byte("b"))
+		got <- result{ctx, err, time.Now()}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("b elected while a leads: %v", r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	resigned := time.Now()
+	require.NoError(t, a.Resign(t.Context()))
+	assert.ErrorIs(t, context.Cause(leadingA), election.ErrResigned)
+	r := <-got
+	require.NoError(t, r.err)
+	assert.Less(t, r.at.Sub(resigned), 2*time.Second, "handover took too long")
+	assert.True(t, b.Token().Newer(tokA))
+
+	l, err := a.Leader(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, sb.ID(), l.Session)
+	assert.Equal(t, []byte("b"), l.Value)
+	require.NoError(t, b.Resign(t.Context()))
+	waitDone(t, r.ctx, time.Second)
+}
+
+func TestFailoverWhenSessionDestroyed(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	sa, err := session.New(t.Context(), c, session.WithLockDelay(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sa.Close(context.Background()) })
+	sb := newSession(t, c, session.WithLockDelay(0))
+
+	var deposed atomic.Value
+	a, err := election.New(c, key, election.WithSession(sa), election.WithHooks(election.Hooks{
+		OnDeposed: func(_ election.Leader, cause error) { deposed.Store(cause) },
+	}))
+	require.NoError(t, err)
+	b, err := election.New(c, key, election.WithSession(sb))
+	require.NoError(t, err)
+
+	leadingA, err := a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	var leadingB context.Context
+	go func() {
+		var err error
+		leadingB, err = b.Campaign(t.Context(), []byte("b"))
+		done <- err
+	}()
+
+	_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
+	require.NoError(t, err)
+
+	waitDone(t, leadingA, 5*time.Second)
+	cause := context.Cause(leadingA)
+	assert.ErrorIs(t, cause, election.ErrDeposed)
+	assert.ErrorIs(t, cause, lock.ErrLost)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("b not elected after a's session was destroyed")
+	}
+	l, err := b.Leader(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, sb.ID(), l.Session)
+
+	// The deposed leader's Resign says so, after OnDeposed ran.
+	err = a.Resign(t.Context())
+	assert.ErrorIs(t, err, election.ErrNotLeader)
+	assert.ErrorIs(t, deposed.Load().(error), election.ErrDeposed)
+	require.NoError(t, b.Resign(t.Context()))
+	waitDone(t, leadingB, time.Second)
+}
+
+func TestLockDelayRespected(t *testing.T) {
+	const delay = 3 * time.Second
+	c := newClient(t)
+	key := electionKey(t)
+	sa, err := session.New(t.Context(), c, session.WithLockDelay(delay))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sa.Close(context.Background()) })
+	sb := newSession(t, c, session.WithLockDelay(0))
+	a, err := election.New(c, key, election.WithSession(sa))
+	require.NoError(t, err)
+	b, err := election.New(c, key, election.WithSession(sb))
+	require.NoError(t, err)
+
+	leadingA, err := a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+
+	destroyed := time.Now()
+	_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
+	require.NoError(t, err)
+	waitDone(t, leadingA, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	leadingB, err := b.Campaign(ctx, []byte("b"))
+	require.NoError(t, err)
+	took := time.Since(destroyed)
+	t.Logf("elected %s after the leader's session was destroyed (lock-delay %s)", took, delay)
+	// Consul measures the delay from the invalidation, which happens a few
+	// milliseconds after our clock started.
+	assert.GreaterOrEqual(t, took, delay-100*time.Millisecond)
+	assert.Less(t, took, delay+3*time.Second, "waited much longer than the lock-delay")
+	require.NoError(t, b.Resign(t.Context()))
+	waitDone(t, leadingB, time.Second)
+}
+
+func TestCampaignCancelledHoldsNothing(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	sa := newSession(t, c, session.WithLockDelay(0))
+	sb := newSession(t, c, session.WithLockDelay(0))
+	a, err := election.New(c, key, election.WithSession(sa))
+	require.NoError(t, err)
+	b, err := election.New(c, key, election.WithSession(sb))
+	require.NoError(t, err)
+
+	_, err = a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err = b.Campaign(ctx, []byte("b"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, b.Token().IsZero())
+
+	require.NoError(t, a.Resign(t.Context()))
+	_, err = b.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader, "b must not have taken the key after its campaign was cancelled")
+}
+
+func TestConflictingKey(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: key, Value: []byte("data"), Flags: 7}, nil)
+	require.NoError(t, err)
+	e, err := election.New(c, key, election.WithSession(newSession(t, c)))
+	require.NoError(t, err)
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	_, err = e.Campaign(t.Context(), []byte("x"))
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("data"), pair.Value, "a foreign key must not be overwritten")
+}
+
+// next reads the next value from ch or fails the test.
+func next(t *testing.T, ch <-chan election.Leader, d time.Duration) election.Leader {
+	t.Helper()
+	select {
+	case l, ok := <-ch:
+		require.True(t, ok, "observe channel closed")
+		return l
+	case <-time.After(d):
+		t.Fatalf("no leader change observed within %s", d)
+		return election.Leader{}
+	}
+}
+
+func TestObserveOrder(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	sa := newSession(t, c, session.WithLockDelay(0))
+	sb := newSession(t, c, session.WithLockDelay(0))
+	a, err := election.New(c, key, election.WithSession(sa))
+	require.NoError(t, err)
+	b, err := election.New(c, key, election.WithSession(sb))
+	require.NoError(t, err)
+	obs, err := election.New(c, key)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := obs.Observe(ctx)
+	first := next(t, ch, 5*time.Second)
+	assert.True(t, first.IsZero(), "no leader yet")
+
+	_, err = a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	start := time.Now()
+	la := next(t, ch, 5*time.Second)
+	t.Logf("observed the election after %s", time.Since(start))
+	assert.Equal(t, sa.ID(), la.Session)
+	assert.Equal(t, []byte("a"), la.Value)
+	assert.Equal(t, a.Token(), la.Token)
+
+	// a hands over to b: the observer sees the vacancy (or not, when it
+	// is quick) and then b, in that order.
+	bDone := make(chan error, 1)
+	go func() { _, err := b.Campaign(t.Context(), []byte("b")); bDone <- err }()
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, a.Resign(t.Context()))
+	require.NoError(t, <-bDone)
+	var seen []election.Leader
+	for {
+		l := next(t, ch, 5*time.Second)
+		seen = append(seen, l)
+		if !l.IsZero() {
+			break
+		}
+	}
+	last := seen[len(seen)-1]
+	assert.Equal(t, sb.ID(), last.Session)
+	assert.Equal(t, []byte("b"), last.Value)
+	assert.LessOrEqual(t, len(seen), 2, "only the vacancy may come between a and b: %v", seen)
+	assert.True(t, last.Token.Newer(la.Token))
+
+	require.NoError(t, b.Resign(t.Context()))
+	assert.True(t, next(t, ch, 5*time.Second).IsZero())
+
+	cancel()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			_, ok = <-ch
+		}
+		assert.False(t, ok, "channel not closed after ctx ended")
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after ctx ended")
+	}
+}
+
+func TestObserveCoalescesForSlowReader(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	obs, err := election.New(c, key)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := obs.Observe(ctx)
+	require.True(t, next(t, ch, 5*time.Second).IsZero())
+
+	// Many changes while nobody reads.
+	_, err = e.Campaign(t.Context(), []byte("v0"))
+	require.NoError(t, err)
+	for i := 1; i <= 5; i++ {
+		require.NoError(t, e.Proclaim(t.Context(), []byte{'v', byte('0' + i)}))
+	}
+	// Give the observer time for a few round trips to a local agent.
+	time.Sleep(500 * time.Millisecond)
+	// Six changes: a slow reader gets the latest, or (when the observer
+	// was still one round trip behind) the one before and then the latest.
+	var got []string
+	for {
+		l := next(t, ch, 5*time.Second)
+		got = append(got, string(l.Value))
+		if string(l.Value) == "v5" {
+			break
+		}
+	}
+	assert.LessOrEqual(t, len(got), 2, "backlog: %v", got)
+	select {
+	case l := <-ch:
+		t.Fatalf("got %q after the latest", l.Value)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, e.Resign(t.Context()))
+}
+
+func TestProclaimSeenByObservers(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	obs, err := election.New(c, key)
+	require.NoError(t, err)
+
+	leading, err := e.Campaign(t.Context(), []byte("v1"))
+	require.NoError(t, err)
+	tok := e.Token()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := obs.Observe(ctx)
+	l := next(t, ch, 5*time.Second)
+	require.Equal(t, []byte("v1"), l.Value)
+
+	require.NoError(t, e.Proclaim(t.Context(), []byte("v2")))
+	l2 := next(t, ch, 5*time.Second)
+	assert.Equal(t, []byte("v2"), l2.Value)
+	assert.Equal(t, s.ID(), l2.Session)
+	assert.Equal(t, l.Token.LockIndex, l2.Token.LockIndex, "the same term")
+	assert.Greater(t, l2.Token.ModifyIndex, l.Token.ModifyIndex)
+
+	// Still the leader, with the same term token; the key is still held.
+	assert.NoError(t, leading.Err())
+	assert.Equal(t, tok, e.Token())
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	assert.Equal(t, s.ID(), pair.Session)
+	assert.Equal(t, lock.Flag, pair.Flags)
+	assert.Equal(t, tok.LockIndex, pair.LockIndex)
+
+	// Not leading: Proclaim is refused.
+	other, err := election.New(c, key, election.WithSession(newSession(t, c)))
+	require.NoError(t, err)
+	assert.ErrorIs(t, other.Proclaim(t.Context(), []byte("x")), election.ErrNotLeader)
+
+	// OnDeposed sees the proclaimed value.
+	require.NoError(t, e.Resign(t.Context()))
+	assert.True(t, next(t, ch, 5*time.Second).IsZero())
+	assert.ErrorIs(t, e.Proclaim(t.Context(), []byte("v3")), election.ErrNotLeader)
+}
+
+func TestHooksOrder(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	add := func(ev string) { mu.Lock(); events = append(events, ev); mu.Unlock() }
+	e, err := election.New(c, key, election.WithSession(s), election.WithHooks(election.Hooks{
+		OnElected: func(leading context.Context, l election.Leader) {
+			assert.NoError(t, leading.Err())
+			add("elected " + string(l.Value))
+		},
+		OnDeposed: func(l election.Leader, cause error) {
+			add("deposed " + string(l.Value) + ": " + cause.Error())
+		},
+	}))
+	require.NoError(t, err)
+	_, err = e.Campaign(t.Context(), []byte("one"))
+	require.NoError(t, err)
+	require.NoError(t, e.Proclaim(t.Context(), []byte("two")))
+	require.NoError(t, e.Resign(t.Context()))
+
+	leading, err := e.Campaign(t.Context(), []byte("three"))
+	require.NoError(t, err)
+	_, err = c.KV().Delete(t.Context(), key, nil) // deposed from outside
+	require.NoError(t, err)
+	waitDone(t, leading, 5*time.Second)
+	assert.ErrorIs(t, e.Resign(t.Context()), election.ErrNotLeader) // waits for OnDeposed
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, events, 4)
+	assert.Equal(t, "elected one", events[0])
+	assert.Equal(t, "deposed two: "+election.ErrResigned.Error(), events[1])
+	assert.Equal(t, "elected three", events[2])
+	assert.True(t, strings.HasPrefix(events[3], "deposed three: "+election.ErrDeposed.Error()), events[3])
+}
+
+func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+
+	ran := 0
+	err = e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
+		ran++
+		l, err := e.Leader(leading)
+		require.NoError(t, err)
+		assert.Equal(t, s.ID(), l.Session)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, ran)
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader, "Run resigns after fn returns")
+
+	boom := errors.New("boom")
+	err = election.Run(t.Context(), c, key, nil, func(context.Context) error { return boom },
+		election.WithSession(s))
+	assert.ErrorIs(t, err, boom)
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader)
+}
+
+func TestRunStopsWhenCtxEnds(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, c, session.WithLockDelay(0))
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan struct{})
+	var fnCause error
+	done := make(chan error, 1)
+	go func() {
+		done <- election.Run(ctx, c, key, []byte("x"), func(leading context.Context) error {
+			close(started)
+			<-leading.Done()
+			fnCause = context.Cause(leading)
+			return nil
+		}, election.WithSession(s))
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+	assert.ErrorIs(t, fnCause, context.Canceled)
+	e, err := election.New(c, key)
+	require.NoError(t, err)
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader, "Run resigns when ctx ends")
+}
+
+// TestRunInvariant runs several candidates with Run and deposes the leader
+// again and again by destroying its session: the function never runs in
+// two candidates at once, and every deposed candidate campaigns again.
+func TestRunInvariant(t *testing.T) {
+	const (
+		candidates = 4
+		losses     = 5
+	)
+	c := newClient(t)
+	key := electionKey(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	var (
+		active, maxActive, runs atomic.Int64
+		newLeaders              atomic.Int64
+		runsBy                  [candidates]atomic.Int64
+		hookErr                 atomic.Value
+		wg                      sync.WaitGroup
+		results                 = make(chan error, candidates)
+	)
+	for i := range candidates {
+		var inTerm atomic.Bool
+		hooks := election.Hooks{
+			OnElected: func(context.Context, election.Leader) {
+				if inTerm.Swap(true) {
+					hookErr.Store(errors.New("OnElected twice without OnDeposed"))
+				}
+			},
+			OnDeposed: func(election.Leader, error) {
+				if !inTerm.Swap(false) {
+					hookErr.Store(errors.New("OnDeposed without OnElected"))
+				}
+			},
+		}
+		if i == 0 {
+			hooks.OnNewLeader = func(election.Leader) { newLeaders.Add(1) }
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- election.Run(ctx, c, key, []byte{byte('a' + i)}, func(leading context.Context) error {
+				n := active.Add(1)
+				for {
+					m := maxActive.Load()
+					if n <= m || maxActive.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				runs.Add(1)
+				runsBy[i].Add(1)
+				<-leading.Done()
+				active.Add(-1)
+				return leading.Err()
+			},
+				// Own sessions, renewed per campaign; a lock-delay gives a
+				// deposed leader time to stop.
+				election.WithSessionOptions(session.WithLockDelay(time.Second), session.WithTTL(10*time.Second)),
+				election.WithHooks(hooks))
+		}()
+	}
+
+	obs, err := election.New(c, key)
+	require.NoError(t, err)
+	var last string
+	for k := 0; ; k++ {
+		var l election.Leader
+		require.Eventually(t, func() bool {
+			var err error
+			l, err = obs.Leader(t.Context())
+			return err == nil && l.Session != last
+		}, 20*time.Second, 20*time.Millisecond, "no new leader")
+		last = l.Session
+		// Wait until fn runs in the new leader before deposing it.
+		require.Eventually(t, func() bool { return active.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+		if k == losses {
+			break
+		}
+		_, err := c.Session().Destroy(t.Context(), l.Session, nil)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return runs.Load() >= losses+1 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	wg.Wait()
+	close(results)
+	for err := range results {
+		assert.ErrorIs(t, err, context.Canceled)
+	}
+	assert.Equal(t, int64(1), maxActive.Load(), "fn ran in two candidates at once")
+	assert.Zero(t, active.Load())
+	assert.GreaterOrEqual(t, runs.Load(), int64(losses+1))
+	if v := hookErr.Load(); v != nil {
+		t.Error(v)
+	}
+	assert.GreaterOrEqual(t, newLeaders.Load(), int64(2), "OnNewLeader")
+	for i := range candidates {
+		t.Logf("candidate %d ran %d times", i, runsBy[i].Load())
+	}
+	_, err = obs.Leader(context.Background())
+	assert.ErrorIs(t, err, election.ErrNoLeader)
+}
+
+// TestRequestCount measures the requests of a campaign and a resignation
+// with a reused session, uncontended.
+func TestRequestCount(t *testing.T) {
+	c, ct := countingClient(t)
+	key := electionKey(t)
+	s := newSession(t, newClient(t), session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	ct.reset()
+	leading, err := e.Campaign(t.Context(), []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, e.Resign(t.Context()))
+	waitDone(t, leading, time.Second)
+	reqs := ct.requests()
+	t.Logf("campaign + resign: %d requests: %v", len(reqs), reqs)
+	assert.LessOrEqual(t, len(reqs), 4)
+}
+
+// TestRunEndsWhenSessionDestroyed: with WithSession, a destroyed session
+// ends Run at once, without campaigning with a session Consul refuses.
+func TestRunEndsWhenSessionDestroyed(t *testing.T) {
+	c, ct := countingClient(t)
+	plain := newClient(t)
+	key := electionKey(t)
+	s := newSession(t, plain, session.WithLockDelay(0))
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- election.Run(t.Context(), c, key, nil, func(leading context.Context) error {
+			close(started)
+			<-leading.Done()
+			return nil
+		}, election.WithSession(s))
+	}()
+	<-started
+	ct.reset()
+	_, err := plain.Session().Destroy(t.Context(), s.ID(), nil)
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, session.ErrInvalidated)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not end after its session was destroyed")
+	}
+	assert.LessOrEqual(t, ct.n.Load(), int64(3), "requests: %v", ct.requests())
+}
+
+// TestObserveThroughFaults: an observer keeps going through server errors
+// and reports the leader once they end.
+func TestObserveThroughFaults(t *testing.T) {
+	a := integration.Shared(t)
+	plain := newClient(t)
+	proxy := integration.NewFaultProxy(t, a.Addr)
+	cfg := a.Config()
+	cfg.Address = proxy.Addr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	key := electionKey(t)
+	obs, err := election.New(c, key)
+	require.NoError(t, err)
+	s := newSession(t, plain, session.WithLockDelay(0))
+	e, err := election.New(plain, key, election.WithSession(s))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := obs.Observe(ctx)
+	require.True(t, next(t, ch, 5*time.Second).IsZero())
+	// Wait until the observer's blocking query is parked behind the proxy.
+	require.Eventually(t, func() bool { return proxy.Requests() >= 2 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	proxy.Set(integration.ServerError)
+	_, err = e.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	l := next(t, ch, 5*time.Second) // answered by the parked query
+	assert.Equal(t, s.ID(), l.Session)
+	require.NoError(t, e.Proclaim(t.Context(), []byte("b")))
+	time.Sleep(time.Second) // the observer now fails and backs off
+	proxy.Set(integration.Pass)
+	l = next(t, ch, 15*time.Second)
+	assert.Equal(t, []byte("b"), l.Value)
+	require.NoError(t, e.Resign(t.Context()))
+}

@@ -1,0 +1,90 @@
+package election
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+)
+
+// minIdleWake is the shortest interval between two reads of the key that
+// returned without a change; it keeps a server that answers at once from
+// turning the watch into a busy poll.
+const minIdleWake = time.Second
+
+// Observe follows the election key and sends the current leader, then
+// every change: a new leader, a new value (Proclaim), or the key becoming
+// free (a zero Leader, IsZero true). The channel holds one value: a slow
+// reader gets the latest, not a backlog. A change is seen within one
+// blocking-query round trip. Errors are retried with backoff (and logged
+// with WithLogger) until ctx ends; then the channel is closed, once the
+// goroutine that feeds it is gone.
+func (e *Election) Observe(ctx context.Context) <-chan Leader {
+	out := make(chan Leader, 1)
+	go func() {
+		defer close(out)
+		e.observe(ctx, func(l Leader) {
+			select {
+			case out <- l:
+				return
+			default:
+			}
+			// Full: replace the stale value. This goroutine is the only
+			// sender, so after the drain the send cannot block.
+			select {
+			case <-out:
+			default:
+			}
+			out <- l
+		})
+	}()
+	return out
+}
+
+// observe calls emit with the current leader and every change until ctx
+// ends.
+func (e *Election) observe(ctx context.Context, emit func(Leader)) {
+	var (
+		last  Leader
+		first = true
+		idx   uint64
+		bo    = backoff.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}
+	)
+	for {
+		q := e.queryOptions()
+		q.WaitIndex, q.WaitTime = idx, e.cfg.wait
+		start := time.Now()
+		pair, meta, err := e.client.KV().Get(ctx, e.key, q)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if e.cfg.logger != nil {
+				e.cfg.logger.Warn("consul election: observe failed; retrying", "key", e.key, "err", err)
+			}
+			if backoff.Sleep(ctx, bo.Next()) != nil {
+				return
+			}
+			continue
+		}
+		bo.Reset()
+		prev := idx
+		idx = api.NextWaitIndex(idx, meta.LastIndex)
+		cur := leaderOf(e.key, pair)
+		if first || !sameTerm(cur, last) || !bytes.Equal(cur.Value, last.Value) {
+			first = false
+			last = cur
+			emit(cur.clone())
+			continue
+		}
+		if idx == prev {
+			if el := time.Since(start); el < minIdleWake {
+				if backoff.Sleep(ctx, backoff.Spread(minIdleWake-el, 0.2)) != nil {
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/session"
+)
+
+// resignTimeout bounds the Resign that Run sends after fn returns.
+const resignTimeout = 30 * time.Second
+
+// Run campaigns with value, calls fn while leading, and campaigns again
+// when leadership is lost, until ctx ends or fn returns while still
+// leading.
+//
+// fn gets a context cancelled when leadership ends (cause wrapping
+// ErrDeposed) or ctx ends (ctx's cause). Run waits for fn to return before
+// it does anything else, so one Run never runs two calls of fn at once,
+// and it resigns after fn returns, so another candidate takes over at
+// once.
+//
+//   - fn returns while still leading: Run resigns and returns fn's error
+//     (nil included). A job meant to run for as long as it leads waits on
+//     its context.
+//   - leadership is lost: Run waits for fn, then campaigns again,
+//     whatever fn returned.
+//   - ctx ends: Run cancels fn's context, waits for fn, resigns and
+//     returns ctx.Err().
+//
+// A campaign that fails with a transient error (api.IsRetryable) is
+// retried with backoff; any other error ends Run, as does the loss of a
+// session given with WithSession (checked after every loss, with one
+// request). With Hooks.OnNewLeader set, Run observes
+// the key for as long as it runs (one more blocking query).
+//
+// Between candidates on several machines, "never two at once" holds only
+// as well as the lease does (see the package doc): give the sessions a
+// lock-delay longer than fn takes to stop, and fence what fn writes with
+// Election.Token.
+func (e *Election) Run(ctx context.Context, value []byte, fn func(leading context.Context) error) error {
+	if fn == nil {
+		return &api.ValidationError{Field: "fn", Reason: "nil"}
+	}
+	if err := validateValue(value); err != nil {
+		return err
+	}
+	if h := e.cfg.hooks.OnNewLeader; h != nil {
+		octx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var last Leader
+			e.observe(octx, func(l Leader) {
+				if !l.IsZero() && !sameTerm(l, last) {
+					h(l)
+				}
+				last = l
+			})
+		}()
+		defer func() { stop(); <-done }()
+	}
+	bo := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
+	for {
+		leading, err := e.Campaign(ctx, value)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !api.IsRetryable(err) {
+				return err
+			}
+			if e.cfg.logger != nil {
+				e.cfg.logger.Warn("consul election: campaign failed; retrying", "key", e.key, "err", err)
+			}
+			if backoff.Sleep(ctx, bo.Next()) != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		bo.Reset()
+		fnErr, lost := e.lead(ctx, leading, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !lost {
+			return fnErr
+		}
+		if err := e.sessionGone(ctx); err != nil {
+			return err
+		}
+		if e.cfg.logger != nil {
+			e.cfg.logger.Info("consul election: deposed; campaigning again", "key", e.key,
+				"cause", context.Cause(leading), "fn_err", fnErr)
+		}
+	}
+}
+
+// sessionGone checks, after a loss, that the session given with
+// WithSession still exists. A session destroyed from outside is only
+// noticed by its renew loop up to TTL/2 later, and a campaign with it
+// meanwhile would be refused by Consul over and over.
+func (e *Election) sessionGone(ctx context.Context) error {
+	s := e.cfg.sess
+	if s == nil {
+		return nil
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("election: session: %w", err)
+	}
+	info, _, err := e.client.Session().Info(ctx, s.ID(), e.queryOptions())
+	if err == nil && info == nil {
+		return fmt.Errorf("election: session %s: %w", s.ID(), session.ErrInvalidated)
+	}
+	return nil
+}
+
+// lead runs fn for one term, then resigns (or waits for the term's end)
+// and reports whether leadership was lost before fn returned.
+func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) error) (fnErr error, lost bool) {
+	fctx, cancel := context.WithCancelCause(leading)
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	defer func() {
+		stop()
+		lost = leading.Err() != nil
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
+		// On a lost term Resign only waits for its end (OnDeposed).
+		if err := e.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) && e.cfg.logger != nil {
+			e.cfg.logger.Warn("consul election: resign failed", "key", e.key, "err", err)
+		}
+		rcancel()
+		cancel(nil)
+	}()
+	return fn(fctx), false
+}
+
+// Run campaigns for key with value and runs fn while leading, campaigning
+// again after a loss: see Election.Run. opts configure the Election.
+func Run(ctx context.Context, client *api.Client, key string, value []byte, fn func(leading context.Context) error, opts ...Option) error {
+	e, err := New(client, key, opts...)
+	if err != nil {
+		return err
+	}
+	return e.Run(ctx, value, fn)
+}

@@ -1,0 +1,186 @@
+package semaphore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/session"
+)
+
+// minIdleWake is the shortest interval between two reads of the prefix
+// that returned without a change.
+const minIdleWake = time.Second
+
+// acquirer runs one Acquire or TryAcquire call.
+//
+// It reads the prefix, prunes the holders whose contender keys are gone or
+// free, and when a slot is free sends one transaction that (1) CASes the
+// coordination key, on the ModifyIndex it read (0: it must not exist), to
+// the holders plus this session, and (2) locks the contender key with the
+// session. Both apply or neither does, so a contender key exists only for
+// a holder, and there are never more than Limit holders: every CAS is
+// checked against the state it was computed from. When every slot is
+// taken, it waits with a blocking query on the prefix.
+type acquirer struct {
+	s    *Semaphore
+	sess *session.Session
+	try  bool
+	// uncertain: an attempt failed without an answer and may have been
+	// applied; a failed acquisition then releases before returning.
+	uncertain bool
+}
+
+type outcome int
+
+const (
+	acquired outcome = iota
+	changed          // the coordination key changed since it was read
+)
+
+func (a *acquirer) run(ctx context.Context) (v view, err error) {
+	defer func() {
+		if err != nil && a.uncertain {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = a.s.release(cctx, a.sess, nil)
+			cancel()
+		}
+	}()
+	// Session loss interrupts a parked blocking query at once.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAfter := context.AfterFunc(a.sess.Context(), cancel)
+	defer stopAfter()
+
+	sid := a.sess.ID()
+	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	var waitIndex uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return view{}, err
+		}
+		if err := a.sess.Err(); err != nil {
+			return view{}, fmt.Errorf("semaphore: session: %w", err)
+		}
+		start := time.Now()
+		v, err := a.s.read(qctx, a.sess, waitIndex, false)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return view{}, ctx.Err()
+			case a.sess.Err() != nil:
+				continue
+			case errors.Is(err, ErrConflict):
+				return view{}, err
+			case !api.IsRetryable(err):
+				return view{}, fmt.Errorf("semaphore: read: %w", err)
+			}
+			a.logRetry(err)
+			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+				return view{}, serr
+			}
+			continue
+		}
+		bo.Reset()
+		if v.holds(sid) == nil {
+			// An earlier attempt whose answer was lost did acquire (the
+			// session's claim rules out another holder in this process).
+			a.uncertain = false
+			return v, nil
+		}
+		live := v.live()
+		if v.lockPair != nil && v.state.Limit != a.s.limit && len(live) > 0 {
+			return view{}, fmt.Errorf("%w: %q has limit %d, this semaphore %d", ErrLimitConflict, a.s.lockKey(), v.state.Limit, a.s.limit)
+		}
+		if len(live) >= a.s.limit {
+			if a.try {
+				return view{}, ErrNoSlot
+			}
+			prev := waitIndex
+			waitIndex = api.NextWaitIndex(waitIndex, v.index)
+			if waitIndex == prev && time.Since(start) < minIdleWake {
+				if serr := backoff.Sleep(ctx, backoff.Spread(minIdleWake-time.Since(start), 0.2)); serr != nil {
+					return view{}, serr
+				}
+			}
+			continue
+		}
+		nv, out, err := a.attempt(ctx, v, live)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return view{}, ctx.Err()
+		case err != nil && api.IsRetryable(err):
+			a.logRetry(err)
+			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+				return view{}, serr
+			}
+			waitIndex = 0
+			continue
+		case err != nil:
+			return view{}, err
+		case out == acquired:
+			return nv, nil
+		}
+		waitIndex = 0 // changed: read again at once
+	}
+}
+
+// attempt sends one acquisition transaction computed from v, whose live
+// holders are live.
+func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, outcome, error) {
+	sid := a.sess.ID()
+	st := lockState{Limit: a.s.limit, Holders: make(map[string]bool, len(live)+1)}
+	for _, h := range live {
+		st.Holders[h] = true
+	}
+	st.Holders[sid] = true
+	enc, err := st.encode()
+	if err != nil {
+		return view{}, 0, err
+	}
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.value, Flags: Flag, Session: sid}},
+	}
+	resp, _, err := a.s.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	if err != nil {
+		var te *api.TxnError
+		if !errors.As(err, &te) {
+			// No answer: the transaction may have been applied.
+			a.uncertain = true
+			return view{}, 0, err
+		}
+		if oe, ok := te.Op(0); ok && oe.IndexMismatch() {
+			return view{}, changed, nil
+		}
+		// The contender lock failed: the session is gone, or (never with
+		// a live session) its key is held by another one.
+		if serr := a.sess.Err(); serr != nil {
+			return view{}, 0, fmt.Errorf("semaphore: session: %w", serr)
+		}
+		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)
+	}
+	a.uncertain = false
+	if len(resp.Results) < 2 || resp.Results[0].KV == nil || resp.Results[1].KV == nil {
+		return view{}, 0, errors.New("semaphore: transaction answered without its keys")
+	}
+	lk, ck := resp.Results[0].KV, resp.Results[1].KV
+	nv := view{
+		lockPair:   &api.KVPair{Key: lk.Key, Flags: Flag, ModifyIndex: lk.ModifyIndex, Value: enc},
+		state:      st,
+		contenders: maps.Clone(v.contenders),
+		index:      max(lk.ModifyIndex, ck.ModifyIndex),
+	}
+	nv.contenders[sid] = &api.KVPair{Key: ck.Key, Flags: Flag, Session: sid, ModifyIndex: ck.ModifyIndex}
+	return nv, acquired, nil
+}
+
+func (a *acquirer) logRetry(err error) {
+	if a.s.cfg.logger != nil {
+		a.s.cfg.logger.Warn("consul semaphore: transient error; retrying", "prefix", a.s.prefix, "err", err)
+	}
+}

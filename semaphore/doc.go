@@ -1,0 +1,58 @@
+// Package semaphore implements a counting semaphore over a Consul prefix:
+// at most N sessions hold a slot at once.
+//
+// It speaks Consul's semaphore protocol, so a consulkit Semaphore, the
+// official Go client's Semaphore and `consul lock -n N` share the slots of
+// one prefix:
+//
+//   - each holder has a contender key "<prefix>/<session ID>", acquired
+//     with its session, with flag 0xe0f69a2baa414de0 and the holder's value
+//     (WithValue);
+//   - the coordination key "<prefix>/.lock", with the same flag, holds the
+//     JSON {"Limit":N,"Holders":{"<session ID>":true,...}} and is only ever
+//     changed by check-and-set on its ModifyIndex;
+//   - a holder whose contender key is gone, or no longer held by its
+//     session, is dead: whoever next writes the coordination key prunes it.
+//
+// # Guarantees
+//
+//   - Never more than the limit: every write of the coordination key is a
+//     CAS on the state it was computed from, and adds a holder only when
+//     fewer than Limit live holders remain.
+//   - An acquisition is one transaction that both CASes the coordination
+//     key and locks the contender key: a contender key exists only for a
+//     holder. A failed or cancelled Acquire returns ctx.Err() (or the
+//     error) and leaves nothing behind; when a cancelled attempt may have
+//     been applied, it is undone before Acquire returns.
+//   - While held, one consistent blocking query per slot follows the
+//     prefix. When the contender key is deleted or loses its session, this
+//     session is removed from the holders, the coordination key is deleted
+//     or overwritten, or the session is lost, the held context is cancelled
+//     with a cause wrapping ErrLost.
+//   - Release is one transaction: it removes this session from the holders
+//     (deleting the coordination key, by index, when no live holder is
+//     left, so that it never races a new contender) and deletes the
+//     contender key.
+//   - A limit that disagrees with the stored one is ErrLimitConflict while
+//     the semaphore has live holders; a coordination key with no live
+//     holder is taken over with the new limit.
+//   - Cost with a reused session (WithSession): acquiring a free slot is
+//     one read of the prefix and one transaction; holding is one blocking
+//     query; Release is one transaction. Waiting for a slot is blocking
+//     queries on the prefix, never polling.
+//
+// # Limits: a lease is not a fence
+//
+// A slot is held through a Consul session, a lease. Between the moment
+// Consul invalidates the session (TTL, node failure, destroyed) and the
+// moment this process sees the held context cancelled, another process may
+// already use the freed slot: a paused process learns of its loss late.
+// The semaphore bounds concurrency for well-behaved holders; it does not
+// protect a resource that must never see N+1 users. Holders are pruned
+// only when their contender keys are gone or free, which for a crashed
+// process happens when its session is invalidated (after its TTL).
+//
+// Contender keys are named by session, so one session holds at most one
+// slot of a semaphore: a second Semaphore on the same prefix and session
+// fails with session.ErrClaimed. Use a Semaphore per concurrent holder.
+package semaphore

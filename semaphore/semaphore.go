@@ -1,0 +1,521 @@
+package semaphore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/session"
+)
+
+// Flag is the KV flag of a semaphore's keys. Consul's CLI and its
+// official Go client use the same value, so that they share a semaphore
+// with this package on one prefix.
+const Flag uint64 = 0xe0f69a2baa414de0
+
+// LockKey is the name, under the prefix, of the coordination key whose
+// value lists the holders.
+const LockKey = ".lock"
+
+// Errors.
+var (
+	// ErrNoSlot: TryAcquire found every slot taken.
+	ErrNoSlot = errors.New("semaphore: no free slot")
+	// ErrLimitConflict: the limit stored in the coordination key differs
+	// from the Semaphore's while the semaphore has live holders.
+	ErrLimitConflict = errors.New("semaphore: limit conflicts with the stored one")
+	// ErrConflict: the coordination key exists with other flags or a value
+	// that is not a semaphore's.
+	ErrConflict = errors.New("semaphore: key is not a semaphore's")
+	// ErrNotHeld: Release on a Semaphore that holds no slot.
+	ErrNotHeld = errors.New("semaphore: not held")
+	// ErrHeld: Acquire or TryAcquire on a Semaphore that already holds a
+	// slot, or while another Acquire or TryAcquire on it is in progress.
+	ErrHeld = errors.New("semaphore: already held or being acquired")
+	// ErrLost is the cause of the held context when the slot is lost: the
+	// contender key was deleted or lost its session, the holder was removed
+	// from the coordination key, or the session was lost.
+	ErrLost = errors.New("semaphore: lost")
+	// ErrReleased is the cause of the held context after Release.
+	ErrReleased = errors.New("semaphore: released")
+)
+
+var (
+	errContenderGone  = errors.New("contender key deleted")
+	errContenderFreed = errors.New("contender key no longer held by the session")
+	errLockGone       = errors.New("coordination key deleted")
+	errRemoved        = errors.New("removed from the holders")
+)
+
+type config struct {
+	sess     *session.Session
+	sessOpts []session.Option
+	value    []byte
+	logger   *slog.Logger
+	wait     time.Duration
+}
+
+// Option configures a Semaphore.
+type Option func(*config) error
+
+// WithSession makes the Semaphore hold its slot through s, which the
+// caller owns and may share with locks, elections and semaphores on other
+// prefixes. Without it, the Semaphore creates a session at each
+// acquisition (behavior Delete, so that Consul deletes the contender key
+// when the session is invalidated) and destroys it at Release.
+func WithSession(s *session.Session) Option {
+	return func(c *config) error {
+		if s == nil {
+			return &api.ValidationError{Field: "session", Reason: "nil"}
+		}
+		c.sess = s
+		return nil
+	}
+}
+
+// WithSessionOptions sets the options of the sessions the Semaphore
+// creates for itself (ignored with WithSession).
+func WithSessionOptions(opts ...session.Option) Option {
+	return func(c *config) error {
+		c.sessOpts = append(c.sessOpts, opts...)
+		return nil
+	}
+}
+
+// WithValue sets the value of the contender key (at most 512 KiB), which
+// describes the holder to Consul's tools.
+func WithValue(v []byte) Option {
+	return func(c *config) error {
+		if len(v) > api.MaxValueSize {
+			return &api.ValidationError{Field: "value", Reason: "larger than 512 KiB"}
+		}
+		c.value = append([]byte(nil), v...)
+		return nil
+	}
+}
+
+// WithLogger logs waits, retries and losses.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithWaitTime bounds each blocking query the Semaphore sends (default 5m).
+func WithWaitTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > 10*time.Minute {
+			return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
+		}
+		c.wait = d
+		return nil
+	}
+}
+
+// Semaphore is a counting semaphore over a Consul prefix: at most Limit
+// sessions hold a slot at once. A Semaphore holds at most one slot and is
+// used by one holder at a time: Acquire and TryAcquire may not run
+// concurrently on one Semaphore (the second gets ErrHeld); Release may be
+// called from any goroutine. Create one Semaphore per concurrent holder.
+type Semaphore struct {
+	client *api.Client
+	prefix string
+	limit  int
+	cfg    config
+
+	mu   sync.Mutex
+	busy bool
+	held *holding
+}
+
+// holding is one slot: its session, held context and watcher.
+type holding struct {
+	sess    *session.Session
+	ownSess bool
+	unclaim func()
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	stop    context.CancelFunc
+	exited  chan struct{}
+	last    view // the watcher's last read; read by others only after exited
+}
+
+// New returns a Semaphore on prefix with limit slots. It sends nothing;
+// the prefix (a KV path without empty, "." or ".." segments; one trailing
+// '/' is ignored), the limit (at least 1) and the options are validated.
+func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semaphore, error) {
+	if client == nil {
+		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	if err := api.ValidateKey(prefix); err != nil {
+		return nil, &api.ValidationError{Field: "prefix", Reason: err.(*api.ValidationError).Reason}
+	}
+	if path.Clean(prefix) != prefix {
+		return nil, &api.ValidationError{Field: "prefix", Reason: fmt.Sprintf("%q is not a clean path", prefix)}
+	}
+	if limit < 1 {
+		return nil, &api.ValidationError{Field: "limit", Reason: fmt.Sprintf("%d is less than 1", limit)}
+	}
+	cfg := config{wait: 5 * time.Minute}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg}, nil
+}
+
+// Prefix returns the semaphore's prefix, without a trailing '/'.
+func (s *Semaphore) Prefix() string { return s.prefix }
+
+// Limit returns the number of slots.
+func (s *Semaphore) Limit() int { return s.limit }
+
+func (s *Semaphore) lockKey() string                { return s.prefix + "/" + LockKey }
+func (s *Semaphore) contenderKey(sid string) string { return s.prefix + "/" + sid }
+
+func queryOptions(sess *session.Session) *api.QueryOptions {
+	q := &api.QueryOptions{}
+	if sess != nil {
+		w := sess.WriteOptions()
+		q.Datacenter, q.Token, q.Namespace, q.Partition = w.Datacenter, w.Token, w.Namespace, w.Partition
+	}
+	return q
+}
+
+// read lists the prefix once (blocking when waitIndex > 0).
+func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex uint64, consistent bool) (view, error) {
+	q := queryOptions(sess)
+	q.WaitIndex, q.WaitTime = waitIndex, s.cfg.wait
+	if consistent {
+		q.Consistency = api.ConsistencyConsistent
+	}
+	pairs, meta, err := s.client.KV().List(ctx, s.prefix+"/", q)
+	if err != nil {
+		return view{}, err
+	}
+	return parse(s.prefix, pairs, meta.LastIndex)
+}
+
+// Holders returns the session IDs of the live holders, sorted: those
+// listed in the coordination key whose contender keys are held by their
+// sessions. A semaphore nobody holds has none.
+func (s *Semaphore) Holders(ctx context.Context) ([]string, error) {
+	v, err := s.read(ctx, s.cfg.sess, 0, false)
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("semaphore: read: %w", err)
+	}
+	return v.live(), nil
+}
+
+// Acquire blocks until it holds a slot, ctx ends or an error occurs. It
+// returns a context that stays alive while the slot is held and is
+// cancelled, with a cause wrapping ErrLost, when the slot is lost, or with
+// ErrReleased at Release. The held context does not derive from ctx. When
+// ctx ends first, Acquire returns ctx.Err() and holds nothing, and leaves
+// no contender key behind. Waiting is a blocking query on the prefix.
+func (s *Semaphore) Acquire(ctx context.Context) (context.Context, error) {
+	return s.acquire(ctx, false)
+}
+
+// TryAcquire is Acquire without waiting: it fails with ErrNoSlot when
+// every slot is taken by a live holder.
+func (s *Semaphore) TryAcquire(ctx context.Context) (context.Context, error) {
+	return s.acquire(ctx, true)
+}
+
+func (s *Semaphore) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy || s.held != nil {
+		return ErrHeld
+	}
+	s.busy = true
+	return nil
+}
+
+func (s *Semaphore) end() {
+	s.mu.Lock()
+	s.busy = false
+	s.mu.Unlock()
+}
+
+func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, err error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+
+	sess, own := s.cfg.sess, false
+	if sess == nil {
+		opts := append([]session.Option{session.WithBehavior(session.Delete)}, s.cfg.sessOpts...)
+		if sess, err = session.New(ctx, s.client, opts...); err != nil {
+			return nil, fmt.Errorf("semaphore: %w", err)
+		}
+		own = true
+	}
+	unclaim, err := sess.Claim(s.contenderKey(sess.ID()))
+	if err != nil {
+		if own {
+			_ = sess.Close(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("semaphore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unclaim()
+			if own {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				_ = sess.Close(cctx)
+				cancel()
+			}
+		}
+	}()
+
+	a := acquirer{s: s, sess: sess, try: try}
+	v, err := a.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.hold(v, sess, own, unclaim), nil
+}
+
+// hold records a slot and starts its watcher.
+func (s *Semaphore) hold(v view, sess *session.Session, own bool, unclaim func()) context.Context {
+	h := &holding{sess: sess, ownSess: own, unclaim: unclaim, exited: make(chan struct{}), last: v}
+	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	var wctx context.Context
+	wctx, h.stop = context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.held = h
+	s.mu.Unlock()
+	go s.watch(wctx, h)
+	return h.ctx
+}
+
+// Release gives the slot up in one transaction that removes this session
+// from the coordination key (deleting the key, by index, when no live
+// holder is left) and deletes the contender key. It stops the watcher and
+// waits for it, and destroys the session the Semaphore created for itself.
+// It returns ErrNotHeld when no slot is held and an error wrapping ErrLost
+// when the slot was lost before it could be released.
+func (s *Semaphore) Release(ctx context.Context) error {
+	s.mu.Lock()
+	h := s.held
+	s.mu.Unlock()
+	if h == nil {
+		return ErrNotHeld
+	}
+	h.stop()
+	<-h.exited
+
+	s.mu.Lock()
+	if s.held != h {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrNotHeld, context.Cause(h.ctx))
+	}
+	s.mu.Unlock()
+
+	var relErr error
+	if lost := context.Cause(h.ctx); lost != nil {
+		relErr = lost
+	} else if err := s.release(ctx, h.sess, &h.last); err != nil {
+		// When the release did not happen, the session's end (at once for
+		// an own session, closed below) frees the slot for the others.
+		relErr = err
+	}
+	h.cancel(ErrReleased)
+	s.finish(ctx, h)
+	return relErr
+}
+
+// release removes sid from the coordination key and deletes its contender
+// key, in one transaction, starting from v when given (else a fresh
+// read). It returns an error wrapping ErrLost when sid was no longer a
+// holder.
+func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view) error {
+	sid := sess.ID()
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	uncertain := false
+	for conflicts := 0; ; {
+		if v == nil {
+			nv, err := s.read(ctx, sess, 0, true)
+			switch {
+			case errors.Is(err, ErrConflict):
+				nv.lockPair = nil // not ours to touch: delete the contender key only
+			case err != nil:
+				if ctx.Err() != nil || !api.IsRetryable(err) {
+					return fmt.Errorf("semaphore: release: read: %w", err)
+				}
+				if backoff.Sleep(ctx, bo.Next()) != nil {
+					return fmt.Errorf("semaphore: release: %w", ctx.Err())
+				}
+				continue
+			}
+			v = &nv
+		}
+		_, member := v.state.Holders[sid]
+		if v.lockPair == nil {
+			member = false
+		}
+		var ops api.TxnOps
+		if member {
+			rest := lockState{Limit: v.state.Limit, Holders: map[string]bool{}}
+			for _, h := range v.live() {
+				if h != sid {
+					rest.Holders[h] = true
+				}
+			}
+			if len(rest.Holders) == 0 {
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: s.lockKey(), Index: v.lockIndex()}})
+			} else {
+				enc, err := rest.encode()
+				if err != nil {
+					return err
+				}
+				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
+			}
+		}
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
+		_, _, err := s.client.Txn().Do(ctx, ops, sess.WriteOptions())
+		if err == nil {
+			if !member && !uncertain {
+				return fmt.Errorf("%w: %w before Release", ErrLost, errRemoved)
+			}
+			return nil
+		}
+		var te *api.TxnError
+		switch {
+		case errors.As(err, &te):
+			// Only the coordination key's CAS can fail: it changed.
+			if conflicts++; conflicts > 100 {
+				return fmt.Errorf("semaphore: release: %w", err)
+			}
+		case ctx.Err() != nil || !api.IsRetryable(err):
+			return fmt.Errorf("semaphore: release: %w", err)
+		default:
+			uncertain = true
+			if backoff.Sleep(ctx, bo.Next()) != nil {
+				return fmt.Errorf("semaphore: release: %w", ctx.Err())
+			}
+		}
+		v = nil
+	}
+}
+
+// finish forgets h and gives up what it used.
+func (s *Semaphore) finish(ctx context.Context, h *holding) {
+	s.mu.Lock()
+	if s.held == h {
+		s.held = nil
+	}
+	s.mu.Unlock()
+	h.unclaim()
+	if h.ownSess {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = h.sess.Close(cctx)
+		cancel()
+	}
+}
+
+// lose marks h lost with reason, from the watcher, and cleans up what is
+// left of the slot: this session's entry in the coordination key and its
+// contender key.
+func (s *Semaphore) lose(h *holding, reason error) {
+	err := fmt.Errorf("%w: %w", ErrLost, reason)
+	h.cancel(err)
+	if s.cfg.logger != nil {
+		s.cfg.logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = s.release(cctx, h.sess, nil)
+	cancel()
+	s.finish(context.Background(), h)
+}
+
+// watch follows the prefix with consistent blocking queries while the slot
+// is held. Transient errors are retried for as long as the session lives:
+// the session itself reports loss at its deadline.
+func (s *Semaphore) watch(ctx context.Context, h *holding) {
+	defer close(h.exited)
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
+	defer stopAfter()
+
+	sid := h.sess.ID()
+	idx := h.last.index
+	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := h.sess.Err(); err != nil {
+			s.lose(h, err)
+			return
+		}
+		v, err := s.read(qctx, h.sess, idx, true)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrConflict) {
+			s.lose(h, err)
+			return
+		}
+		if err != nil {
+			if h.sess.Err() != nil {
+				continue
+			}
+			if s.cfg.logger != nil {
+				s.cfg.logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
+			}
+			_ = backoff.Sleep(qctx, bo.Next())
+			continue
+		}
+		bo.Reset()
+		if why := v.holds(sid); why != nil {
+			s.lose(h, why)
+			return
+		}
+		h.last = v
+		idx = api.NextWaitIndex(idx, v.index)
+	}
+}
+
+// Do runs fn while holding a slot of the semaphore on prefix: it creates a
+// Semaphore with opts, waits for a slot, calls fn with the held context
+// (cancelled if the slot is lost), and releases. It returns fn's error,
+// joined with the reason when the slot was lost while fn ran.
+func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn func(ctx context.Context) error, opts ...Option) error {
+	if fn == nil {
+		return &api.ValidationError{Field: "fn", Reason: "nil"}
+	}
+	s, err := New(client, prefix, limit, opts...)
+	if err != nil {
+		return err
+	}
+	held, err := s.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	fnErr := fn(held)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rerr := s.Release(rctx)
+	if errors.Is(rerr, ErrLost) || errors.Is(rerr, ErrNotHeld) {
+		return errors.Join(fnErr, rerr)
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return rerr
+}

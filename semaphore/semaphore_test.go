@@ -1,0 +1,675 @@
+package semaphore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/semaphore"
+	"github.com/consulkit/consulkit/session"
+)
+
+// stored is the coordination key's value as the protocol defines it.
+type stored struct {
+	Limit   int
+	Holders map[string]bool
+}
+
+// readLock returns the coordination key and its decoded value, or nil.
+func readLock(t *testing.T, c *api.Client, prefix string) (*api.KVPair, *stored) {
+	t.Helper()
+	pair, _, err := c.KV().Get(t.Context(), prefix+"/.lock", nil)
+	require.NoError(t, err)
+	if pair == nil {
+		return nil, nil
+	}
+	var st stored
+	require.NoError(t, json.Unmarshal(pair.Value, &st), "value %q", pair.Value)
+	return pair, &st
+}
+
+// keys lists the keys under prefix.
+func keys(t *testing.T, c *api.Client, prefix string) []string {
+	t.Helper()
+	ks, _, err := c.KV().Keys(t.Context(), prefix+"/", "", nil)
+	require.NoError(t, err)
+	return ks
+}
+
+func TestValidationBeforeAnyRequest(t *testing.T) {
+	c, ct := countingClient(t)
+	fn := func(context.Context) error { return nil }
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"nil client", func() error { _, err := semaphore.New(nil, "p", 1); return err }},
+		{"empty prefix", func() error { _, err := semaphore.New(c, "", 1); return err }},
+		{"only a slash", func() error { _, err := semaphore.New(c, "/", 1); return err }},
+		{"leading slash", func() error { _, err := semaphore.New(c, "/p", 1); return err }},
+		{"empty segment", func() error { _, err := semaphore.New(c, "a//b", 1); return err }},
+		{"dot segment", func() error { _, err := semaphore.New(c, "a/./b", 1); return err }},
+		{"control character", func() error { _, err := semaphore.New(c, "p\n", 1); return err }},
+		{"limit zero", func() error { _, err := semaphore.New(c, "p", 0); return err }},
+		{"limit negative", func() error { _, err := semaphore.New(c, "p", -2); return err }},
+		{"nil session", func() error { _, err := semaphore.New(c, "p", 1, semaphore.WithSession(nil)); return err }},
+		{"value too large", func() error {
+			_, err := semaphore.New(c, "p", 1, semaphore.WithValue(make([]byte, api.MaxValueSize+1)))
+			return err
+		}},
+		{"wait time", func() error { _, err := semaphore.New(c, "p", 1, semaphore.WithWaitTime(-time.Second)); return err }},
+		{"do nil fn", func() error { return semaphore.Do(t.Context(), c, "p", 1, nil) }},
+		{"do bad limit", func() error { return semaphore.Do(t.Context(), c, "p", 0, fn) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.ErrorIs(t, tt.run(), api.ErrInvalid)
+		})
+	}
+	s, err := semaphore.New(c, "p/", 2)
+	require.NoError(t, err)
+	assert.Equal(t, "p", s.Prefix(), "one trailing slash is ignored")
+	assert.Equal(t, 2, s.Limit())
+	assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
+	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+}
+
+// TestWireFormat checks the keys against Consul's semaphore protocol.
+func TestWireFormat(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, c)
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess), semaphore.WithValue([]byte("worker-1")))
+	require.NoError(t, err)
+
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+
+	contender, _, err := c.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, contender)
+	assert.Equal(t, semaphore.Flag, contender.Flags)
+	assert.Equal(t, uint64(0xe0f69a2baa414de0), contender.Flags)
+	assert.Equal(t, sess.ID(), contender.Session)
+	assert.Equal(t, []byte("worker-1"), contender.Value)
+
+	pair, st := readLock(t, c, prefix)
+	require.NotNil(t, pair)
+	assert.Equal(t, semaphore.Flag, pair.Flags)
+	assert.Empty(t, pair.Session)
+	assert.JSONEq(t, fmt.Sprintf(`{"Limit":2,"Holders":{%q:true}}`, sess.ID()), string(pair.Value))
+	assert.Equal(t, 2, st.Limit)
+
+	holders, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{sess.ID()}, holders)
+
+	_, err = s.Acquire(t.Context())
+	assert.ErrorIs(t, err, semaphore.ErrHeld)
+
+	require.NoError(t, s.Release(t.Context()))
+	waitDone(t, held, time.Second)
+	assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
+	assert.Empty(t, keys(t, c, prefix), "contender and .lock keys removed after the last release")
+	assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
+}
+
+// TestRequestCount measures an uncontended acquire and release with a
+// reused session.
+func TestRequestCount(t *testing.T) {
+	c, ct := countingClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, newClient(t))
+	s, err := semaphore.New(c, prefix, 3, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	for i := range 2 {
+		ct.reset()
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		// Hold long enough for the watch to be sent.
+		require.Eventually(t, func() bool { return ct.n.Load() == 3 }, 5*time.Second, 5*time.Millisecond)
+		require.NoError(t, s.Release(t.Context()))
+		waitDone(t, held, time.Second)
+		reqs := ct.requests()
+		t.Logf("acquire + release #%d: %d requests: %v", i+1, len(reqs), reqs)
+		assert.LessOrEqual(t, len(reqs), 5)
+	}
+}
+
+// TestWaitingIsBlocking: a waiter sends a blocking query and nothing else
+// until the slot is freed.
+func TestWaitingIsBlocking(t *testing.T) {
+	plain := newClient(t)
+	c, ct := countingClient(t)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, plain), newSession(t, plain)
+	a, err := semaphore.New(plain, prefix, 1, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
+	require.NoError(t, err)
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+
+	got := make(chan error, 1)
+	var heldB context.Context
+	go func() {
+		var err error
+		heldB, err = b.Acquire(t.Context())
+		got <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	assert.LessOrEqual(t, ct.n.Load(), int64(2), "waiting sent: %v", ct.requests())
+	released := time.Now()
+	require.NoError(t, a.Release(t.Context()))
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+		t.Logf("slot handed over in %s", time.Since(released))
+	case <-time.After(5 * time.Second):
+		t.Fatal("b not woken by the release")
+	}
+	require.NoError(t, b.Release(t.Context()))
+	waitDone(t, heldB, time.Second)
+}
+
+func TestTryAcquireNoSlot(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, c), newSession(t, c)
+	a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
+	require.NoError(t, err)
+
+	_, err = a.TryAcquire(t.Context())
+	require.NoError(t, err)
+	_, err = b.TryAcquire(t.Context())
+	require.ErrorIs(t, err, semaphore.ErrNoSlot)
+	assert.Equal(t, []string{prefix + "/.lock", prefix + "/" + sa.ID()}, keys(t, c, prefix), "no contender key for b")
+
+	require.NoError(t, a.Release(t.Context()))
+	held, err := b.TryAcquire(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, b.Release(t.Context()))
+	waitDone(t, held, time.Second)
+}
+
+// TestNeverOverLimit runs many holders against a small limit: neither the
+// holders themselves nor an independent watcher of the coordination key
+// ever see more than the limit.
+func TestNeverOverLimit(t *testing.T) {
+	const (
+		limit   = 3
+		workers = 12
+		rounds  = 6
+	)
+	c := newClient(t)
+	prefix := semPrefix(t)
+
+	// An independent checker: every version of .lock lists at most limit
+	// holders.
+	wctx, stopWatch := context.WithCancel(t.Context())
+	var maxStored atomic.Int64
+	versions := atomic.Int64{}
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- api.Watch(wctx, nil, func(ctx context.Context, q *api.QueryOptions) (*api.KVPair, *api.QueryMeta, error) {
+			q.Consistency = api.ConsistencyConsistent
+			return c.KV().Get(ctx, prefix+"/.lock", q)
+		}, func(p *api.KVPair, _ *api.QueryMeta) error {
+			if p == nil {
+				return nil
+			}
+			versions.Add(1)
+			var st stored
+			if err := json.Unmarshal(p.Value, &st); err != nil {
+				return err
+			}
+			if n := int64(len(st.Holders)); n > maxStored.Load() {
+				maxStored.Store(n)
+			}
+			return nil
+		})
+	}()
+
+	var (
+		active, maxActive, acquisitions atomic.Int64
+		wg                              sync.WaitGroup
+		errs                            = make(chan error, workers)
+	)
+	for range workers {
+		sess := newSession(t, c)
+		s, err := semaphore.New(c, prefix, limit, semaphore.WithSession(sess))
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				held, err := s.Acquire(t.Context())
+				if err != nil {
+					errs <- err
+					return
+				}
+				n := active.Add(1)
+				for {
+					m := maxActive.Load()
+					if n <= m || maxActive.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				acquisitions.Add(1)
+				time.Sleep(20 * time.Millisecond)
+				if held.Err() != nil {
+					errs <- fmt.Errorf("slot lost while held: %w", context.Cause(held))
+				}
+				active.Add(-1)
+				if err := s.Release(t.Context()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	stopWatch()
+	assert.ErrorIs(t, <-watchDone, context.Canceled)
+	t.Logf("%d acquisitions, at most %d at once, %d versions of .lock seen, at most %d holders stored",
+		acquisitions.Load(), maxActive.Load(), versions.Load(), maxStored.Load())
+	assert.Equal(t, int64(workers*rounds), acquisitions.Load())
+	assert.LessOrEqual(t, maxActive.Load(), int64(limit))
+	assert.LessOrEqual(t, maxStored.Load(), int64(limit))
+	assert.Empty(t, keys(t, c, prefix), "everything removed after the last release")
+}
+
+func TestDestroyedSessionFreesSlot(t *testing.T) {
+	for _, behavior := range []session.Behavior{session.Release, session.Delete} {
+		t.Run(string(behavior), func(t *testing.T) {
+			c := newClient(t)
+			prefix := semPrefix(t)
+			sa, err := session.New(t.Context(), c, session.WithBehavior(behavior))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = sa.Close(context.Background()) })
+			sb := newSession(t, c)
+			a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
+			require.NoError(t, err)
+			b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
+			require.NoError(t, err)
+
+			heldA, err := a.Acquire(t.Context())
+			require.NoError(t, err)
+			type result struct {
+				ctx context.Context
+				err error
+			}
+			got := make(chan result, 1)
+			go func() {
+				ctx, err := b.Acquire(t.Context())
+				got <- result{ctx, err}
+			}()
+			select {
+			case <-got:
+				t.Fatal("b acquired while a holds the only slot")
+			case <-time.After(200 * time.Millisecond):
+			}
+
+			_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
+			require.NoError(t, err)
+			waitDone(t, heldA, 5*time.Second)
+			assert.ErrorIs(t, context.Cause(heldA), semaphore.ErrLost)
+			var r result
+			select {
+			case r = <-got:
+				require.NoError(t, r.err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("b did not get the slot freed by a's destroyed session")
+			}
+			holders, err := b.Holders(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, []string{sb.ID()}, holders)
+			err = a.Release(t.Context())
+			assert.ErrorIs(t, err, semaphore.ErrNotHeld)
+
+			require.NoError(t, b.Release(t.Context()))
+			waitDone(t, r.ctx, time.Second)
+			assert.Empty(t, keys(t, c, prefix))
+		})
+	}
+}
+
+func TestLimitConflict(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, c), newSession(t, c)
+	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 3, semaphore.WithSession(sb))
+	require.NoError(t, err)
+
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+	_, err = b.Acquire(t.Context())
+	assert.ErrorIs(t, err, semaphore.ErrLimitConflict)
+	_, err = b.TryAcquire(t.Context())
+	assert.ErrorIs(t, err, semaphore.ErrLimitConflict)
+	assert.Len(t, keys(t, c, prefix), 2, "b left nothing behind")
+
+	// Without live holders, the stored limit is replaced.
+	require.NoError(t, a.Release(t.Context()))
+	_, err = b.Acquire(t.Context())
+	require.NoError(t, err)
+	_, st := readLock(t, c, prefix)
+	require.NotNil(t, st)
+	assert.Equal(t, 3, st.Limit)
+	require.NoError(t, b.Release(t.Context()))
+}
+
+func TestLeftoverLockWithoutHoldersTakenOver(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	// What the official client leaves behind: it never deletes .lock.
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/.lock", Flags: semaphore.Flag,
+		Value: []byte(`{"Limit":5,"Holders":{}}`)}, nil)
+	require.NoError(t, err)
+	sess := newSession(t, c)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	_, err = s.TryAcquire(t.Context())
+	require.NoError(t, err)
+	_, st := readLock(t, c, prefix)
+	assert.Equal(t, 1, st.Limit)
+	require.NoError(t, s.Release(t.Context()))
+}
+
+func TestStaleHoldersPruned(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sb := newSession(t, c)
+	ghost := "0b1d7a57-0000-4000-8000-000000000001"
+	noSession := "0b1d7a57-0000-4000-8000-000000000002"
+	// A holder whose contender key is gone, and one whose contender key
+	// lost its session.
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/" + noSession, Flags: semaphore.Flag}, nil)
+	require.NoError(t, err)
+	_, err = c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/.lock", Flags: semaphore.Flag,
+		Value: fmt.Appendf(nil, `{"Limit":1,"Holders":{%q:true,%q:true}}`, ghost, noSession)}, nil)
+	require.NoError(t, err)
+
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
+	require.NoError(t, err)
+	holders, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, holders, "dead holders are not counted")
+
+	held, err := s.TryAcquire(t.Context())
+	require.NoError(t, err)
+	_, st := readLock(t, c, prefix)
+	assert.Equal(t, map[string]bool{sb.ID(): true}, st.Holders)
+	require.NoError(t, s.Release(t.Context()))
+	waitDone(t, held, time.Second)
+	assert.Equal(t, []string{prefix + "/" + noSession}, keys(t, c, prefix), "the .lock key is removed; foreign keys are left")
+}
+
+func TestCancelledAcquireLeavesNothing(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, c), newSession(t, c)
+	a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
+	require.NoError(t, err)
+
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+	before, _ := readLock(t, c, prefix)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err = b.Acquire(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	pair, _, err := c.KV().Get(t.Context(), prefix+"/"+sb.ID(), nil)
+	require.NoError(t, err)
+	assert.Nil(t, pair, "no contender key after a cancelled acquisition")
+	after, st := readLock(t, c, prefix)
+	assert.Equal(t, before.ModifyIndex, after.ModifyIndex)
+	assert.Equal(t, map[string]bool{sa.ID(): true}, st.Holders)
+
+	// b can try again later (the claim on its contender key was given up).
+	require.NoError(t, a.Release(t.Context()))
+	held, err := b.Acquire(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, b.Release(t.Context()))
+	waitDone(t, held, time.Second)
+}
+
+func TestLockRemovedAfterLastRelease(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, c), newSession(t, c)
+	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sb))
+	require.NoError(t, err)
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+	_, err = b.Acquire(t.Context())
+	require.NoError(t, err)
+
+	require.NoError(t, a.Release(t.Context()))
+	_, st := readLock(t, c, prefix)
+	require.NotNil(t, st)
+	assert.Equal(t, map[string]bool{sb.ID(): true}, st.Holders)
+	assert.Equal(t, []string{prefix + "/.lock", prefix + "/" + sb.ID()}, keys(t, c, prefix))
+
+	require.NoError(t, b.Release(t.Context()))
+	assert.Empty(t, keys(t, c, prefix))
+}
+
+func TestLossDetected(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, c *api.Client, prefix, sid string)
+	}{
+		{"contender key deleted", func(t *testing.T, c *api.Client, prefix, sid string) {
+			_, err := c.KV().Delete(t.Context(), prefix+"/"+sid, nil)
+			require.NoError(t, err)
+		}},
+		{"contender key released", func(t *testing.T, c *api.Client, prefix, sid string) {
+			ok, _, err := c.KV().Release(t.Context(), &api.KVPair{Key: prefix + "/" + sid, Flags: semaphore.Flag, Session: sid}, nil)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}},
+		{"removed from holders", func(t *testing.T, c *api.Client, prefix, sid string) {
+			pair, _, err := c.KV().Get(t.Context(), prefix+"/.lock", nil)
+			require.NoError(t, err)
+			pair.Value = []byte(`{"Limit":2,"Holders":{}}`)
+			ok, _, err := c.KV().CAS(t.Context(), pair, nil)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}},
+		{"lock key deleted", func(t *testing.T, c *api.Client, prefix, sid string) {
+			_, err := c.KV().Delete(t.Context(), prefix+"/.lock", nil)
+			require.NoError(t, err)
+		}},
+		{"lock key overwritten", func(t *testing.T, c *api.Client, prefix, sid string) {
+			_, err := c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/.lock", Value: []byte("x")}, nil)
+			require.NoError(t, err)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t)
+			prefix := semPrefix(t)
+			sess := newSession(t, c)
+			s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+			require.NoError(t, err)
+			held, err := s.Acquire(t.Context())
+			require.NoError(t, err)
+			tt.break_(t, c, prefix, sess.ID())
+			waitDone(t, held, 5*time.Second)
+			assert.ErrorIs(t, context.Cause(held), semaphore.ErrLost)
+			assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
+			// What was left of the slot is cleaned up.
+			pair, _, err := c.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
+			require.NoError(t, err)
+			assert.Nil(t, pair, "contender key removed after the loss")
+			// The semaphore can be acquired again.
+			if tt.name != "lock key overwritten" {
+				held, err = s.Acquire(t.Context())
+				require.NoError(t, err)
+				require.NoError(t, s.Release(t.Context()))
+				waitDone(t, held, time.Second)
+			}
+		})
+	}
+}
+
+func TestConflictingLockKey(t *testing.T) {
+	c := newClient(t)
+	for _, tt := range []struct {
+		name string
+		pair api.KVPair
+	}{
+		{"other flags", api.KVPair{Flags: 1, Value: []byte(`{"Limit":1,"Holders":{}}`)}},
+		{"not JSON", api.KVPair{Flags: semaphore.Flag, Value: []byte("hello")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := semPrefix(t)
+			p := tt.pair
+			p.Key = prefix + "/.lock"
+			_, err := c.KV().Put(t.Context(), &p, nil)
+			require.NoError(t, err)
+			s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+			require.NoError(t, err)
+			_, err = s.Acquire(t.Context())
+			assert.ErrorIs(t, err, semaphore.ErrConflict)
+			_, err = s.Holders(t.Context())
+			assert.ErrorIs(t, err, semaphore.ErrConflict)
+			got, _, err := c.KV().Get(t.Context(), p.Key, nil)
+			require.NoError(t, err)
+			assert.Equal(t, p.Value, got.Value, "a foreign key is not overwritten")
+		})
+	}
+}
+
+func TestSharedSessionClaim(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, c)
+	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	b, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+	_, err = b.Acquire(t.Context())
+	assert.ErrorIs(t, err, session.ErrClaimed)
+	require.NoError(t, a.Release(t.Context()))
+}
+
+func TestOwnSessions(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSessionOptions(session.WithName(t.Name())))
+	require.NoError(t, err)
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+	holders, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	require.Len(t, holders, 1)
+	info, _, err := c.Session().Info(t.Context(), holders[0], nil)
+	require.NoError(t, err)
+	require.NotNil(t, info)
+	assert.Equal(t, api.SessionBehaviorDelete, info.Behavior)
+	require.NoError(t, s.Release(t.Context()))
+	waitDone(t, held, time.Second)
+	info, _, err = c.Session().Info(t.Context(), holders[0], nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "the own session is destroyed at Release")
+}
+
+func TestDo(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, c)
+	ran := false
+	err := semaphore.Do(t.Context(), c, prefix, 2, func(ctx context.Context) error {
+		ran = true
+		holders, err := (func() ([]string, error) {
+			s, err := semaphore.New(c, prefix, 2)
+			if err != nil {
+				return nil, err
+			}
+			return s.Holders(ctx)
+		})()
+		require.NoError(t, err)
+		assert.Equal(t, []string{sess.ID()}, holders)
+		return nil
+	}, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	assert.True(t, ran)
+	assert.Empty(t, keys(t, c, prefix))
+
+	boom := errors.New("boom")
+	err = semaphore.Do(t.Context(), c, prefix, 2, func(context.Context) error { return boom }, semaphore.WithSession(sess))
+	assert.ErrorIs(t, err, boom)
+	assert.Empty(t, keys(t, c, prefix))
+}
+
+// TestTransientFaults: server errors while holding do not lose the slot,
+// and Release retries through them.
+func TestTransientFaults(t *testing.T) {
+	a := integration.Shared(t)
+	plain := newClient(t)
+	proxy := integration.NewFaultProxy(t, a.Addr)
+	cfg := a.Config()
+	cfg.Address = proxy.Addr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	prefix := semPrefix(t)
+	sa, sb := newSession(t, plain), newSession(t, plain)
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
+	require.NoError(t, err)
+	other, err := semaphore.New(plain, prefix, 2, semaphore.WithSession(sb))
+	require.NoError(t, err)
+
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+	// Wait until the watch (the third request) is parked behind the proxy.
+	require.Eventually(t, func() bool { return proxy.Requests() >= 3 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	proxy.Set(integration.ServerError)
+	// Wake the watch: its next queries fail.
+	_, err = other.Acquire(t.Context())
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	assert.NoError(t, held.Err(), "slot lost on transient errors")
+
+	proxy.Set(integration.NoLeader)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		proxy.Set(integration.Pass)
+	}()
+	require.NoError(t, s.Release(t.Context()))
+	waitDone(t, held, time.Second)
+	assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
+	holders, err := other.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{sb.ID()}, holders)
+	require.NoError(t, other.Release(t.Context()))
+	assert.Empty(t, keys(t, plain, prefix))
+}
