@@ -98,6 +98,11 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // "http://unix").
 func (c *Client) Address() string { return c.base.String() }
 
+// CloseIdleConnections closes the idle connections of the client's
+// transport (see http.Client.CloseIdleConnections). The client stays
+// usable; it dials again when needed.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 // request is one HTTP call being built.
 type request struct {
 	method   string

@@ -34,6 +34,10 @@ func (e TxnOpError) Exists() bool {
 	return strings.Contains(e.What, "exists") && !strings.Contains(e.What, "doesn't exist")
 }
 
+// InvalidSession reports whether an operation failed because the session
+// it names does not exist (destroyed or invalidated).
+func (e TxnOpError) InvalidSession() bool { return strings.Contains(e.What, "invalid session") }
+
 // Op returns the failed operation with index i, if it is among the errors.
 func (e *TxnError) Op(i int) (TxnOpError, bool) {
 	for _, oe := range e.Errors {

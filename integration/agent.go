@@ -58,13 +58,16 @@ func (a *Agent) Config() api.Config {
 // NewClient returns a client for the agent.
 func (a *Agent) NewClient() (*api.Client, error) { return api.NewClient(a.Config()) }
 
-// Client returns a client for the agent and fails tb if it cannot.
+// Client returns a client for the agent and fails tb if it cannot. Its
+// idle connections are closed when the test ends, so that many tests do not
+// pile up connections to one agent (Consul limits them per client address).
 func (a *Agent) Client(tb TB) *api.Client {
 	tb.Helper()
 	c, err := a.NewClient()
 	if err != nil {
 		tb.Fatalf("integration: client: %v", err)
 	}
+	tb.Cleanup(c.CloseIdleConnections)
 	return c
 }
 

@@ -159,14 +159,19 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			return Token{}, 0, err
 		}
 		if oe, ok := te.Op(1); ok {
-			if oe.LockDelayed() {
+			switch {
+			case oe.LockDelayed():
 				return Token{}, delayed, nil
-			}
-			if oe.LockHeld() {
+			case oe.LockHeld():
 				return Token{}, held, nil
+			case oe.InvalidSession():
+				return Token{}, 0, fmt.Errorf("lock: session %s: %w", sid, err)
 			}
+			// Any other refusal of the lock itself would repeat: report it
+			// rather than spin.
+			return Token{}, 0, fmt.Errorf("lock: acquire: %w", err)
 		}
-		return Token{}, changed, nil
+		return Token{}, changed, nil // the check failed: the key changed
 	}
 	a.uncertain = false
 	// check-not-exists yields no result; the read is always the last one.
