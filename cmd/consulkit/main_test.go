@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/integration"
+)
+
+func TestMain(m *testing.M) { integration.Main(m) }
+
+func TestDevStartsAnAgentAndRemovesItOnInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev"}, pw, io.Discard)
+		_ = pw.Close()
+	}()
+
+	var addr string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "export CONSUL_HTTP_ADDR="); ok {
+			addr = v
+			break
+		}
+	}
+	require.NotEmpty(t, addr, "dev printed no address")
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	hc := &http.Client{Timeout: 5 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	resp, err := hc.Get("http://" + addr + "/v1/status/leader")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel() // as Ctrl-C does
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("dev did not stop")
+	}
+	hc.CloseIdleConnections()
+	_, err = hc.Get("http://" + addr + "/v1/status/leader")
+	assert.Error(t, err, "the agent still answers after dev stopped")
+}
+
+func TestUnknownCommand(t *testing.T) {
+	assert.Error(t, run(t.Context(), nil, io.Discard, io.Discard))
+	assert.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
+	assert.NoError(t, run(t.Context(), []string{"help"}, io.Discard, io.Discard))
+}
