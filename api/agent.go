@@ -13,12 +13,16 @@ type Agent struct{ c *Client }
 func (c *Client) Agent() *Agent { return &Agent{c} }
 
 // CheckRegister registers a check with the agent. Registering an existing
-// check ID replaces it.
+// check ID replaces it. The definition is validated first (see
+// AgentServiceCheck.Validate).
 func (a *Agent) CheckRegister(ctx context.Context, reg *AgentCheckRegistration, w *WriteOptions) (*WriteMeta, error) {
 	if reg == nil {
 		return nil, &ValidationError{Field: "check", Reason: "nil"}
 	}
 	if err := requireID("check Name", reg.Name); err != nil {
+		return nil, err
+	}
+	if err := reg.AgentServiceCheck.Validate(); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodPut, "/v1/agent/check/register", w, reg, nil)
@@ -108,6 +112,16 @@ func (a *Agent) ServiceRegister(ctx context.Context, reg *AgentServiceRegistrati
 	}
 	if err := requireID("service Name", reg.Name); err != nil {
 		return nil, err
+	}
+	if reg.Check != nil {
+		if err := reg.Check.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	for _, ch := range reg.Checks {
+		if err := ch.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	return a.c.write(ctx, http.MethodPut, "/v1/agent/service/register", w, reg, nil)
 }

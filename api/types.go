@@ -335,3 +335,54 @@ type AgentCheckRegistration struct {
 	Namespace string `json:",omitempty"`
 	Partition string `json:",omitempty"`
 }
+
+// Validate checks a check definition before it is sent: exactly one kind
+// (script, Docker, HTTP, TCP, UDP, TTL, gRPC, H2PING, OS service or alias),
+// an Interval for the kinds the agent runs on a timer, no negative
+// durations and a known initial Status.
+func (c *AgentServiceCheck) Validate() error {
+	if c == nil {
+		return &ValidationError{Field: "check", Reason: "nil"}
+	}
+	var kinds []string
+	timed := false
+	add := func(set bool, kind string, needsInterval bool) {
+		if set {
+			kinds = append(kinds, kind)
+			timed = timed || needsInterval
+		}
+	}
+	add(c.DockerContainerID == "" && len(c.Args) > 0, "script", true)
+	add(c.DockerContainerID != "", "docker", true)
+	add(c.HTTP != "", "HTTP", true)
+	add(c.TCP != "", "TCP", true)
+	add(c.UDP != "", "UDP", true)
+	add(c.GRPC != "", "gRPC", true)
+	add(c.H2PING != "", "H2PING", true)
+	add(c.OSService != "", "OS service", true)
+	add(c.TTL > 0, "TTL", false)
+	add(c.AliasNode != "" || c.AliasService != "", "alias", false)
+	switch {
+	case len(kinds) == 0:
+		return &ValidationError{Field: "check", Reason: "no kind set (script args, Docker, HTTP, TCP, UDP, TTL, gRPC, H2PING, OS service or alias)"}
+	case len(kinds) > 1:
+		return &ValidationError{Field: "check", Reason: "more than one kind set: " + strings.Join(kinds, ", ")}
+	}
+	if c.DockerContainerID != "" && len(c.Args) == 0 {
+		return &ValidationError{Field: "check.Args", Reason: "a Docker check needs the command to run (Args)"}
+	}
+	if timed && c.Interval <= 0 {
+		return &ValidationError{Field: "check.Interval", Reason: "a " + kinds[0] + " check needs an Interval"}
+	}
+	for name, d := range map[string]Duration{"Interval": c.Interval, "Timeout": c.Timeout, "TTL": c.TTL, "DeregisterCriticalServiceAfter": c.DeregisterCriticalServiceAfter} {
+		if d < 0 {
+			return &ValidationError{Field: "check." + name, Reason: "negative"}
+		}
+	}
+	switch c.Status {
+	case "", HealthPassing, HealthWarning, HealthCritical:
+	default:
+		return &ValidationError{Field: "check.Status", Reason: "must be passing, warning or critical, not " + c.Status}
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestAgentServiceCheckValidate(t *testing.T) {
+	sec := Duration(time.Second)
+	tests := []struct {
+		name  string
+		check AgentServiceCheck
+		field string // "" when valid
+	}{
+		{"ttl", AgentServiceCheck{TTL: sec}, ""},
+		{"http", AgentServiceCheck{HTTP: "http://x", Interval: sec}, ""},
+		{"tcp", AgentServiceCheck{TCP: "x:1", Interval: sec, Timeout: sec}, ""},
+		{"script", AgentServiceCheck{Args: []string{"true"}, Interval: sec}, ""},
+		{"docker", AgentServiceCheck{DockerContainerID: "c", Args: []string{"true"}, Interval: sec}, ""},
+		{"alias", AgentServiceCheck{AliasService: "web"}, ""},
+		{"grpc", AgentServiceCheck{GRPC: "x:1", Interval: sec}, ""},
+		{"h2ping", AgentServiceCheck{H2PING: "x:1", Interval: sec}, ""},
+		{"udp", AgentServiceCheck{UDP: "x:1", Interval: sec}, ""},
+		{"no kind", AgentServiceCheck{Name: "x"}, "check"},
+		{"two kinds", AgentServiceCheck{HTTP: "http://x", TCP: "x:1", Interval: sec}, "check"},
+		{"http without interval", AgentServiceCheck{HTTP: "http://x"}, "check.Interval"},
+		{"docker without args", AgentServiceCheck{DockerContainerID: "c", Interval: sec}, "check.Args"},
+		{"negative timeout", AgentServiceCheck{TTL: sec, Timeout: -sec}, "check.Timeout"},
+		{"unknown status", AgentServiceCheck{TTL: sec, Status: "fine"}, "check.Status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.check.Validate()
+			if tt.field == "" {
+				assert.NoError(t, err)
+				return
+			}
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tt.field, ve.Field)
+			assert.ErrorIs(t, err, ErrInvalid)
+		})
+	}
+}
+
+func TestInvalidCheckIsNotSent(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Config{Address: srv.Listener.Addr().String()})
+	require.NoError(t, err)
+
+	_, err = c.Agent().CheckRegister(t.Context(), &AgentCheckRegistration{Name: "x", AgentServiceCheck: AgentServiceCheck{HTTP: "http://x"}}, nil)
+	assert.ErrorIs(t, err, ErrInvalid)
+	_, err = c.Agent().ServiceRegister(t.Context(), &AgentServiceRegistration{Name: "web", Checks: AgentServiceChecks{{TTL: Duration(time.Second)}, {Name: "kindless"}}}, nil)
+	assert.ErrorIs(t, err, ErrInvalid)
+	assert.Zero(t, requests.Load())
+}
