@@ -45,6 +45,12 @@
 // For writes to Consul itself, GuardedTxn and GuardedPut make Consul check,
 // atomically with the write, that the session still holds the key.
 //
+// Each held Lock keeps one HTTP connection busy with its blocking query.
+// Consul limits the connections of one client address
+// (limits.http_max_conns_per_client, 200 by default) and answers 429 beyond
+// that: a process holding hundreds of locks on one agent must raise the
+// limit or spread its clients over several source addresses.
+//
 // A lock-delay (the session's, 15s by default; session.WithLockDelay) keeps
 // the key from being acquired for a while after the holder's session is
 // invalidated, giving a deposed holder time to notice and stop.
