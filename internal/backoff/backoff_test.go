@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
 )
 
 func TestBackoffGrowsWithinBoundsAndResets(t *testing.T) {
@@ -40,3 +41,5 @@ func TestSleepReturnsEarlyWhenCancelled(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 	assert.NoError(t, Sleep(context.Background(), time.Millisecond))
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

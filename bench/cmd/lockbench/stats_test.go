@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.uber.org/goleak"
+
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -55,3 +57,5 @@ func TestCanRotate(t *testing.T) {
 	assert.False(t, canRotate("[::1]:8500"))
 	assert.False(t, canRotate("consul:8500"))
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,97 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/session"
+)
+
+// A worker that must never run the nightly report twice at once.
+func Example() {
+	ctx := context.Background()
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := session.New(ctx, client, session.WithTTL(15*time.Second), session.WithName("report-worker"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close(context.Background())
+
+	l, err := lock.New(client, "jobs/nightly-report", lock.WithSession(s), lock.WithValue([]byte("worker-7")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	held, err := l.Lock(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Unlock(context.Background())
+
+	// Pass the token to the store the job writes to; stop when held ends.
+	tok := l.Token()
+	if err := runReport(held, tok.ModifyIndex); errors.Is(context.Cause(held), lock.ErrLost) {
+		log.Printf("lost the lock while running: %v", context.Cause(held))
+	} else if err != nil {
+		log.Print(err)
+	}
+}
+
+func runReport(ctx context.Context, fence uint64) error {
+	fmt.Println("running with fence", fence)
+	return ctx.Err()
+}
+
+// TryLock for a job that should be skipped, not queued, when another
+// worker runs it.
+func ExampleLock_TryLock() {
+	ctx := context.Background()
+	client, _ := api.NewClient(api.DefaultConfig())
+	l, _ := lock.New(client, "jobs/cleanup", lock.WithSessionOptions(session.WithLockDelay(0)))
+	held, err := l.TryLock(ctx)
+	switch {
+	case errors.Is(err, lock.ErrLocked):
+		return // someone else is on it
+	case err != nil:
+		log.Fatal(err)
+	}
+	defer l.Unlock(context.Background())
+	_ = held
+}
+
+// Do wraps Lock, the job and Unlock.
+func ExampleDo() {
+	ctx := context.Background()
+	client, _ := api.NewClient(api.DefaultConfig())
+	err := lock.Do(ctx, client, "jobs/rebuild-index", func(held context.Context) error {
+		return rebuildIndex(held)
+	})
+	if err != nil {
+		log.Print(err)
+	}
+}
+
+func rebuildIndex(context.Context) error { return nil }
+
+// GuardedPut writes to Consul only while the lock is still held: Consul
+// checks it in the same transaction.
+func ExampleLock_GuardedPut() {
+	ctx := context.Background()
+	client, _ := api.NewClient(api.DefaultConfig())
+	l, _ := lock.New(client, "jobs/leader-config")
+	if _, err := l.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer l.Unlock(context.Background())
+	err := l.GuardedPut(ctx, &api.KVPair{Key: "config/active", Value: []byte("v2")})
+	if errors.Is(err, lock.ErrLost) {
+		log.Print("not written: the lock was lost")
+	}
+}
