@@ -4,121 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// aclCall is one request received by the fake Consul of aclFake. The fake
-// is shared by the acl, query, operator and snapshot tests.
-type aclCall struct {
-	Method string
-	Path   string // as sent, with its escapes
-	Query  url.Values
-	Header http.Header
-	Body   []byte
-}
-
-// aclReply is what the fake Consul answers.
-type aclReply struct {
-	Status int // 0: 200
-	Body   string
-	Header map[string]string
-}
-
-// aclFakeToken is the token of the clients aclFake returns.
-const aclFakeToken = "client-token"
-
-// aclFake starts a fake Consul answering every request with reply and
-// returns a client for it (token aclFakeToken) and a function returning
-// the last request received.
-func aclFake(t *testing.T, reply aclReply) (*Client, func() aclCall) {
-	t.Helper()
-	var (
-		mu   sync.Mutex
-		last aclCall
-		got  bool
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		last = aclCall{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header.Clone(), Body: b}
-		got = true
-		mu.Unlock()
-		for k, v := range reply.Header {
-			w.Header().Set(k, v)
-		}
-		if reply.Status != 0 {
-			w.WriteHeader(reply.Status)
-		}
-		_, _ = io.WriteString(w, reply.Body)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL, Token: aclFakeToken})
-	require.NoError(t, err)
-	return c, func() aclCall {
-		t.Helper()
-		mu.Lock()
-		defer mu.Unlock()
-		require.True(t, got, "no request reached the fake")
-		return last
-	}
-}
-
-// aclWireCase is a table row of a wire-form test: call runs the method
-// under test against the fake, which answers reply.
-type aclWireCase struct {
-	name   string
-	reply  aclReply
-	call   func(ctx context.Context, c *Client) (any, error)
-	method string
-	path   string
-	query  url.Values // nil: no query parameters
-	token  string     // expected X-Consul-Token ("" : aclFakeToken)
-	body   string     // expected JSON body ("" : none)
-	check  func(t *testing.T, out any, err error)
-}
-
-func runACLWireCases(t *testing.T, cases []aclWireCase) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, last := aclFake(t, tc.reply)
-			out, err := tc.call(context.Background(), c)
-			req := last()
-			assert.Equal(t, tc.method, req.Method)
-			assert.Equal(t, tc.path, req.Path)
-			if tc.query == nil {
-				assert.Empty(t, req.Query)
-			} else {
-				assert.Equal(t, tc.query, req.Query)
-			}
-			wantTok := tc.token
-			if wantTok == "" {
-				wantTok = aclFakeToken
-			}
-			assert.Equal(t, wantTok, req.Header.Get("X-Consul-Token"))
-			if tc.body == "" {
-				assert.Empty(t, req.Body)
-			} else {
-				assert.JSONEq(t, tc.body, string(req.Body))
-				assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
-			}
-			if tc.check != nil {
-				tc.check(t, out, err)
-			} else {
-				assert.NoError(t, err)
-			}
-		})
-	}
-}
 
 // Realistic answers, as Consul 1.14 gives them.
 const (
@@ -177,19 +68,11 @@ const (
 }`
 )
 
-func aclQuery(kv ...string) url.Values {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Add(kv[i], kv[i+1])
-	}
-	return v
-}
-
 func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "bootstrap",
-			reply: aclReply{Body: `{"ID": "b83f6216-cbd6-8c23-586b-4bb358bedfa4", ` + aclTokenJSON[1:]},
+			reply: fakeReply{Body: `{"ID": "b83f6216-cbd6-8c23-586b-4bb358bedfa4", ` + aclTokenJSON[1:]},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().Bootstrap(ctx, nil)
 				return tok, err
@@ -204,7 +87,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "bootstrap again",
-			reply: aclReply{Status: 403, Body: "Permission denied: ACL bootstrap no longer allowed (reset index: 5)"},
+			reply: fakeReply{Status: 403, Body: "Permission denied: ACL bootstrap no longer allowed (reset index: 5)"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().Bootstrap(ctx, nil)
 				return tok, err
@@ -224,7 +107,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "bootstrap with ACLs disabled",
-			reply: aclReply{Status: 401, Body: "ACL support disabled"},
+			reply: fakeReply{Status: 401, Body: "ACL support disabled"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().Bootstrap(ctx, nil)
 				return tok, err
@@ -237,7 +120,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "login",
-			reply: aclReply{Body: `{"AccessorID":"a1","SecretID":"s1","Description":"token created via login: {\"sub\":\"svc\"}","ServiceIdentities":[{"ServiceName":"svc-svc"}],"Local":true,"AuthMethod":"jwt1","CreateTime":"2026-11-27T10:02:48Z","Hash":"aGFzaA==","CreateIndex":40,"ModifyIndex":40}`},
+			reply: fakeReply{Body: `{"AccessorID":"a1","SecretID":"s1","Description":"token created via login: {\"sub\":\"svc\"}","ServiceIdentities":[{"ServiceName":"svc-svc"}],"Local":true,"AuthMethod":"jwt1","CreateTime":"2026-11-27T10:02:48Z","Hash":"aGFzaA==","CreateIndex":40,"ModifyIndex":40}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().Login(ctx, &ACLLoginParams{AuthMethod: "jwt1", BearerToken: "eyJ.x.y", Meta: map[string]string{"host": "h1"}}, nil)
 				return tok, err
@@ -256,7 +139,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "login rejected",
-			reply: aclReply{Status: 403, Body: "Permission denied"},
+			reply: fakeReply{Status: 403, Body: "Permission denied"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().Login(ctx, &ACLLoginParams{AuthMethod: "jwt1", BearerToken: "bad"}, nil)
 				return tok, err
@@ -270,7 +153,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "logout with the token of the request",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().Logout(ctx, &WriteOptions{Token: "s1"})
 				return nil, err
@@ -279,7 +162,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "logout of a token not from a login",
-			reply: aclReply{Status: 403, Body: "Permission denied: token wasn't created via login"},
+			reply: fakeReply{Status: 403, Body: "Permission denied: token wasn't created via login"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().Logout(ctx, nil)
 				return nil, err
@@ -292,7 +175,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 		},
 		{
 			name:  "replication status",
-			reply: aclReply{Body: `{"Enabled":true,"Running":true,"SourceDatacenter":"dc1","ReplicationType":"tokens","ReplicatedIndex":10,"ReplicatedRoleIndex":11,"ReplicatedTokenIndex":12,"LastSuccess":"2026-11-27T10:00:00Z","LastError":"0001-01-01T00:00:00Z","LastErrorMessage":""}`, Header: map[string]string{"X-Consul-KnownLeader": "true"}},
+			reply: fakeReply{Body: `{"Enabled":true,"Running":true,"SourceDatacenter":"dc1","ReplicationType":"tokens","ReplicatedIndex":10,"ReplicatedRoleIndex":11,"ReplicatedTokenIndex":12,"LastSuccess":"2026-11-27T10:00:00Z","LastError":"0001-01-01T00:00:00Z","LastErrorMessage":""}`, Header: map[string]string{"X-Consul-KnownLeader": "true"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, meta, err := c.ACL().ReplicationStatus(ctx, &QueryOptions{Datacenter: "dc2"})
 				if meta != nil {
@@ -300,7 +183,7 @@ func TestACLBootstrapLoginLogoutReplication(t *testing.T) {
 				}
 				return st, err
 			},
-			method: "GET", path: "/v1/acl/replication", query: aclQuery("dc", "dc2"),
+			method: "GET", path: "/v1/acl/replication", query: "dc=dc2",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				st := out.(*ACLReplicationStatus)
@@ -331,10 +214,10 @@ func TestACLTokens(t *testing.T) {
 		assert.NotEmpty(t, tok.Hash)
 		assert.Equal(t, uint64(24), tok.ModifyIndex)
 	}
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "create",
-			reply: aclReply{Body: aclTokenJSON},
+			reply: fakeReply{Body: aclTokenJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().TokenCreate(ctx, &ACLToken{
 					Description:       "t1",
@@ -351,7 +234,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "read",
-			reply: aclReply{Body: aclTokenJSON, Header: map[string]string{"X-Consul-Index": "24"}},
+			reply: fakeReply{Body: aclTokenJSON, Header: map[string]string{"X-Consul-Index": "24"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, meta, err := c.ACL().TokenRead(ctx, acc, nil)
 				if err == nil {
@@ -364,7 +247,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "read missing",
-			reply: aclReply{Status: 403, Body: "ACL not found"},
+			reply: fakeReply{Status: 403, Body: "ACL not found"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().TokenRead(ctx, "00000000-aaaa-bbbb-cccc-000000000000", nil)
 				return tok, err
@@ -378,7 +261,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "self",
-			reply: aclReply{Body: aclTokenJSON},
+			reply: fakeReply{Body: aclTokenJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().TokenReadSelf(ctx, &QueryOptions{Token: "b83f6216-cbd6-8c23-586b-4bb358bedfa4"})
 				return tok, err
@@ -388,7 +271,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "update",
-			reply: aclReply{Body: aclTokenJSON},
+			reply: fakeReply{Body: aclTokenJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().TokenUpdate(ctx, &ACLToken{AccessorID: acc, Description: "t1", Local: true}, nil)
 				return tok, err
@@ -399,7 +282,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "clone",
-			reply: aclReply{Body: aclTokenJSON},
+			reply: fakeReply{Body: aclTokenJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				tok, _, err := c.ACL().TokenClone(ctx, acc, "copy", nil)
 				return tok, err
@@ -410,7 +293,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "delete",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().TokenDelete(ctx, acc, nil)
 				return nil, err
@@ -419,7 +302,7 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "list",
-			reply: aclReply{Body: "[" + aclTokenJSON + `,{"AccessorID":"00000000-0000-0000-0000-000000000002","SecretID":"anonymous","Description":"Anonymous Token","Local":false,"CreateTime":"2026-11-27T09:57:30Z","Hash":"aGFzaA==","CreateIndex":5,"ModifyIndex":5}]`},
+			reply: fakeReply{Body: "[" + aclTokenJSON + `,{"AccessorID":"00000000-0000-0000-0000-000000000002","SecretID":"anonymous","Description":"Anonymous Token","Local":false,"CreateTime":"2026-11-27T09:57:30Z","Hash":"aGFzaA==","CreateIndex":5,"ModifyIndex":5}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().TokenList(ctx, nil)
 				return l, err
@@ -437,13 +320,13 @@ func TestACLTokens(t *testing.T) {
 		},
 		{
 			name:  "list filtered",
-			reply: aclReply{Body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().TokenListFiltered(ctx, ACLTokenFilter{Policy: "pid", Role: "rid", AuthMethod: "jwt1"}, &QueryOptions{Consistency: ConsistencyStale})
 				return l, err
 			},
 			method: "GET", path: "/v1/acl/tokens",
-			query: aclQuery("policy", "pid", "role", "rid", "authmethod", "jwt1", "stale", ""),
+			query: "authmethod=jwt1&policy=pid&role=rid&stale",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				assert.Empty(t, out.([]*ACLTokenListEntry))
@@ -474,10 +357,10 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		assert.Equal(t, pid, r.Policies[0].ID)
 		assert.Equal(t, "web", r.ServiceIdentities[0].ServiceName)
 	}
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "policy create",
-			reply: aclReply{Body: aclPolicyJSON},
+			reply: fakeReply{Body: aclPolicyJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				p, _, err := c.ACL().PolicyCreate(ctx, &ACLPolicy{Name: "p1", Description: "d", Rules: `key_prefix "" { policy = "read" }`, Datacenters: []string{"dc1"}}, nil)
 				return p, err
@@ -488,7 +371,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy read",
-			reply: aclReply{Body: aclPolicyJSON},
+			reply: fakeReply{Body: aclPolicyJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				p, _, err := c.ACL().PolicyRead(ctx, pid, nil)
 				return p, err
@@ -498,7 +381,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy read by name",
-			reply: aclReply{Body: aclPolicyJSON},
+			reply: fakeReply{Body: aclPolicyJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				p, _, err := c.ACL().PolicyReadByName(ctx, "p1", nil)
 				return p, err
@@ -508,7 +391,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy read by name missing",
-			reply: aclReply{Status: 403, Body: "ACL not found"},
+			reply: fakeReply{Status: 403, Body: "ACL not found"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				p, _, err := c.ACL().PolicyReadByName(ctx, "nope", nil)
 				return p, err
@@ -521,7 +404,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy update",
-			reply: aclReply{Body: aclPolicyJSON},
+			reply: fakeReply{Body: aclPolicyJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				p, _, err := c.ACL().PolicyUpdate(ctx, &ACLPolicy{ID: pid, Name: "p1", Rules: "x"}, nil)
 				return p, err
@@ -532,7 +415,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy delete",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().PolicyDelete(ctx, pid, nil)
 				return nil, err
@@ -541,7 +424,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "policy list",
-			reply: aclReply{Body: `[{"ID":"00000000-0000-0000-0000-000000000001","Name":"global-management","Description":"Builtin Policy that grants unlimited access","Datacenters":null,"Hash":"swIQt6up+s0cV4kePfJ2aRdKCLaQyykF4Hl1Nfdeumk=","CreateIndex":4,"ModifyIndex":4}]`},
+			reply: fakeReply{Body: `[{"ID":"00000000-0000-0000-0000-000000000001","Name":"global-management","Description":"Builtin Policy that grants unlimited access","Datacenters":null,"Hash":"swIQt6up+s0cV4kePfJ2aRdKCLaQyykF4Hl1Nfdeumk=","CreateIndex":4,"ModifyIndex":4}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().PolicyList(ctx, nil)
 				return l, err
@@ -557,7 +440,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role create",
-			reply: aclReply{Body: aclRoleJSON},
+			reply: fakeReply{Body: aclRoleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().RoleCreate(ctx, &ACLRole{Name: "r1", Policies: []*ACLRolePolicyLink{{ID: pid}}, ServiceIdentities: []*ACLServiceIdentity{{ServiceName: "web"}}}, nil)
 				return r, err
@@ -568,7 +451,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role read",
-			reply: aclReply{Body: aclRoleJSON},
+			reply: fakeReply{Body: aclRoleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().RoleRead(ctx, rid, nil)
 				return r, err
@@ -578,7 +461,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role read missing",
-			reply: aclReply{Status: 404, Header: map[string]string{"X-Consul-Default-Acl-Policy": "deny"}},
+			reply: fakeReply{Status: 404, Header: map[string]string{"X-Consul-Default-Acl-Policy": "deny"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, meta, err := c.ACL().RoleRead(ctx, rid, nil)
 				if assert.NotNil(t, meta) {
@@ -594,7 +477,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role read by name",
-			reply: aclReply{Body: aclRoleJSON},
+			reply: fakeReply{Body: aclRoleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().RoleReadByName(ctx, "r1", nil)
 				return r, err
@@ -604,7 +487,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role read by name missing",
-			reply: aclReply{Status: 404},
+			reply: fakeReply{Status: 404},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().RoleReadByName(ctx, "nope", nil)
 				return r, err
@@ -617,7 +500,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role update",
-			reply: aclReply{Body: aclRoleJSON},
+			reply: fakeReply{Body: aclRoleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().RoleUpdate(ctx, &ACLRole{ID: rid, Name: "r1", NodeIdentities: []*ACLNodeIdentity{{NodeName: "n1", Datacenter: "dc1"}}}, nil)
 				return r, err
@@ -628,7 +511,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role delete",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().RoleDelete(ctx, rid, nil)
 				return nil, err
@@ -637,7 +520,7 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role list",
-			reply: aclReply{Body: "[" + aclRoleJSON + "]"},
+			reply: fakeReply{Body: "[" + aclRoleJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().RoleList(ctx, nil)
 				return l, err
@@ -652,12 +535,12 @@ func TestACLPoliciesAndRoles(t *testing.T) {
 		},
 		{
 			name:  "role list by policy",
-			reply: aclReply{Body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().RoleListByPolicy(ctx, pid, nil)
 				return l, err
 			},
-			method: "GET", path: "/v1/acl/roles", query: aclQuery("policy", pid),
+			method: "GET", path: "/v1/acl/roles", query: "policy=" + pid,
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				assert.Empty(t, out.([]*ACLRole))
@@ -688,10 +571,10 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		assert.Equal(t, "svc-${value.sub}", r.BindName)
 		assert.Equal(t, `value.sub=="svc"`, r.Selector)
 	}
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "auth method create",
-			reply: aclReply{Body: aclAuthMethodJSON},
+			reply: fakeReply{Body: aclAuthMethodJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.ACL().AuthMethodCreate(ctx, &ACLAuthMethod{
 					Name: "jwt1", Type: ACLAuthMethodTypeJWT, DisplayName: "JWT",
@@ -706,7 +589,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "auth method read",
-			reply: aclReply{Body: aclAuthMethodJSON},
+			reply: fakeReply{Body: aclAuthMethodJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.ACL().AuthMethodRead(ctx, "jwt1", nil)
 				return m, err
@@ -716,7 +599,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "auth method read missing",
-			reply: aclReply{Status: 404},
+			reply: fakeReply{Status: 404},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.ACL().AuthMethodRead(ctx, "nope", nil)
 				return m, err
@@ -729,7 +612,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "auth method update",
-			reply: aclReply{Body: aclAuthMethodJSON},
+			reply: fakeReply{Body: aclAuthMethodJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.ACL().AuthMethodUpdate(ctx, &ACLAuthMethod{Name: "jwt1", Type: "jwt", Description: "new"}, nil)
 				return m, err
@@ -740,7 +623,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "auth method delete",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().AuthMethodDelete(ctx, "jwt1", nil)
 				return nil, err
@@ -749,7 +632,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "auth method list",
-			reply: aclReply{Body: `[{"Name":"jwt1","Type":"jwt","DisplayName":"JWT","MaxTokenTTL":"10m0s","TokenLocality":"local","CreateIndex":30,"ModifyIndex":31}]`},
+			reply: fakeReply{Body: `[{"Name":"jwt1","Type":"jwt","DisplayName":"JWT","MaxTokenTTL":"10m0s","TokenLocality":"local","CreateIndex":30,"ModifyIndex":31}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().AuthMethodList(ctx, nil)
 				return l, err
@@ -764,7 +647,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule create",
-			reply: aclReply{Body: aclBindingRuleJSON},
+			reply: fakeReply{Body: aclBindingRuleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().BindingRuleCreate(ctx, &ACLBindingRule{AuthMethod: "jwt1", Description: "all", Selector: `value.sub=="svc"`, BindType: ACLBindTypeService, BindName: "svc-${value.sub}"}, nil)
 				return r, err
@@ -775,7 +658,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule read",
-			reply: aclReply{Body: aclBindingRuleJSON},
+			reply: fakeReply{Body: aclBindingRuleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().BindingRuleRead(ctx, brid, nil)
 				return r, err
@@ -785,7 +668,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule read missing",
-			reply: aclReply{Status: 404},
+			reply: fakeReply{Status: 404},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().BindingRuleRead(ctx, brid, nil)
 				return r, err
@@ -798,7 +681,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule update",
-			reply: aclReply{Body: aclBindingRuleJSON},
+			reply: fakeReply{Body: aclBindingRuleJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.ACL().BindingRuleUpdate(ctx, &ACLBindingRule{ID: brid, AuthMethod: "jwt1", BindType: "role", BindName: "r1"}, nil)
 				return r, err
@@ -809,7 +692,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule delete",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.ACL().BindingRuleDelete(ctx, brid, nil)
 				return nil, err
@@ -818,12 +701,12 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule list",
-			reply: aclReply{Body: "[" + aclBindingRuleJSON + "]"},
+			reply: fakeReply{Body: "[" + aclBindingRuleJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().BindingRuleList(ctx, "jwt1", nil)
 				return l, err
 			},
-			method: "GET", path: "/v1/acl/binding-rules", query: aclQuery("authmethod", "jwt1"),
+			method: "GET", path: "/v1/acl/binding-rules", query: "authmethod=jwt1",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				l := out.([]*ACLBindingRule)
@@ -833,7 +716,7 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 		},
 		{
 			name:  "binding rule list of every method",
-			reply: aclReply{Body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.ACL().BindingRuleList(ctx, "", nil)
 				return l, err
@@ -848,103 +731,124 @@ func TestACLAuthMethodsAndBindingRules(t *testing.T) {
 }
 
 func TestACLPathEscaping(t *testing.T) {
-	c, last := aclFake(t, aclReply{Status: 404})
+	c, f := newTokenFake(t, fakeReply{Status: 404})
 	_, _, err := c.ACL().RoleReadByName(context.Background(), "a b?c", nil)
 	require.NoError(t, err)
-	assert.Equal(t, "/v1/acl/role/name/a%20b%3Fc", last().Path)
+	assert.Equal(t, "/v1/acl/role/name/a%20b%3Fc", f.last(t).RawPath)
 }
 
 // TestACLValidation checks that bad input fails before any request.
 func TestACLValidation(t *testing.T) {
-	ctx := context.Background()
-	cases := []struct {
-		name  string
-		call  func(a *ACL) error
-		field string
-	}{
-		{"login nil", func(a *ACL) error { _, _, err := a.Login(ctx, nil, nil); return err }, "login"},
-		{"login no method", func(a *ACL) error {
-			_, _, err := a.Login(ctx, &ACLLoginParams{BearerToken: "x"}, nil)
+	runInvalidCases(t, []invalidCase{
+		{"login nil", func(ctx context.Context, c *Client) error { _, _, err := c.ACL().Login(ctx, nil, nil); return err }, "login"},
+		{"login no method", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().Login(ctx, &ACLLoginParams{BearerToken: "x"}, nil)
 			return err
 		}, "ACLLoginParams.AuthMethod"},
-		{"login no bearer", func(a *ACL) error {
-			_, _, err := a.Login(ctx, &ACLLoginParams{AuthMethod: "m"}, nil)
+		{"login no bearer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().Login(ctx, &ACLLoginParams{AuthMethod: "m"}, nil)
 			return err
 		}, "ACLLoginParams.BearerToken"},
-		{"token create nil", func(a *ACL) error { _, _, err := a.TokenCreate(ctx, nil, nil); return err }, "token"},
-		{"token update no accessor", func(a *ACL) error { _, _, err := a.TokenUpdate(ctx, &ACLToken{}, nil); return err }, "ACLToken.AccessorID"},
-		{"token read empty", func(a *ACL) error { _, _, err := a.TokenRead(ctx, "", nil); return err }, "accessor ID"},
-		{"token read control char", func(a *ACL) error { _, _, err := a.TokenRead(ctx, "a\nb", nil); return err }, "accessor ID"},
-		{"token clone empty", func(a *ACL) error { _, _, err := a.TokenClone(ctx, " ", "", nil); return err }, "accessor ID"},
-		{"token delete empty", func(a *ACL) error { _, err := a.TokenDelete(ctx, "", nil); return err }, "accessor ID"},
-		{"policy create with ID", func(a *ACL) error {
-			_, _, err := a.PolicyCreate(ctx, &ACLPolicy{ID: "x", Name: "p"}, nil)
+		{"token create nil", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenCreate(ctx, nil, nil)
+			return err
+		}, "token"},
+		{"token update no accessor", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenUpdate(ctx, &ACLToken{}, nil)
+			return err
+		}, "ACLToken.AccessorID"},
+		{"token read empty", func(ctx context.Context, c *Client) error { _, _, err := c.ACL().TokenRead(ctx, "", nil); return err }, "accessor ID"},
+		{"token read control char", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenRead(ctx, "a\nb", nil)
+			return err
+		}, "accessor ID"},
+		{"token clone empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenClone(ctx, " ", "", nil)
+			return err
+		}, "accessor ID"},
+		{"token delete empty", func(ctx context.Context, c *Client) error { _, err := c.ACL().TokenDelete(ctx, "", nil); return err }, "accessor ID"},
+		{"policy create with ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyCreate(ctx, &ACLPolicy{ID: "x", Name: "p"}, nil)
 			return err
 		}, "ACLPolicy.ID"},
-		{"policy create no name", func(a *ACL) error { _, _, err := a.PolicyCreate(ctx, &ACLPolicy{}, nil); return err }, "ACLPolicy.Name"},
-		{"policy update no ID", func(a *ACL) error { _, _, err := a.PolicyUpdate(ctx, &ACLPolicy{Name: "p"}, nil); return err }, "ACLPolicy.ID"},
-		{"policy read empty", func(a *ACL) error { _, _, err := a.PolicyRead(ctx, "", nil); return err }, "policy ID"},
-		{"policy read by name empty", func(a *ACL) error { _, _, err := a.PolicyReadByName(ctx, "", nil); return err }, "policy name"},
-		{"policy delete empty", func(a *ACL) error { _, err := a.PolicyDelete(ctx, "", nil); return err }, "policy ID"},
-		{"role create with ID", func(a *ACL) error { _, _, err := a.RoleCreate(ctx, &ACLRole{ID: "x", Name: "r"}, nil); return err }, "ACLRole.ID"},
-		{"role create no name", func(a *ACL) error { _, _, err := a.RoleCreate(ctx, &ACLRole{}, nil); return err }, "ACLRole.Name"},
-		{"role update no ID", func(a *ACL) error { _, _, err := a.RoleUpdate(ctx, &ACLRole{Name: "r"}, nil); return err }, "ACLRole.ID"},
-		{"role read empty", func(a *ACL) error { _, _, err := a.RoleRead(ctx, "", nil); return err }, "role ID"},
-		{"role read by name empty", func(a *ACL) error { _, _, err := a.RoleReadByName(ctx, "", nil); return err }, "role name"},
-		{"role delete empty", func(a *ACL) error { _, err := a.RoleDelete(ctx, "", nil); return err }, "role ID"},
-		{"auth method create no type", func(a *ACL) error {
-			_, _, err := a.AuthMethodCreate(ctx, &ACLAuthMethod{Name: "m"}, nil)
+		{"policy create no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyCreate(ctx, &ACLPolicy{}, nil)
+			return err
+		}, "ACLPolicy.Name"},
+		{"policy update no ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyUpdate(ctx, &ACLPolicy{Name: "p"}, nil)
+			return err
+		}, "ACLPolicy.ID"},
+		{"policy read empty", func(ctx context.Context, c *Client) error { _, _, err := c.ACL().PolicyRead(ctx, "", nil); return err }, "policy ID"},
+		{"policy read by name empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyReadByName(ctx, "", nil)
+			return err
+		}, "policy name"},
+		{"policy delete empty", func(ctx context.Context, c *Client) error { _, err := c.ACL().PolicyDelete(ctx, "", nil); return err }, "policy ID"},
+		{"role create with ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleCreate(ctx, &ACLRole{ID: "x", Name: "r"}, nil)
+			return err
+		}, "ACLRole.ID"},
+		{"role create no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleCreate(ctx, &ACLRole{}, nil)
+			return err
+		}, "ACLRole.Name"},
+		{"role update no ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleUpdate(ctx, &ACLRole{Name: "r"}, nil)
+			return err
+		}, "ACLRole.ID"},
+		{"role read empty", func(ctx context.Context, c *Client) error { _, _, err := c.ACL().RoleRead(ctx, "", nil); return err }, "role ID"},
+		{"role read by name empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleReadByName(ctx, "", nil)
+			return err
+		}, "role name"},
+		{"role delete empty", func(ctx context.Context, c *Client) error { _, err := c.ACL().RoleDelete(ctx, "", nil); return err }, "role ID"},
+		{"auth method create no type", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().AuthMethodCreate(ctx, &ACLAuthMethod{Name: "m"}, nil)
 			return err
 		}, "ACLAuthMethod.Type"},
-		{"auth method update no name", func(a *ACL) error {
-			_, _, err := a.AuthMethodUpdate(ctx, &ACLAuthMethod{Type: "jwt"}, nil)
+		{"auth method update no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().AuthMethodUpdate(ctx, &ACLAuthMethod{Type: "jwt"}, nil)
 			return err
 		}, "ACLAuthMethod.Name"},
-		{"auth method read empty", func(a *ACL) error { _, _, err := a.AuthMethodRead(ctx, "", nil); return err }, "auth method name"},
-		{"auth method delete empty", func(a *ACL) error { _, err := a.AuthMethodDelete(ctx, "", nil); return err }, "auth method name"},
-		{"binding rule create no method", func(a *ACL) error {
-			_, _, err := a.BindingRuleCreate(ctx, &ACLBindingRule{BindType: "service"}, nil)
+		{"auth method read empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().AuthMethodRead(ctx, "", nil)
+			return err
+		}, "auth method name"},
+		{"auth method delete empty", func(ctx context.Context, c *Client) error {
+			_, err := c.ACL().AuthMethodDelete(ctx, "", nil)
+			return err
+		}, "auth method name"},
+		{"binding rule create no method", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().BindingRuleCreate(ctx, &ACLBindingRule{BindType: "service"}, nil)
 			return err
 		}, "ACLBindingRule.AuthMethod"},
-		{"binding rule create with ID", func(a *ACL) error {
-			_, _, err := a.BindingRuleCreate(ctx, &ACLBindingRule{ID: "x", AuthMethod: "m"}, nil)
+		{"binding rule create with ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().BindingRuleCreate(ctx, &ACLBindingRule{ID: "x", AuthMethod: "m"}, nil)
 			return err
 		}, "ACLBindingRule.ID"},
-		{"binding rule update no ID", func(a *ACL) error {
-			_, _, err := a.BindingRuleUpdate(ctx, &ACLBindingRule{AuthMethod: "m"}, nil)
+		{"binding rule update no ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().BindingRuleUpdate(ctx, &ACLBindingRule{AuthMethod: "m"}, nil)
 			return err
 		}, "ACLBindingRule.ID"},
-		{"binding rule read empty", func(a *ACL) error { _, _, err := a.BindingRuleRead(ctx, "", nil); return err }, "binding rule ID"},
-		{"binding rule delete empty", func(a *ACL) error { _, err := a.BindingRuleDelete(ctx, "", nil); return err }, "binding rule ID"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				t.Errorf("request sent: %s %s", r.Method, r.URL)
-			}))
-			t.Cleanup(srv.Close)
-			c, err := NewClient(Config{Address: srv.URL, Token: aclFakeToken})
-			require.NoError(t, err)
-			err = tc.call(c.ACL())
-			require.ErrorIs(t, err, ErrInvalid)
-			var ve *ValidationError
-			require.ErrorAs(t, err, &ve)
-			assert.Equal(t, tc.field, ve.Field)
-		})
-	}
+		{"binding rule read empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().BindingRuleRead(ctx, "", nil)
+			return err
+		}, "binding rule ID"},
+		{"binding rule delete empty", func(ctx context.Context, c *Client) error {
+			_, err := c.ACL().BindingRuleDelete(ctx, "", nil)
+			return err
+		}, "binding rule ID"},
+	})
 }
 
 func TestACLLogoutNeedsAToken(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("request sent: %s %s", r.Method, r.URL)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
-	_, err = c.ACL().Logout(context.Background(), nil)
+	c, f := newFake(t)
+	_, err := c.ACL().Logout(context.Background(), nil)
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "token", ve.Field)
+	assert.Zero(t, f.count(), "no request may be sent")
 }
 
 func TestACLTokenJSONOmitsUnsetFields(t *testing.T) {

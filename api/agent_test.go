@@ -6,164 +6,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// The fake Consul below is shared by the agent, catalog, health,
-// coordinate and event unit tests.
-
-// epReply is what the fake Consul answers.
-type epReply struct {
-	status int // 0 means 200
-	header map[string]string
-	body   string
-}
-
-// epSeen is a request the fake Consul received.
-type epSeen struct {
-	Method string
-	Path   string // escaped, as sent
-	Query  string // raw, as sent
-	Header http.Header
-	Body   string
-}
-
-// epFake is an httptest server that records requests and gives one reply.
-type epFake struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	seen  []epSeen
-	reply epReply
-}
-
-const epClientToken = "client-token"
-
-// newEPFake starts a fake Consul answering reply and returns a client for
-// it that sends epClientToken.
-func newEPFake(t *testing.T, reply epReply) (*Client, *epFake) {
-	t.Helper()
-	f := &epFake{reply: reply}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.seen = append(f.seen, epSeen{
-			Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
-			Header: r.Header.Clone(), Body: string(b),
-		})
-		rep := f.reply
-		f.mu.Unlock()
-		for k, v := range rep.header {
-			w.Header().Set(k, v)
-		}
-		if rep.status != 0 {
-			w.WriteHeader(rep.status)
-		}
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	t.Cleanup(f.srv.Close)
-	c, err := NewClient(Config{Address: f.srv.URL, Token: epClientToken})
-	require.NoError(t, err)
-	return c, f
-}
-
-func (f *epFake) requests() []epSeen {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]epSeen(nil), f.seen...)
-}
-
-// epCase is one endpoint call checked against the fake Consul.
-type epCase struct {
-	name  string
-	reply epReply
-	call  func(ctx context.Context, c *Client) (any, error)
-	// Expected request. body is compared as JSON when it starts with '{'
-	// or '[', byte for byte otherwise; "" means an empty body.
-	method, path, query, body string
-	// token is the expected X-Consul-Token; "" means epClientToken.
-	token string
-	// check inspects the result; nil means the call must succeed.
-	check func(t *testing.T, got any, err error)
-}
-
-func runEPCases(t *testing.T, cases []epCase) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, f := newEPFake(t, tc.reply)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			got, err := tc.call(ctx, c)
-			if tc.check != nil {
-				tc.check(t, got, err)
-			} else {
-				require.NoError(t, err)
-			}
-			reqs := f.requests()
-			require.Len(t, reqs, 1, "exactly one request")
-			r := reqs[0]
-			assert.Equal(t, tc.method, r.Method, "method")
-			assert.Equal(t, tc.path, r.Path, "path")
-			assert.Equal(t, tc.query, r.Query, "query")
-			want := tc.token
-			if want == "" {
-				want = epClientToken
-			}
-			assert.Equal(t, want, r.Header.Get("X-Consul-Token"), "token")
-			switch {
-			case strings.HasPrefix(tc.body, "{") || strings.HasPrefix(tc.body, "["):
-				assert.JSONEq(t, tc.body, r.Body, "body")
-				assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
-			default:
-				assert.Equal(t, tc.body, r.Body, "body")
-			}
-		})
-	}
-}
-
-// epInvalid is a call that must fail validation without any request.
-type epInvalid struct {
-	name  string
-	call  func(ctx context.Context, c *Client) error
-	field string
-}
-
-func runEPInvalid(t *testing.T, cases []epInvalid) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, f := newEPFake(t, epReply{body: "{}"})
-			err := tc.call(context.Background(), c)
-			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrInvalid)
-			var ve *ValidationError
-			require.ErrorAs(t, err, &ve)
-			assert.Equal(t, tc.field, ve.Field)
-			assert.Empty(t, f.requests(), "no request may be sent")
-		})
-	}
-}
-
-// epWantStatus returns a check that expects a *StatusError with code and
-// matching target.
-func epWantStatus(code int, target error) func(*testing.T, any, error) {
-	return func(t *testing.T, _ any, err error) {
-		t.Helper()
-		var se *StatusError
-		require.ErrorAs(t, err, &se)
-		assert.Equal(t, code, se.Code)
-		if target != nil {
-			assert.ErrorIs(t, err, target)
-		}
-	}
-}
 
 // Realistic bodies, as Consul 1.14 writes them.
 const (
@@ -224,10 +73,10 @@ func TestAgentReads(t *testing.T) {
     "NotBefore": "2026-11-27T09:57:30Z", "NotAfter": "2036-11-24T09:57:30Z", "RootCert": "-----BEGIN CERTIFICATE-----\n",
     "IntermediateCerts": null, "Active": true, "PrivateKeyType": "ec", "PrivateKeyBits": 256, "CreateIndex": 8, "ModifyIndex": 8}]}`
 
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "self",
-			reply: epReply{body: selfBody},
+			reply: fakeReply{Body: selfBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Agent().Self(ctx, nil)
 				return s, err
@@ -253,7 +102,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "self with token override",
-			reply: epReply{body: selfBody},
+			reply: fakeReply{Body: selfBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Agent().Self(ctx, &QueryOptions{Token: "other"})
 				return s, err
@@ -263,17 +112,17 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "self permission denied",
-			reply: epReply{status: 403, body: "Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'agent:read' on \"vm\""},
+			reply: fakeReply{Status: 403, Body: "Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'agent:read' on \"vm\""},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Agent().Self(ctx, nil)
 				return s, err
 			},
 			method: "GET", path: "/v1/agent/self",
-			check: epWantStatus(403, ErrPermissionDenied),
+			check: wantStatus(403, ErrPermissionDenied),
 		},
 		{
 			name:  "host",
-			reply: epReply{body: hostBody},
+			reply: fakeReply{Body: hostBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, _, err := c.Agent().Host(ctx, nil)
 				return h, err
@@ -296,7 +145,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "version",
-			reply: epReply{body: `{"SHA": "abc123", "BuildDate": "2023-06-01T00:00:00Z", "HumanVersion": "1.16.0", "FIPS": ""}`},
+			reply: fakeReply{Body: `{"SHA": "abc123", "BuildDate": "2023-06-01T00:00:00Z", "HumanVersion": "1.16.0", "FIPS": ""}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				v, _, err := c.Agent().Version(ctx, nil)
 				return v, err
@@ -311,17 +160,17 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "version on an old agent",
-			reply: epReply{status: 404, body: "Invalid URL path: not a recognized HTTP API endpoint"},
+			reply: fakeReply{Status: 404, Body: "Invalid URL path: not a recognized HTTP API endpoint"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				v, _, err := c.Agent().Version(ctx, nil)
 				return v, err
 			},
 			method: "GET", path: "/v1/agent/version",
-			check: epWantStatus(404, ErrNotFound),
+			check: wantStatus(404, ErrNotFound),
 		},
 		{
 			name:  "members LAN",
-			reply: epReply{body: "[" + memberJSON + "]"},
+			reply: fakeReply{Body: "[" + memberJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.Agent().Members(ctx, nil, nil)
 				return m, err
@@ -339,7 +188,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "members WAN",
-			reply: epReply{body: "[" + strings.Replace(memberJSON, `"vm"`, `"vm.dc1"`, 1) + "]"},
+			reply: fakeReply{Body: "[" + strings.Replace(memberJSON, `"vm"`, `"vm.dc1"`, 1) + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.Agent().Members(ctx, &MembersOptions{WAN: true}, nil)
 				return m, err
@@ -352,7 +201,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "members segment and filter",
-			reply: epReply{body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.Agent().Members(ctx, &MembersOptions{Segment: "_all"}, &QueryOptions{Datacenter: "dc2"})
 				return m, err
@@ -362,7 +211,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "metrics",
-			reply: epReply{body: metricsBody},
+			reply: fakeReply{Body: metricsBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.Agent().Metrics(ctx, nil)
 				return m, err
@@ -382,7 +231,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "metrics prometheus",
-			reply: epReply{header: map[string]string{"Content-Type": "text/plain; version=0.0.4"}, body: "# HELP consul_up up\n# TYPE consul_up gauge\nconsul_up 1\n"},
+			reply: fakeReply{Header: map[string]string{"Content-Type": "text/plain; version=0.0.4"}, Body: "# HELP consul_up up\n# TYPE consul_up gauge\nconsul_up 1\n"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				b, _, err := c.Agent().MetricsPrometheus(ctx, nil)
 				return b, err
@@ -395,31 +244,31 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "metrics prometheus disabled (Consul 1.14: 200, empty, X-Consul-Reason)",
-			reply: epReply{header: map[string]string{"X-Consul-Reason": "Prometheus is not enabled since its retention time is not positive"}},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Reason": "Prometheus is not enabled since its retention time is not positive"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				b, _, err := c.Agent().MetricsPrometheus(ctx, nil)
 				return b, err
 			},
 			method: "GET", path: "/v1/agent/metrics", query: "format=prometheus",
 			check: func(t *testing.T, got any, err error) {
-				epWantStatus(415, nil)(t, got, err)
+				wantStatus(415, nil)(t, got, err)
 				assert.Contains(t, err.Error(), "Prometheus is not enabled")
 				assert.Nil(t, got)
 			},
 		},
 		{
 			name:  "metrics prometheus disabled (415)",
-			reply: epReply{status: 415, body: "Prometheus is not enabled since its retention time is not positive"},
+			reply: fakeReply{Status: 415, Body: "Prometheus is not enabled since its retention time is not positive"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				b, _, err := c.Agent().MetricsPrometheus(ctx, nil)
 				return b, err
 			},
 			method: "GET", path: "/v1/agent/metrics", query: "format=prometheus",
-			check: epWantStatus(415, nil),
+			check: wantStatus(415, nil),
 		},
 		{
 			name:  "services with filter",
-			reply: epReply{body: `{"web-1": ` + agentServiceJSON + `}`},
+			reply: fakeReply{Body: `{"web-1": ` + agentServiceJSON + `}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Agent().Services(ctx, &QueryOptions{Filter: `Service == "web"`})
 				return s, err
@@ -437,7 +286,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "service",
-			reply: epReply{header: map[string]string{"X-Consul-ContentHash": "cfc0eb415e6babff"}, body: agentServiceJSON},
+			reply: fakeReply{Header: map[string]string{"X-Consul-ContentHash": "cfc0eb415e6babff"}, Body: agentServiceJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, meta, err := c.Agent().Service(ctx, "web-1", nil)
 				if err == nil {
@@ -457,7 +306,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "service blocking on hash",
-			reply: epReply{header: map[string]string{"X-Consul-ContentHash": "1234"}, body: agentServiceJSON},
+			reply: fakeReply{Header: map[string]string{"X-Consul-ContentHash": "1234"}, Body: agentServiceJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, meta, err := c.Agent().Service(ctx, "web-1", &QueryOptions{WaitHash: "cfc0eb415e6babff", WaitTime: 30 * time.Second})
 				if err == nil {
@@ -470,7 +319,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "service with an ID that needs escaping",
-			reply: epReply{body: agentServiceJSON},
+			reply: fakeReply{Body: agentServiceJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Agent().Service(ctx, "web 1?x", nil)
 				return s, err
@@ -480,7 +329,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "service not found",
-			reply: epReply{status: 404, body: "unknown service ID: nope"},
+			reply: fakeReply{Status: 404, Body: "unknown service ID: nope"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, meta, err := c.Agent().Service(ctx, "nope", nil)
 				if err == nil {
@@ -496,7 +345,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "checks",
-			reply: epReply{body: `{"web-1-ttl": ` + strings.Replace(agentCheckJSON, "%s", "passing", 1) + `}`},
+			reply: fakeReply{Body: `{"web-1-ttl": ` + strings.Replace(agentCheckJSON, "%s", "passing", 1) + `}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				m, _, err := c.Agent().Checks(ctx, &QueryOptions{Filter: `ServiceName == "web"`})
 				return m, err
@@ -512,7 +361,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "connect CA roots",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "8"}, body: rootsBody},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "8"}, Body: rootsBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, meta, err := c.Agent().ConnectCARoots(ctx, &QueryOptions{WaitIndex: 7, WaitTime: time.Minute})
 				if err == nil {
@@ -532,7 +381,7 @@ func TestAgentReads(t *testing.T) {
 		},
 		{
 			name:  "connect CA leaf, blocking",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "21", "X-Cache": "HIT", "Age": "3"}, body: leafBody},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "21", "X-Cache": "HIT", "Age": "3"}, Body: leafBody},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, meta, err := c.Agent().ConnectCALeaf(ctx, "web", &QueryOptions{WaitIndex: 20})
 				if err == nil {
@@ -556,10 +405,10 @@ func TestAgentReads(t *testing.T) {
 }
 
 func TestAgentHealthService(t *testing.T) {
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "by ID passing (200)",
-			reply: epReply{header: map[string]string{"X-Consul-Reason": "passing"}, body: checkInfoJSON("passing")},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Reason": "passing"}, Body: checkInfoJSON("passing")},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, info, err := c.Agent().HealthServiceByID(ctx, "web-1", nil)
 				if err == nil {
@@ -579,7 +428,7 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by ID warning (429) is an answer",
-			reply: epReply{status: 429, body: checkInfoJSON("warning")},
+			reply: fakeReply{Status: 429, Body: checkInfoJSON("warning")},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, info, err := c.Agent().HealthServiceByID(ctx, "web-1", nil)
 				if err == nil {
@@ -596,7 +445,7 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by ID critical (503) is an answer",
-			reply: epReply{status: 503, body: checkInfoJSON("critical")},
+			reply: fakeReply{Status: 503, Body: checkInfoJSON("critical")},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, info, err := c.Agent().HealthServiceByID(ctx, "web-1", nil)
 				if err == nil {
@@ -609,7 +458,7 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by ID not found",
-			reply: epReply{status: 404, body: `{"AggregatedStatus": "critical", "Service": null, "Checks": null}`},
+			reply: fakeReply{Status: 404, Body: `{"AggregatedStatus": "critical", "Service": null, "Checks": null}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, info, err := c.Agent().HealthServiceByID(ctx, "nope", nil)
 				assert.Empty(t, st)
@@ -623,17 +472,17 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by ID permission denied",
-			reply: epReply{status: 403, body: "Permission denied"},
+			reply: fakeReply{Status: 403, Body: "Permission denied"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, info, err := c.Agent().HealthServiceByID(ctx, "web-1", nil)
 				return info, err
 			},
 			method: "GET", path: "/v1/agent/health/service/id/web-1",
-			check: epWantStatus(403, ErrPermissionDenied),
+			check: wantStatus(403, ErrPermissionDenied),
 		},
 		{
 			name:  "by name, worst status wins",
-			reply: epReply{status: 503, body: "[" + checkInfoJSON("passing") + "," + checkInfoJSON("critical") + "," + checkInfoJSON("warning") + "]"},
+			reply: fakeReply{Status: 503, Body: "[" + checkInfoJSON("passing") + "," + checkInfoJSON("critical") + "," + checkInfoJSON("warning") + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, infos, err := c.Agent().HealthServiceByName(ctx, "web", nil)
 				if err == nil {
@@ -649,7 +498,7 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by name passing",
-			reply: epReply{body: "[" + checkInfoJSON("passing") + "]"},
+			reply: fakeReply{Body: "[" + checkInfoJSON("passing") + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, infos, err := c.Agent().HealthServiceByName(ctx, "web", nil)
 				if err == nil {
@@ -662,7 +511,7 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by name not found",
-			reply: epReply{status: 404, body: `[]`},
+			reply: fakeReply{Status: 404, Body: `[]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				st, infos, err := c.Agent().HealthServiceByName(ctx, "nope", nil)
 				assert.Empty(t, st)
@@ -676,13 +525,13 @@ func TestAgentHealthService(t *testing.T) {
 		},
 		{
 			name:  "by name server error",
-			reply: epReply{status: 500, body: "boom"},
+			reply: fakeReply{Status: 500, Body: "boom"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, infos, err := c.Agent().HealthServiceByName(ctx, "web", nil)
 				return infos, err
 			},
 			method: "GET", path: "/v1/agent/health/service/name/web",
-			check: epWantStatus(500, nil),
+			check: wantStatus(500, nil),
 		},
 	})
 }
@@ -690,7 +539,7 @@ func TestAgentHealthService(t *testing.T) {
 func TestAgentWrites(t *testing.T) {
 	ok := func(t *testing.T, _ any, err error) { require.NoError(t, err) }
 	wm := func(m *WriteMeta, err error) (any, error) { return m, err }
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:   "reload",
 			call:   func(ctx context.Context, c *Client) (any, error) { return wm(c.Agent().Reload(ctx, nil)) },
@@ -719,13 +568,13 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "join failure",
-			reply: epReply{status: 500, body: "1 error occurred:\n\t* Failed to join 10.0.0.2:8301: dial tcp 10.0.0.2:8301: connect: connection refused\n\n"},
+			reply: fakeReply{Status: 500, Body: "1 error occurred:\n\t* Failed to join 10.0.0.2:8301: dial tcp 10.0.0.2:8301: connect: connection refused\n\n"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().Join(ctx, "10.0.0.2:8301", false, nil))
 			},
 			method: "PUT", path: "/v1/agent/join/10.0.0.2:8301",
 			check: func(t *testing.T, got any, err error) {
-				epWantStatus(500, nil)(t, got, err)
+				wantStatus(500, nil)(t, got, err)
 				assert.Contains(t, err.Error(), "Failed to join")
 			},
 		},
@@ -773,12 +622,12 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "service maintenance unknown service",
-			reply: epReply{status: 404, body: `No service registered with ID "nope"`},
+			reply: fakeReply{Status: 404, Body: `No service registered with ID "nope"`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().EnableServiceMaintenance(ctx, "nope", "", nil))
 			},
 			method: "PUT", path: "/v1/agent/service/maintenance/nope", query: "enable=true",
-			check: epWantStatus(404, ErrNotFound),
+			check: wantStatus(404, ErrNotFound),
 		},
 		{
 			name: "token default",
@@ -796,16 +645,16 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "token with ACLs disabled",
-			reply: epReply{status: 401, body: "ACL support disabled"},
+			reply: fakeReply{Status: 401, Body: "ACL support disabled"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().UpdateToken(ctx, AgentTokenAgent, "a", nil))
 			},
 			method: "PUT", path: "/v1/agent/token/agent", body: `{"Token": "a"}`,
-			check: epWantStatus(401, nil),
+			check: wantStatus(401, nil),
 		},
 		{
 			name:  "connect authorize",
-			reply: epReply{body: `{"Authorized": false, "Reason": "Default behavior configured by ACLs"}`},
+			reply: fakeReply{Body: `{"Authorized": false, "Reason": "Default behavior configured by ACLs"}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				a, _, err := c.Agent().ConnectAuthorize(ctx, &AgentAuthorizeParams{
 					Target:           "db",
@@ -860,12 +709,12 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "service register rejected",
-			reply: epReply{status: 400, body: "Invalid check: TTL must be > 0 for TTL checks"},
+			reply: fakeReply{Status: 400, Body: "Invalid check: TTL must be > 0 for TTL checks"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().ServiceRegister(ctx, &AgentServiceRegistration{Name: "web"}, nil))
 			},
 			method: "PUT", path: "/v1/agent/service/register", body: `{"Name": "web"}`,
-			check: epWantStatus(400, nil),
+			check: wantStatus(400, nil),
 		},
 		{
 			name: "service deregister",
@@ -876,12 +725,12 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "service deregister unknown",
-			reply: epReply{status: 404, body: "Unknown service ID \"nope\". Ensure that the service ID is passed, not the service name."},
+			reply: fakeReply{Status: 404, Body: "Unknown service ID \"nope\". Ensure that the service ID is passed, not the service name."},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().ServiceDeregister(ctx, "nope", nil))
 			},
 			method: "PUT", path: "/v1/agent/service/deregister/nope",
-			check: epWantStatus(404, ErrNotFound),
+			check: wantStatus(404, ErrNotFound),
 		},
 		{
 			name: "check register",
@@ -911,7 +760,7 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "check update unknown (404)",
-			reply: epReply{status: 404, body: `Unknown check ID "mem". Ensure that the check ID is passed, not the check name.`},
+			reply: fakeReply{Status: 404, Body: `Unknown check ID "mem". Ensure that the check ID is passed, not the check name.`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().UpdateTTL(ctx, "mem", "", HealthPassing, nil))
 			},
@@ -920,7 +769,7 @@ func TestAgentWrites(t *testing.T) {
 		},
 		{
 			name:  "check update not a TTL check (old 500)",
-			reply: epReply{status: 500, body: `CheckID "mem" does not have associated TTL`},
+			reply: fakeReply{Status: 500, Body: `CheckID "mem" does not have associated TTL`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().UpdateTTL(ctx, "mem", "", HealthPassing, nil))
 			},
@@ -950,7 +799,7 @@ func TestAgentWrites(t *testing.T) {
 }
 
 func TestAgentValidation(t *testing.T) {
-	runEPInvalid(t, []epInvalid{
+	runInvalidCases(t, []invalidCase{
 		{"join empty", func(ctx context.Context, c *Client) error { _, err := c.Agent().Join(ctx, "", false, nil); return err }, "address"},
 		{"force-leave empty", func(ctx context.Context, c *Client) error {
 			_, err := c.Agent().ForceLeave(ctx, " ", nil, nil)
@@ -1052,7 +901,7 @@ func TestMemberStatusString(t *testing.T) {
 func epStreamServer(t *testing.T, path string, items []string, seen chan<- *http.Request) *Client {
 	t.Helper()
 	done := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		if seen != nil {
 			seen <- r
 		}
@@ -1071,10 +920,9 @@ func epStreamServer(t *testing.T, path string, items []string, seen chan<- *http
 		case <-r.Context().Done():
 		case <-done:
 		}
-	}))
-	t.Cleanup(func() { close(done); srv.Close() })
-	c, err := NewClient(Config{Address: srv.URL, Token: epClientToken})
-	require.NoError(t, err)
+	}, withToken(fakeToken))
+	// Cleanups run last first: done is closed before the server.
+	t.Cleanup(func() { close(done) })
 	return c
 }
 
@@ -1093,7 +941,7 @@ func TestAgentMonitor(t *testing.T) {
 		defer s.Close()
 		r := <-seen
 		assert.Equal(t, "logjson&loglevel=debug", r.URL.RawQuery)
-		assert.Equal(t, epClientToken, r.Header.Get("X-Consul-Token"))
+		assert.Equal(t, fakeToken, r.Header.Get("X-Consul-Token"))
 
 		l, err := s.Next()
 		require.NoError(t, err)
@@ -1132,12 +980,9 @@ func TestAgentMonitor(t *testing.T) {
 		assert.ErrorIs(t, err, ErrStreamClosed)
 	})
 	t.Run("end of stream", func(t *testing.T) {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		c, _ := newFakeHandler(t, func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, "one\n\ntwo")
-		}))
-		defer srv.Close()
-		c, err := NewClient(Config{Address: srv.URL})
-		require.NoError(t, err)
+		})
 		s, err := c.Agent().Monitor(context.Background(), nil, nil)
 		require.NoError(t, err)
 		defer s.Close()
@@ -1153,7 +998,7 @@ func TestAgentMonitor(t *testing.T) {
 		assert.Equal(t, []string{"one", "two"}, got)
 	})
 	t.Run("error status", func(t *testing.T) {
-		c, _ := newEPFake(t, epReply{status: 400, body: "Unknown log level: foo"})
+		c, _ := newTokenFake(t, fakeReply{Status: 400, Body: "Unknown log level: foo"})
 		_, err := c.Agent().Monitor(context.Background(), &MonitorOptions{LogLevel: "err"}, nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se)

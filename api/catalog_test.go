@@ -29,10 +29,10 @@ const (
 
 func TestCatalogReads(t *testing.T) {
 	indexHeaders := map[string]string{"X-Consul-Index": "41", "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "datacenters",
-			reply: epReply{body: `["dc1", "dc2"]`},
+			reply: fakeReply{Body: `["dc1", "dc2"]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d, _, err := c.Catalog().Datacenters(ctx, nil)
 				return d, err
@@ -45,7 +45,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "nodes near, node-meta, filter, blocking",
-			reply: epReply{header: indexHeaders, body: "[" + catalogNodeJSON + "]"},
+			reply: fakeReply{Header: indexHeaders, Body: "[" + catalogNodeJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, meta, err := c.Catalog().Nodes(ctx, &QueryOptions{
 					Near: "_agent", NodeMeta: map[string]string{"rack": "r1"}, Filter: `Meta.rack == "r1"`,
@@ -70,7 +70,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "services",
-			reply: epReply{header: indexHeaders, body: `{"consul": [], "web": ["v1", "primary"]}`},
+			reply: fakeReply{Header: indexHeaders, Body: `{"consul": [], "web": ["v1", "primary"]}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Catalog().Services(ctx, &QueryOptions{Datacenter: "dc2"})
 				return s, err
@@ -83,7 +83,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "service with tags",
-			reply: epReply{header: indexHeaders, body: catalogServiceJSON},
+			reply: fakeReply{Header: indexHeaders, Body: catalogServiceJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Catalog().Service(ctx, "web", &CatalogServiceOptions{Tags: []string{"v1", "primary"}}, nil)
 				return s, err
@@ -109,7 +109,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "service without options",
-			reply: epReply{body: `[]`},
+			reply: fakeReply{Body: `[]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Catalog().Service(ctx, "nope", nil, nil)
 				return s, err
@@ -122,7 +122,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "connect, merge central config",
-			reply: epReply{body: catalogServiceJSON},
+			reply: fakeReply{Body: catalogServiceJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Catalog().Connect(ctx, "web", &CatalogServiceOptions{MergeCentralConfig: true}, &QueryOptions{WaitIndex: 5})
 				return s, err
@@ -135,7 +135,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "node",
-			reply: epReply{header: indexHeaders, body: `{"Node": ` + catalogNodeJSON + `, "Services": {"consul": ` + catalogConsulServiceJSON + `}}`},
+			reply: fakeReply{Header: indexHeaders, Body: `{"Node": ` + catalogNodeJSON + `, "Services": {"consul": ` + catalogConsulServiceJSON + `}}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Catalog().Node(ctx, "vm", nil)
 				return n, err
@@ -152,7 +152,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "node missing (200 null)",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "1"}, body: "null"},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "1"}, Body: "null"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, meta, err := c.Catalog().Node(ctx, "nope", nil)
 				if err == nil {
@@ -168,7 +168,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "node-services",
-			reply: epReply{body: `{"Node": ` + catalogNodeJSON + `, "Services": [` + catalogConsulServiceJSON + `]}`},
+			reply: fakeReply{Body: `{"Node": ` + catalogNodeJSON + `, "Services": [` + catalogConsulServiceJSON + `]}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Catalog().NodeServiceList(ctx, "vm", &QueryOptions{Filter: `Service == "consul"`})
 				return n, err
@@ -184,7 +184,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "node-services missing",
-			reply: epReply{body: `{"Node": null, "Services": null}`},
+			reply: fakeReply{Body: `{"Node": null, "Services": null}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Catalog().NodeServiceList(ctx, "nope", nil)
 				return n, err
@@ -197,7 +197,7 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name: "gateway-services",
-			reply: epReply{body: `[{"Gateway": {"Name": "tgw"}, "Service": {"Name": "billing"}, "GatewayKind": "terminating-gateway",
+			reply: fakeReply{Body: `[{"Gateway": {"Name": "tgw"}, "Service": {"Name": "billing"}, "GatewayKind": "terminating-gateway",
 				"CAFile": "/etc/ca.pem", "SNI": "billing.example.com", "ServiceKind": "service", "CreateIndex": 50, "ModifyIndex": 50}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				g, _, err := c.Catalog().GatewayServices(ctx, "tgw", nil)
@@ -216,26 +216,26 @@ func TestCatalogReads(t *testing.T) {
 		},
 		{
 			name:  "no leader",
-			reply: epReply{status: 500, body: "No cluster leader"},
+			reply: fakeReply{Status: 500, Body: "No cluster leader"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Catalog().Nodes(ctx, nil)
 				return n, err
 			},
 			method: "GET", path: "/v1/catalog/nodes",
 			check: func(t *testing.T, got any, err error) {
-				epWantStatus(500, ErrNoLeader)(t, got, err)
+				wantStatus(500, ErrNoLeader)(t, got, err)
 				assert.True(t, IsRetryable(err))
 			},
 		},
 		{
 			name:  "rate limited",
-			reply: epReply{status: 429, body: "rate limit exceeded"},
+			reply: fakeReply{Status: 429, Body: "rate limit exceeded"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Catalog().Services(ctx, nil)
 				return s, err
 			},
 			method: "GET", path: "/v1/catalog/services",
-			check: epWantStatus(429, ErrRateLimited),
+			check: wantStatus(429, ErrRateLimited),
 		},
 	})
 }
@@ -243,17 +243,17 @@ func TestCatalogReads(t *testing.T) {
 func TestCatalogWrites(t *testing.T) {
 	ok := func(t *testing.T, _ any, err error) { require.NoError(t, err) }
 	t.Run("register does not modify its input", func(t *testing.T) {
-		c, f := newEPFake(t, epReply{body: "true"})
+		c, f := newTokenFake(t, fakeReply{Body: "true"})
 		reg := &CatalogRegistration{Node: "n", Address: "10.0.0.1", Service: &AgentService{Service: "s"}}
 		_, err := c.Catalog().Register(context.Background(), reg, nil)
 		require.NoError(t, err)
 		assert.Equal(t, AgentWeights{}, reg.Service.Weights)
-		require.Len(t, f.requests(), 1)
+		require.Len(t, f.all(), 1)
 	})
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "register node, service and checks",
-			reply: epReply{body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Catalog().Register(ctx, &CatalogRegistration{
 					ID: "40e4a748-2192-161a-0510-9bf59fe950b5", Node: "ext-1", Address: "192.168.10.10",
@@ -285,7 +285,7 @@ func TestCatalogWrites(t *testing.T) {
 		},
 		{
 			name:  "register with default weights and skip node update",
-			reply: epReply{body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Catalog().Register(ctx, &CatalogRegistration{
 					Node: "ext-1", SkipNodeUpdate: true, Service: &AgentService{Service: "redis"},
@@ -298,16 +298,16 @@ func TestCatalogWrites(t *testing.T) {
 		},
 		{
 			name:  "register denied",
-			reply: epReply{status: 403, body: "Permission denied: token with AccessorID 'x' lacks permission 'node:write' on \"ext-1\""},
+			reply: fakeReply{Status: 403, Body: "Permission denied: token with AccessorID 'x' lacks permission 'node:write' on \"ext-1\""},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Catalog().Register(ctx, &CatalogRegistration{Node: "ext-1", Address: "10.0.0.1"}, nil)
 			},
 			method: "PUT", path: "/v1/catalog/register", body: `{"Node": "ext-1", "Address": "10.0.0.1"}`,
-			check: epWantStatus(403, ErrPermissionDenied),
+			check: wantStatus(403, ErrPermissionDenied),
 		},
 		{
 			name:  "deregister service",
-			reply: epReply{body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Catalog().Deregister(ctx, &CatalogDeregistration{Node: "ext-1", ServiceID: "redis1"}, nil)
 			},
@@ -316,7 +316,7 @@ func TestCatalogWrites(t *testing.T) {
 		},
 		{
 			name:  "deregister check in dc",
-			reply: epReply{body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Catalog().Deregister(ctx, &CatalogDeregistration{Node: "ext-1", CheckID: "c1", Datacenter: "dc2"}, &WriteOptions{Datacenter: "dc2"})
 			},
@@ -327,7 +327,7 @@ func TestCatalogWrites(t *testing.T) {
 }
 
 func TestCatalogValidation(t *testing.T) {
-	runEPInvalid(t, []epInvalid{
+	runInvalidCases(t, []invalidCase{
 		{"register nil", func(ctx context.Context, c *Client) error {
 			_, err := c.Catalog().Register(ctx, nil, nil)
 			return err

@@ -1,9 +1,7 @@
 package api
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
+	"context"
 	"testing"
 	"time"
 
@@ -50,15 +48,14 @@ func TestAgentServiceCheckValidate(t *testing.T) {
 }
 
 func TestInvalidCheckIsNotSent(t *testing.T) {
-	var requests atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.Listener.Addr().String()})
-	require.NoError(t, err)
-
-	_, err = c.Agent().CheckRegister(t.Context(), &AgentCheckRegistration{Name: "x", AgentServiceCheck: AgentServiceCheck{HTTP: "http://x"}}, nil)
-	assert.ErrorIs(t, err, ErrInvalid)
-	_, err = c.Agent().ServiceRegister(t.Context(), &AgentServiceRegistration{Name: "web", Checks: AgentServiceChecks{{TTL: Duration(time.Second)}, {Name: "kindless"}}}, nil)
-	assert.ErrorIs(t, err, ErrInvalid)
-	assert.Zero(t, requests.Load())
+	runInvalidCases(t, []invalidCase{
+		{"check register", func(ctx context.Context, c *Client) error {
+			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{Name: "x", AgentServiceCheck: AgentServiceCheck{HTTP: "http://x"}}, nil)
+			return err
+		}, "check.Interval"},
+		{"service register", func(ctx context.Context, c *Client) error {
+			_, err := c.Agent().ServiceRegister(ctx, &AgentServiceRegistration{Name: "web", Checks: AgentServiceChecks{{TTL: Duration(time.Second)}, {Name: "kindless"}}}, nil)
+			return err
+		}, "check"},
+	})
 }

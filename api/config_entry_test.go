@@ -3,12 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,73 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// ceRequest is one request seen by a ceFake.
-type ceRequest struct {
-	Method string
-	Path   string
-	Query  url.Values
-	Header http.Header
-	Body   []byte
-}
-
-// ceReply is the canned answer of a ceFake.
-type ceReply struct {
-	Status int
-	Body   string
-	Header map[string]string
-}
-
-// ceFake is an httptest server for the config entry, connect, discovery
-// chain and peering tests: it records every request and answers each with
-// reply.
-type ceFake struct {
-	mu    sync.Mutex
-	reqs  []ceRequest
-	reply ceReply
-}
-
-// newCEFake starts a fake answering reply and returns a client for it with
-// token "client-token".
-func newCEFake(t *testing.T, reply ceReply) (*ceFake, *Client) {
-	t.Helper()
-	f := &ceFake{reply: reply}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, ceRequest{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header.Clone(), Body: b})
-		rep := f.reply
-		f.mu.Unlock()
-		for k, v := range rep.Header {
-			w.Header().Set(k, v)
-		}
-		if rep.Status == 0 {
-			rep.Status = http.StatusOK
-		}
-		w.WriteHeader(rep.Status)
-		_, _ = io.WriteString(w, rep.Body)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL, Token: "client-token"})
-	require.NoError(t, err)
-	return f, c
-}
-
-// last returns the last request seen; the test fails when there was none.
-func (f *ceFake) last(t *testing.T) ceRequest {
-	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.NotEmpty(t, f.reqs, "no request reached the fake")
-	return f.reqs[len(f.reqs)-1]
-}
-
 func ceU64(v uint64) *uint64 { return &v }
-
-func (f *ceFake) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reqs)
-}
 
 // ceJSON decodes a request body into a generic map.
 func ceJSON(t *testing.T, b []byte) map[string]any {
@@ -135,13 +64,13 @@ func TestConfigEntriesGet(t *testing.T) {
 		name     string
 		kind     string
 		entry    string
-		reply    ceReply
+		reply    fakeReply
 		wantPath string
 		check    func(t *testing.T, e ConfigEntry)
 	}{
 		{
 			name: "service-defaults", kind: ServiceDefaults, entry: "web",
-			reply:    ceReply{Body: ceServiceDefaultsJSON, Header: map[string]string{"X-Consul-Index": "22", "X-Consul-KnownLeader": "true"}},
+			reply:    fakeReply{Body: ceServiceDefaultsJSON, Header: map[string]string{"X-Consul-Index": "22", "X-Consul-KnownLeader": "true"}},
 			wantPath: "/v1/config/service-defaults/web",
 			check: func(t *testing.T, e ConfigEntry) {
 				sd, ok := e.(*ServiceConfigEntry)
@@ -164,7 +93,7 @@ func TestConfigEntriesGet(t *testing.T) {
 		},
 		{
 			name: "service-resolver durations as strings and nanoseconds", kind: ServiceResolver, entry: "web",
-			reply:    ceReply{Body: ceResolverJSON},
+			reply:    fakeReply{Body: ceResolverJSON},
 			wantPath: "/v1/config/service-resolver/web",
 			check: func(t *testing.T, e ConfigEntry) {
 				r, ok := e.(*ServiceResolverConfigEntry)
@@ -180,7 +109,7 @@ func TestConfigEntriesGet(t *testing.T) {
 		},
 		{
 			name: "mesh has no name in its JSON", kind: MeshConfig, entry: MeshConfigMesh,
-			reply:    ceReply{Body: ceMeshJSON},
+			reply:    fakeReply{Body: ceMeshJSON},
 			wantPath: "/v1/config/mesh/mesh",
 			check: func(t *testing.T, e ConfigEntry) {
 				m, ok := e.(*MeshConfigEntry)
@@ -192,7 +121,7 @@ func TestConfigEntriesGet(t *testing.T) {
 		},
 		{
 			name: "unknown kind decodes raw", kind: "api-gateway", entry: "gw",
-			reply:    ceReply{Body: `{"Kind":"api-gateway","Name":"gw","Listeners":[{"Port":80}],"Meta":{"a":"b"},"CreateIndex":3,"ModifyIndex":4}`},
+			reply:    fakeReply{Body: `{"Kind":"api-gateway","Name":"gw","Listeners":[{"Port":80}],"Meta":{"a":"b"},"CreateIndex":3,"ModifyIndex":4}`},
 			wantPath: "/v1/config/api-gateway/gw",
 			check: func(t *testing.T, e ConfigEntry) {
 				raw, ok := e.(*RawConfigEntry)
@@ -206,7 +135,7 @@ func TestConfigEntriesGet(t *testing.T) {
 		},
 		{
 			name: "name is escaped", kind: ServiceDefaults, entry: "a b",
-			reply:    ceReply{Body: `{"Kind":"service-defaults","Name":"a b"}`},
+			reply:    fakeReply{Body: `{"Kind":"service-defaults","Name":"a b"}`},
 			wantPath: "/v1/config/service-defaults/a%20b",
 			check: func(t *testing.T, e ConfigEntry) {
 				assert.Equal(t, "a b", e.GetName())
@@ -215,13 +144,13 @@ func TestConfigEntriesGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, c := newCEFake(t, tt.reply)
+			c, f := newTokenFake(t, tt.reply)
 			e, meta, err := c.ConfigEntries().Get(context.Background(), tt.kind, tt.entry, &QueryOptions{Datacenter: "dc9", Token: "tok"})
 			require.NoError(t, err)
 			require.NotNil(t, meta)
 			req := f.last(t)
 			assert.Equal(t, http.MethodGet, req.Method)
-			assert.Equal(t, tt.wantPath, req.Path)
+			assert.Equal(t, tt.wantPath, req.RawPath)
 			assert.Equal(t, "dc9", req.Query.Get("dc"))
 			assert.Equal(t, "tok", req.Header.Get("X-Consul-Token"))
 			tt.check(t, e)
@@ -230,7 +159,7 @@ func TestConfigEntriesGet(t *testing.T) {
 }
 
 func TestConfigEntriesGetMeta(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Body: ceServiceDefaultsJSON, Header: map[string]string{"X-Consul-Index": "22", "X-Consul-KnownLeader": "true"}})
+	c, _ := newTokenFake(t, fakeReply{Body: ceServiceDefaultsJSON, Header: map[string]string{"X-Consul-Index": "22", "X-Consul-KnownLeader": "true"}})
 	_, meta, err := c.ConfigEntries().Get(context.Background(), ServiceDefaults, "web", nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(22), meta.LastIndex)
@@ -238,7 +167,7 @@ func TestConfigEntriesGetMeta(t *testing.T) {
 }
 
 func TestConfigEntriesGetNotFound(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Status: 404, Body: `Config entry not found for "service-defaults" / "nope"`, Header: map[string]string{"X-Consul-Index": "10"}})
+	c, _ := newTokenFake(t, fakeReply{Status: 404, Body: `Config entry not found for "service-defaults" / "nope"`, Header: map[string]string{"X-Consul-Index": "10"}})
 	e, meta, err := c.ConfigEntries().Get(context.Background(), ServiceDefaults, "nope", nil)
 	require.NoError(t, err)
 	assert.Nil(t, e)
@@ -249,17 +178,17 @@ func TestConfigEntriesGetNotFound(t *testing.T) {
 func TestConfigEntriesErrors(t *testing.T) {
 	tests := []struct {
 		name  string
-		reply ceReply
+		reply fakeReply
 		want  error
 	}{
-		{name: "403", reply: ceReply{Status: 403, Body: "Permission denied"}, want: ErrPermissionDenied},
-		{name: "acl not found", reply: ceReply{Status: 403, Body: "ACL not found"}, want: ErrACLNotFound},
-		{name: "429", reply: ceReply{Status: 429, Body: "slow down"}, want: ErrRateLimited},
-		{name: "no leader", reply: ceReply{Status: 500, Body: "No cluster leader"}, want: ErrNoLeader},
+		{name: "403", reply: fakeReply{Status: 403, Body: "Permission denied"}, want: ErrPermissionDenied},
+		{name: "acl not found", reply: fakeReply{Status: 403, Body: "ACL not found"}, want: ErrACLNotFound},
+		{name: "429", reply: fakeReply{Status: 429, Body: "slow down"}, want: ErrRateLimited},
+		{name: "no leader", reply: fakeReply{Status: 500, Body: "No cluster leader"}, want: ErrNoLeader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c := newCEFake(t, tt.reply)
+			c, _ := newTokenFake(t, tt.reply)
 			ctx := context.Background()
 			ce := c.ConfigEntries()
 			_, _, err := ce.Get(ctx, ServiceDefaults, "web", nil)
@@ -279,14 +208,14 @@ func TestConfigEntriesErrors(t *testing.T) {
 
 func TestConfigEntriesList(t *testing.T) {
 	body := `[` + ceServiceDefaultsJSON + `,{"Kind":"service-defaults","Name":"api","Protocol":"grpc","CreateIndex":30,"ModifyIndex":30}]`
-	f, c := newCEFake(t, ceReply{Body: body, Header: map[string]string{"X-Consul-Index": "30"}})
+	c, f := newTokenFake(t, fakeReply{Body: body, Header: map[string]string{"X-Consul-Index": "30"}})
 	list, meta, err := c.ConfigEntries().List(context.Background(), ServiceDefaults, &QueryOptions{Filter: `Protocol == "http"`})
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/v1/config/service-defaults", req.Path)
+	assert.Equal(t, "/v1/config/service-defaults", req.RawPath)
 	assert.Equal(t, `Protocol == "http"`, req.Query.Get("filter"))
-	assert.Equal(t, "client-token", req.Header.Get("X-Consul-Token"))
+	assert.Equal(t, fakeToken, req.Header.Get("X-Consul-Token"))
 	assert.Equal(t, uint64(30), meta.LastIndex)
 	require.Len(t, list, 2)
 	assert.Equal(t, "web", list[0].GetName())
@@ -296,7 +225,7 @@ func TestConfigEntriesList(t *testing.T) {
 }
 
 func TestConfigEntriesListEmpty(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Body: `[]`})
+	c, _ := newTokenFake(t, fakeReply{Body: `[]`})
 	list, _, err := c.ConfigEntries().List(context.Background(), ServiceRouter, nil)
 	require.NoError(t, err)
 	assert.Empty(t, list)
@@ -418,7 +347,7 @@ func TestConfigEntriesSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, c := newCEFake(t, ceReply{Body: tt.reply})
+			c, f := newTokenFake(t, fakeReply{Body: tt.reply})
 			var (
 				ok  bool
 				err error
@@ -433,7 +362,7 @@ func TestConfigEntriesSet(t *testing.T) {
 			assert.Equal(t, tt.wantOK, ok)
 			req := f.last(t)
 			assert.Equal(t, http.MethodPut, req.Method)
-			assert.Equal(t, "/v1/config", req.Path)
+			assert.Equal(t, "/v1/config", req.RawPath)
 			assert.Equal(t, "dc2", req.Query.Get("dc"))
 			assert.Equal(t, tt.wantCAS, req.Query.Get("cas"))
 			assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
@@ -444,57 +373,72 @@ func TestConfigEntriesSet(t *testing.T) {
 
 func TestConfigEntriesDelete(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `{}`})
+		c, f := newTokenFake(t, fakeReply{Body: `{}`})
 		_, err := c.ConfigEntries().Delete(context.Background(), ServiceRouter, "web", &WriteOptions{Token: "w-tok"})
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodDelete, req.Method)
-		assert.Equal(t, "/v1/config/service-router/web", req.Path)
+		assert.Equal(t, "/v1/config/service-router/web", req.RawPath)
 		assert.False(t, req.Query.Has("cas"))
 		assert.Equal(t, "w-tok", req.Header.Get("X-Consul-Token"))
 	})
 	for _, reply := range []string{"true", "false"} {
 		t.Run("cas "+reply, func(t *testing.T) {
-			f, c := newCEFake(t, ceReply{Body: reply})
+			c, f := newTokenFake(t, fakeReply{Body: reply})
 			ok, _, err := c.ConfigEntries().DeleteCAS(context.Background(), MeshConfig, MeshConfigMesh, 42, nil)
 			require.NoError(t, err)
 			assert.Equal(t, reply == "true", ok)
 			req := f.last(t)
 			assert.Equal(t, http.MethodDelete, req.Method)
-			assert.Equal(t, "/v1/config/mesh/mesh", req.Path)
+			assert.Equal(t, "/v1/config/mesh/mesh", req.RawPath)
 			assert.Equal(t, "42", req.Query.Get("cas"))
 		})
 	}
 }
 
 func TestConfigEntriesValidation(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: "true"})
-	ctx := context.Background()
-	ce := c.ConfigEntries()
-	checks := []struct {
-		name string
-		call func() error
-	}{
-		{"get empty kind", func() error { _, _, err := ce.Get(ctx, "", "web", nil); return err }},
-		{"get empty name", func() error { _, _, err := ce.Get(ctx, ServiceDefaults, "", nil); return err }},
-		{"get control char", func() error { _, _, err := ce.Get(ctx, ServiceDefaults, "we\nb", nil); return err }},
-		{"list empty kind", func() error { _, _, err := ce.List(ctx, " ", nil); return err }},
-		{"set nil", func() error { _, _, err := ce.Set(ctx, nil, nil); return err }},
-		{"set no name", func() error { _, _, err := ce.Set(ctx, &ServiceConfigEntry{Protocol: "http"}, nil); return err }},
-		{"set raw no kind", func() error { _, _, err := ce.Set(ctx, &RawConfigEntry{Name: "x"}, nil); return err }},
-		{"cas no name", func() error { _, _, err := ce.CAS(ctx, &ServiceRouterConfigEntry{}, 1, nil); return err }},
-		{"delete no name", func() error { _, err := ce.Delete(ctx, ServiceDefaults, "", nil); return err }},
-		{"delete cas no kind", func() error { _, _, err := ce.DeleteCAS(ctx, "", "x", 1, nil); return err }},
-	}
-	for _, tt := range checks {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.call()
-			assert.ErrorIs(t, err, ErrInvalid)
-			var ve *ValidationError
-			assert.True(t, errors.As(err, &ve))
-		})
-	}
-	assert.Zero(t, f.count(), "validation must fail before any request")
+	runInvalidCases(t, []invalidCase{
+		{"get empty kind", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Get(ctx, "", "web", nil)
+			return err
+		}, "kind"},
+		{"get empty name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Get(ctx, ServiceDefaults, "", nil)
+			return err
+		}, "name"},
+		{"get control char", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Get(ctx, ServiceDefaults, "we\nb", nil)
+			return err
+		}, "name"},
+		{"list empty kind", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().List(ctx, " ", nil)
+			return err
+		}, "kind"},
+		{"set nil", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Set(ctx, nil, nil)
+			return err
+		}, "entry"},
+		{"set no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Set(ctx, &ServiceConfigEntry{Protocol: "http"}, nil)
+			return err
+		}, "entry Name"},
+		{"set raw no kind", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().Set(ctx, &RawConfigEntry{Name: "x"}, nil)
+			return err
+		}, "entry Kind"},
+		{"cas no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().CAS(ctx, &ServiceRouterConfigEntry{}, 1, nil)
+			return err
+		}, "entry Name"},
+		{"delete no name", func(ctx context.Context, c *Client) error {
+			_, err := c.ConfigEntries().Delete(ctx, ServiceDefaults, "", nil)
+			return err
+		}, "name"},
+		{"delete cas no kind", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ConfigEntries().DeleteCAS(ctx, "", "x", 1, nil)
+			return err
+		}, "kind"},
+	})
 }
 
 func TestDecodeConfigEntry(t *testing.T) {
@@ -600,7 +544,7 @@ func TestRawConfigEntryRoundTrip(t *testing.T) {
 }
 
 func TestConfigEntriesCancelled(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: "true"})
+	c, f := newTokenFake(t, fakeReply{Body: "true"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, _, err := c.ConfigEntries().Set(ctx, &ServiceConfigEntry{Name: "web"}, nil)

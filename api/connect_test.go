@@ -67,15 +67,15 @@ func checkConnectIntention(t *testing.T, ixn *Intention) {
 }
 
 func TestConnectCARoots(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: connectRootsJSON, Header: map[string]string{"X-Consul-Index": "8"}})
+	c, f := newTokenFake(t, fakeReply{Body: connectRootsJSON, Header: map[string]string{"X-Consul-Index": "8"}})
 	roots, meta, err := c.Connect().CARoots(context.Background(), &QueryOptions{WaitIndex: 5, WaitTime: time.Second})
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/v1/connect/ca/roots", req.Path)
+	assert.Equal(t, "/v1/connect/ca/roots", req.RawPath)
 	assert.Equal(t, "5", req.Query.Get("index"))
 	assert.Equal(t, "1s", req.Query.Get("wait"))
-	assert.Equal(t, "client-token", req.Header.Get("X-Consul-Token"))
+	assert.Equal(t, fakeToken, req.Header.Get("X-Consul-Token"))
 	assert.Equal(t, uint64(8), meta.LastIndex)
 	assert.Equal(t, "9b:a4:6d:13", roots.ActiveRootID)
 	assert.Equal(t, "162b8817-c261-3f7d-fcf0-e8f062f81847.consul", roots.TrustDomain)
@@ -91,24 +91,24 @@ func TestConnectCARoots(t *testing.T) {
 
 func TestConnectCARootsPEM(t *testing.T) {
 	pem := "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n"
-	f, c := newCEFake(t, ceReply{Body: pem, Header: map[string]string{"Content-Type": "application/pem-certificate-chain", "X-Consul-Index": "8"}})
+	c, f := newTokenFake(t, fakeReply{Body: pem, Header: map[string]string{"Content-Type": "application/pem-certificate-chain", "X-Consul-Index": "8"}})
 	got, meta, err := c.Connect().CARootsPEM(context.Background(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, pem, got)
 	assert.Equal(t, uint64(8), meta.LastIndex)
 	req := f.last(t)
-	assert.Equal(t, "/v1/connect/ca/roots", req.Path)
+	assert.Equal(t, "/v1/connect/ca/roots", req.RawPath)
 	assert.Equal(t, "true", req.Query.Get("pem"))
 }
 
 func TestConnectCAConfig(t *testing.T) {
 	t.Run("get", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `{"Provider":"consul","Config":{"IntermediateCertTTL":"8760h","LeafCertTTL":"72h","RootCertTTL":"87600h"},"State":null,"ForceWithoutCrossSigning":false,"CreateIndex":5,"ModifyIndex":9}`})
+		c, f := newTokenFake(t, fakeReply{Body: `{"Provider":"consul","Config":{"IntermediateCertTTL":"8760h","LeafCertTTL":"72h","RootCertTTL":"87600h"},"State":null,"ForceWithoutCrossSigning":false,"CreateIndex":5,"ModifyIndex":9}`})
 		conf, _, err := c.Connect().CAGetConfig(context.Background(), &QueryOptions{Datacenter: "dc1"})
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodGet, req.Method)
-		assert.Equal(t, "/v1/connect/ca/configuration", req.Path)
+		assert.Equal(t, "/v1/connect/ca/configuration", req.RawPath)
 		assert.Equal(t, "dc1", req.Query.Get("dc"))
 		assert.Equal(t, "consul", conf.Provider)
 		assert.Equal(t, "72h", conf.Config["LeafCertTTL"])
@@ -116,17 +116,17 @@ func TestConnectCAConfig(t *testing.T) {
 		assert.Equal(t, uint64(9), conf.ModifyIndex)
 	})
 	t.Run("set", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{})
+		c, f := newTokenFake(t, fakeReply{})
 		_, err := c.Connect().CASetConfig(context.Background(), &CAConfig{Provider: "consul", Config: map[string]any{"LeafCertTTL": "24h"}}, &WriteOptions{Token: "op"})
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodPut, req.Method)
-		assert.Equal(t, "/v1/connect/ca/configuration", req.Path)
+		assert.Equal(t, "/v1/connect/ca/configuration", req.RawPath)
 		assert.Equal(t, "op", req.Header.Get("X-Consul-Token"))
 		assert.JSONEq(t, `{"Provider":"consul","Config":{"LeafCertTTL":"24h"},"ForceWithoutCrossSigning":false}`, string(req.Body))
 	})
 	t.Run("set read-only state", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 400, Body: "Provider State is read-only. It must be omitted or identical to the current value"})
+		c, _ := newTokenFake(t, fakeReply{Status: 400, Body: "Provider State is read-only. It must be omitted or identical to the current value"})
 		_, err := c.Connect().CASetConfig(context.Background(), &CAConfig{Provider: "consul", State: map[string]string{"a": "b"}}, nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se)
@@ -134,7 +134,7 @@ func TestConnectCAConfig(t *testing.T) {
 		assert.False(t, IsRetryable(err))
 	})
 	t.Run("set validation", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{})
+		c, f := newTokenFake(t, fakeReply{})
 		_, err := c.Connect().CASetConfig(context.Background(), nil, nil)
 		assert.ErrorIs(t, err, ErrInvalid)
 		_, err = c.Connect().CASetConfig(context.Background(), &CAConfig{}, nil)
@@ -144,12 +144,12 @@ func TestConnectCAConfig(t *testing.T) {
 }
 
 func TestConnectIntentionsList(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `[` + connectIntentionJSON + `]`, Header: map[string]string{"X-Consul-Index": "26"}})
+	c, f := newTokenFake(t, fakeReply{Body: `[` + connectIntentionJSON + `]`, Header: map[string]string{"X-Consul-Index": "26"}})
 	list, meta, err := c.Connect().Intentions(context.Background(), &QueryOptions{Filter: `SourceName == "a"`})
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/v1/connect/intentions", req.Path)
+	assert.Equal(t, "/v1/connect/intentions", req.RawPath)
 	assert.Equal(t, `SourceName == "a"`, req.Query.Get("filter"))
 	assert.Equal(t, uint64(26), meta.LastIndex)
 	require.Len(t, list, 1)
@@ -157,61 +157,61 @@ func TestConnectIntentionsList(t *testing.T) {
 }
 
 func TestConnectIntentionCreate(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `{"ID":"a179b178-8b3a-19d1-e792-ee69f641a249"}`})
+	c, f := newTokenFake(t, fakeReply{Body: `{"ID":"a179b178-8b3a-19d1-e792-ee69f641a249"}`})
 	id, _, err := c.Connect().IntentionCreate(context.Background(), &Intention{SourceName: "a", DestinationName: "b", Action: IntentionActionAllow, Meta: map[string]string{"k": "v"}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "a179b178-8b3a-19d1-e792-ee69f641a249", id)
 	req := f.last(t)
 	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/v1/connect/intentions", req.Path)
+	assert.Equal(t, "/v1/connect/intentions", req.RawPath)
 	assert.JSONEq(t, `{"SourceName":"a","DestinationName":"b","Action":"allow","Meta":{"k":"v"}}`, string(req.Body))
 }
 
 func TestConnectIntentionByID(t *testing.T) {
 	const id = "a179b178-8b3a-19d1-e792-ee69f641a249"
 	t.Run("get", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: connectIntentionJSON})
+		c, f := newTokenFake(t, fakeReply{Body: connectIntentionJSON})
 		ixn, _, err := c.Connect().IntentionGet(context.Background(), id, nil)
 		require.NoError(t, err)
 		checkConnectIntention(t, ixn)
 		req := f.last(t)
 		assert.Equal(t, http.MethodGet, req.Method)
-		assert.Equal(t, "/v1/connect/intentions/"+id, req.Path)
+		assert.Equal(t, "/v1/connect/intentions/"+id, req.RawPath)
 	})
 	t.Run("get missing", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 404, Body: "Intention not found"})
+		c, _ := newTokenFake(t, fakeReply{Status: 404, Body: "Intention not found"})
 		ixn, meta, err := c.Connect().IntentionGet(context.Background(), id, nil)
 		require.NoError(t, err)
 		assert.Nil(t, ixn)
 		assert.NotNil(t, meta)
 	})
 	t.Run("get bad id", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 400, Body: "UUID must be 36 characters"})
+		c, _ := newTokenFake(t, fakeReply{Status: 400, Body: "UUID must be 36 characters"})
 		_, _, err := c.Connect().IntentionGet(context.Background(), "nope", nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, 400, se.Code)
 	})
 	t.Run("update", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `{"ID":"` + id + `"}`})
+		c, f := newTokenFake(t, fakeReply{Body: `{"ID":"` + id + `"}`})
 		_, err := c.Connect().IntentionUpdate(context.Background(), &Intention{ID: id, SourceName: "a", DestinationName: "b", Action: IntentionActionDeny}, nil)
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodPut, req.Method)
-		assert.Equal(t, "/v1/connect/intentions/"+id, req.Path)
+		assert.Equal(t, "/v1/connect/intentions/"+id, req.RawPath)
 		assert.JSONEq(t, `{"ID":"`+id+`","SourceName":"a","DestinationName":"b","Action":"deny"}`, string(req.Body))
 	})
 	t.Run("delete", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `true`})
+		c, f := newTokenFake(t, fakeReply{Body: `true`})
 		_, err := c.Connect().IntentionDelete(context.Background(), id, &WriteOptions{Token: "t"})
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodDelete, req.Method)
-		assert.Equal(t, "/v1/connect/intentions/"+id, req.Path)
+		assert.Equal(t, "/v1/connect/intentions/"+id, req.RawPath)
 		assert.Equal(t, "t", req.Header.Get("X-Consul-Token"))
 	})
 	t.Run("delete missing", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 500, Body: "Cannot delete non-existent intention: '" + id + "'"})
+		c, _ := newTokenFake(t, fakeReply{Status: 500, Body: "Cannot delete non-existent intention: '" + id + "'"})
 		_, err := c.Connect().IntentionDelete(context.Background(), id, nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se)
@@ -221,19 +221,19 @@ func TestConnectIntentionByID(t *testing.T) {
 
 func TestConnectIntentionExact(t *testing.T) {
 	t.Run("get", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: connectIntentionJSON})
+		c, f := newTokenFake(t, fakeReply{Body: connectIntentionJSON})
 		ixn, _, err := c.Connect().IntentionGetExact(context.Background(), "a", "ns1/b", &QueryOptions{Consistency: ConsistencyStale})
 		require.NoError(t, err)
 		checkConnectIntention(t, ixn)
 		req := f.last(t)
 		assert.Equal(t, http.MethodGet, req.Method)
-		assert.Equal(t, "/v1/connect/intentions/exact", req.Path)
+		assert.Equal(t, "/v1/connect/intentions/exact", req.RawPath)
 		assert.Equal(t, "a", req.Query.Get("source"))
 		assert.Equal(t, "ns1/b", req.Query.Get("destination"))
 		assert.True(t, req.Query.Has("stale"))
 	})
 	t.Run("get missing", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 404, Body: "Intention not found"})
+		c, _ := newTokenFake(t, fakeReply{Status: 404, Body: "Intention not found"})
 		ixn, _, err := c.Connect().IntentionGetExact(context.Background(), "a", "b", nil)
 		require.NoError(t, err)
 		assert.Nil(t, ixn)
@@ -250,12 +250,12 @@ func TestConnectIntentionExact(t *testing.T) {
 	}
 	for _, tt := range upserts {
 		t.Run("upsert "+tt.name, func(t *testing.T) {
-			f, c := newCEFake(t, ceReply{Body: `true`})
+			c, f := newTokenFake(t, fakeReply{Body: `true`})
 			_, err := c.Connect().IntentionUpsert(context.Background(), tt.ixn, &WriteOptions{Datacenter: "dc3"})
 			require.NoError(t, err)
 			req := f.last(t)
 			assert.Equal(t, http.MethodPut, req.Method)
-			assert.Equal(t, "/v1/connect/intentions/exact", req.Path)
+			assert.Equal(t, "/v1/connect/intentions/exact", req.RawPath)
 			assert.Equal(t, tt.wantSource, req.Query.Get("source"))
 			assert.Equal(t, tt.wantDestination, req.Query.Get("destination"))
 			assert.Equal(t, "dc3", req.Query.Get("dc"))
@@ -263,30 +263,30 @@ func TestConnectIntentionExact(t *testing.T) {
 		})
 	}
 	t.Run("upsert with ID", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `true`})
+		c, f := newTokenFake(t, fakeReply{Body: `true`})
 		_, err := c.Connect().IntentionUpsert(context.Background(), &Intention{ID: "x", SourceName: "a", DestinationName: "b"}, nil)
 		assert.ErrorIs(t, err, ErrInvalid)
 		assert.Zero(t, f.count())
 	})
 	t.Run("delete", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: `true`})
+		c, f := newTokenFake(t, fakeReply{Body: `true`})
 		_, err := c.Connect().IntentionDeleteExact(context.Background(), "c", "z", nil)
 		require.NoError(t, err)
 		req := f.last(t)
 		assert.Equal(t, http.MethodDelete, req.Method)
-		assert.Equal(t, "/v1/connect/intentions/exact", req.Path)
+		assert.Equal(t, "/v1/connect/intentions/exact", req.RawPath)
 		assert.Equal(t, "c", req.Query.Get("source"))
 		assert.Equal(t, "z", req.Query.Get("destination"))
 	})
 }
 
 func TestConnectIntentionMatch(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `{"b":[` + connectIntentionJSON + `],"other":null}`})
+	c, f := newTokenFake(t, fakeReply{Body: `{"b":[` + connectIntentionJSON + `],"other":null}`})
 	m, _, err := c.Connect().IntentionMatch(context.Background(), IntentionMatchDestination, []string{"b", "other"}, nil)
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/v1/connect/intentions/match", req.Path)
+	assert.Equal(t, "/v1/connect/intentions/match", req.RawPath)
 	assert.Equal(t, "destination", req.Query.Get("by"))
 	assert.Equal(t, []string{"b", "other"}, req.Query["name"])
 	require.Len(t, m["b"], 1)
@@ -303,13 +303,13 @@ func TestConnectIntentionCheck(t *testing.T) {
 			name, body = "allowed", `{"Allowed": true}`
 		}
 		t.Run(name, func(t *testing.T) {
-			f, c := newCEFake(t, ceReply{Body: body})
+			c, f := newTokenFake(t, fakeReply{Body: body})
 			got, _, err := c.Connect().IntentionCheck(context.Background(), "web", "db", nil)
 			require.NoError(t, err)
 			assert.Equal(t, allowed, got)
 			req := f.last(t)
 			assert.Equal(t, http.MethodGet, req.Method)
-			assert.Equal(t, "/v1/connect/intentions/check", req.Path)
+			assert.Equal(t, "/v1/connect/intentions/check", req.RawPath)
 			assert.Equal(t, "web", req.Query.Get("source"))
 			assert.Equal(t, "db", req.Query.Get("destination"))
 		})
@@ -317,45 +317,60 @@ func TestConnectIntentionCheck(t *testing.T) {
 }
 
 func TestConnectValidation(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `true`})
-	ctx := context.Background()
-	h := c.Connect()
-	checks := []struct {
-		name string
-		call func() error
-	}{
-		{"create nil", func() error { _, _, err := h.IntentionCreate(ctx, nil, nil); return err }},
-		{"create no source", func() error {
-			_, _, err := h.IntentionCreate(ctx, &Intention{DestinationName: "b"}, nil)
+	runInvalidCases(t, []invalidCase{
+		{"create nil", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionCreate(ctx, nil, nil)
 			return err
-		}},
-		{"create no destination", func() error { _, _, err := h.IntentionCreate(ctx, &Intention{SourceName: "a"}, nil); return err }},
-		{"get no id", func() error { _, _, err := h.IntentionGet(ctx, "", nil); return err }},
-		{"update no id", func() error {
-			_, err := h.IntentionUpdate(ctx, &Intention{SourceName: "a", DestinationName: "b"}, nil)
+		}, "intention"},
+		{"create no source", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionCreate(ctx, &Intention{DestinationName: "b"}, nil)
 			return err
-		}},
-		{"delete no id", func() error { _, err := h.IntentionDelete(ctx, "", nil); return err }},
-		{"exact no source", func() error { _, _, err := h.IntentionGetExact(ctx, "", "b", nil); return err }},
-		{"exact no destination", func() error { _, err := h.IntentionDeleteExact(ctx, "a", "", nil); return err }},
-		{"match bad by", func() error { _, _, err := h.IntentionMatch(ctx, "both", []string{"a"}, nil); return err }},
-		{"match no names", func() error { _, _, err := h.IntentionMatch(ctx, IntentionMatchSource, nil, nil); return err }},
-		{"match empty name", func() error {
-			_, _, err := h.IntentionMatch(ctx, IntentionMatchSource, []string{"a", ""}, nil)
+		}, "Intention.SourceName"},
+		{"create no destination", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionCreate(ctx, &Intention{SourceName: "a"}, nil)
 			return err
-		}},
-		{"check no source", func() error { _, _, err := h.IntentionCheck(ctx, "", "b", nil); return err }},
-	}
-	for _, tt := range checks {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.ErrorIs(t, tt.call(), ErrInvalid)
-		})
-	}
-	assert.Zero(t, f.count(), "validation must fail before any request")
+		}, "Intention.DestinationName"},
+		{"get no id", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionGet(ctx, "", nil)
+			return err
+		}, "intention ID"},
+		{"update no id", func(ctx context.Context, c *Client) error {
+			_, err := c.Connect().IntentionUpdate(ctx, &Intention{SourceName: "a", DestinationName: "b"}, nil)
+			return err
+		}, "Intention.ID"},
+		{"delete no id", func(ctx context.Context, c *Client) error {
+			_, err := c.Connect().IntentionDelete(ctx, "", nil)
+			return err
+		}, "intention ID"},
+		{"exact no source", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionGetExact(ctx, "", "b", nil)
+			return err
+		}, "source"},
+		{"exact no destination", func(ctx context.Context, c *Client) error {
+			_, err := c.Connect().IntentionDeleteExact(ctx, "a", "", nil)
+			return err
+		}, "destination"},
+		{"match bad by", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionMatch(ctx, "both", []string{"a"}, nil)
+			return err
+		}, "by"},
+		{"match no names", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionMatch(ctx, IntentionMatchSource, nil, nil)
+			return err
+		}, "names"},
+		{"match empty name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionMatch(ctx, IntentionMatchSource, []string{"a", ""}, nil)
+			return err
+		}, "name"},
+		{"check no source", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionCheck(ctx, "", "b", nil)
+			return err
+		}, "source"},
+	})
 }
 
 func TestConnectErrors(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Status: 403, Body: "Permission denied"})
+	c, _ := newTokenFake(t, fakeReply{Status: 403, Body: "Permission denied"})
 	ctx := context.Background()
 	_, _, err := c.Connect().CARoots(ctx, nil)
 	assert.ErrorIs(t, err, ErrPermissionDenied)

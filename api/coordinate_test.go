@@ -13,10 +13,10 @@ import (
 const coordEntryJSON = `{"Node": "vm", "Segment": "", "Coord": {"Vec": [0.001, 0, 0, 0, 0, 0, 0, 0], "Error": 1.5, "Adjustment": 0, "Height": 0.00001}}`
 
 func TestCoordinateReads(t *testing.T) {
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "datacenters",
-			reply: epReply{body: `[{"Datacenter": "dc1", "AreaID": "wan", "Coordinates": [` + coordEntryJSON + `]}]`},
+			reply: fakeReply{Body: `[{"Datacenter": "dc1", "AreaID": "wan", "Coordinates": [` + coordEntryJSON + `]}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d, _, err := c.Coordinate().Datacenters(ctx, nil)
 				return d, err
@@ -34,7 +34,7 @@ func TestCoordinateReads(t *testing.T) {
 		},
 		{
 			name:  "nodes blocking",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "90"}, body: "[" + coordEntryJSON + "]"},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "90"}, Body: "[" + coordEntryJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, meta, err := c.Coordinate().Nodes(ctx, &QueryOptions{WaitIndex: 80, WaitTime: time.Second})
 				if err == nil {
@@ -54,7 +54,7 @@ func TestCoordinateReads(t *testing.T) {
 		},
 		{
 			name:  "node",
-			reply: epReply{body: "[" + coordEntryJSON + "]"},
+			reply: fakeReply{Body: "[" + coordEntryJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Coordinate().Node(ctx, "vm", nil)
 				return n, err
@@ -67,7 +67,7 @@ func TestCoordinateReads(t *testing.T) {
 		},
 		{
 			name:  "node without coordinates (404)",
-			reply: epReply{status: 404},
+			reply: fakeReply{Status: 404},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, meta, err := c.Coordinate().Node(ctx, "nope", nil)
 				if err == nil {
@@ -83,13 +83,13 @@ func TestCoordinateReads(t *testing.T) {
 		},
 		{
 			name:  "coordinates disabled",
-			reply: epReply{status: 401, body: "Coordinate support disabled"},
+			reply: fakeReply{Status: 401, Body: "Coordinate support disabled"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				n, _, err := c.Coordinate().Nodes(ctx, nil)
 				return n, err
 			},
 			method: "GET", path: "/v1/coordinate/nodes",
-			check: epWantStatus(401, nil),
+			check: wantStatus(401, nil),
 		},
 		{
 			name: "update",
@@ -104,19 +104,19 @@ func TestCoordinateReads(t *testing.T) {
 		},
 		{
 			name:  "update incompatible",
-			reply: epReply{status: 500, body: "incompatible coordinate"},
+			reply: fakeReply{Status: 500, Body: "incompatible coordinate"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Coordinate().Update(ctx, &CoordinateEntry{Node: "ext-1", Coord: &Coordinate{Vec: []float64{1}}}, nil)
 			},
 			method: "PUT", path: "/v1/coordinate/update",
 			body:  `{"Node": "ext-1", "Segment": "", "Coord": {"Vec": [1], "Error": 0, "Adjustment": 0, "Height": 0}}`,
-			check: epWantStatus(500, nil),
+			check: wantStatus(500, nil),
 		},
 	})
 }
 
 func TestCoordinateValidation(t *testing.T) {
-	runEPInvalid(t, []epInvalid{
+	runInvalidCases(t, []invalidCase{
 		{"node empty", func(ctx context.Context, c *Client) error {
 			_, _, err := c.Coordinate().Node(ctx, "", nil)
 			return err

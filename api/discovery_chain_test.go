@@ -95,12 +95,12 @@ func TestDiscoveryChainGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, c := newCEFake(t, ceReply{Body: discoveryChainJSON, Header: map[string]string{"X-Consul-Index": "31"}})
+			c, f := newTokenFake(t, fakeReply{Body: discoveryChainJSON, Header: map[string]string{"X-Consul-Index": "31"}})
 			resp, meta, err := c.DiscoveryChain().Get(context.Background(), "web", tt.opts, &QueryOptions{Token: "tok"})
 			require.NoError(t, err)
 			req := f.last(t)
 			assert.Equal(t, tt.wantMethod, req.Method)
-			assert.Equal(t, "/v1/discovery-chain/web", req.Path)
+			assert.Equal(t, "/v1/discovery-chain/web", req.RawPath)
 			assert.Equal(t, tt.wantDC, req.Query.Get("compile-dc"))
 			assert.Equal(t, "tok", req.Header.Get("X-Consul-Token"))
 			if tt.wantBody != "" {
@@ -144,13 +144,13 @@ func TestDiscoveryChainGet(t *testing.T) {
 
 func TestDiscoveryChainErrors(t *testing.T) {
 	t.Run("validation", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: discoveryChainJSON})
+		c, f := newTokenFake(t, fakeReply{Body: discoveryChainJSON})
 		_, _, err := c.DiscoveryChain().Get(context.Background(), "", nil, nil)
 		assert.ErrorIs(t, err, ErrInvalid)
 		assert.Zero(t, f.count())
 	})
 	t.Run("bad mesh gateway mode", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 400, Body: "Invalid OverrideMeshGateway.Mode parameter"})
+		c, _ := newTokenFake(t, fakeReply{Status: 400, Body: "Invalid OverrideMeshGateway.Mode parameter"})
 		_, _, err := c.DiscoveryChain().Get(context.Background(), "web", &DiscoveryChainOptions{OverrideMeshGateway: MeshGatewayConfig{Mode: "bogus"}}, nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se)
@@ -158,7 +158,7 @@ func TestDiscoveryChainErrors(t *testing.T) {
 		assert.Equal(t, http.MethodPost, se.Method)
 	})
 	t.Run("permission denied", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 403, Body: "Permission denied"})
+		c, _ := newTokenFake(t, fakeReply{Status: 403, Body: "Permission denied"})
 		_, _, err := c.DiscoveryChain().Get(context.Background(), "web", nil, nil)
 		assert.ErrorIs(t, err, ErrPermissionDenied)
 	})

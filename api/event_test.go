@@ -10,10 +10,10 @@ import (
 )
 
 func TestEventCalls(t *testing.T) {
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		{
 			name: "fire with payload and filters",
-			reply: epReply{body: `{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "deploy", "Payload": "djEuMi4z",
+			reply: fakeReply{Body: `{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "deploy", "Payload": "djEuMi4z",
 				"NodeFilter": "^web-", "ServiceFilter": "web", "TagFilter": "v1", "Version": 1, "LTime": 0}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Event().Fire(ctx, &UserEvent{
@@ -32,7 +32,7 @@ func TestEventCalls(t *testing.T) {
 		},
 		{
 			name:  "fire without payload",
-			reply: epReply{body: `{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "ping", "Payload": null, "NodeFilter": "", "ServiceFilter": "", "TagFilter": "", "Version": 1, "LTime": 0}`},
+			reply: fakeReply{Body: `{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "ping", "Payload": null, "NodeFilter": "", "ServiceFilter": "", "TagFilter": "", "Version": 1, "LTime": 0}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Event().Fire(ctx, &UserEvent{Name: "ping"}, nil)
 				return e, err
@@ -45,27 +45,27 @@ func TestEventCalls(t *testing.T) {
 		},
 		{
 			name:  "fire denied",
-			reply: epReply{status: 403, body: "Permission denied"},
+			reply: fakeReply{Status: 403, Body: "Permission denied"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Event().Fire(ctx, &UserEvent{Name: "deploy"}, nil)
 				return e, err
 			},
 			method: "PUT", path: "/v1/event/fire/deploy",
-			check: epWantStatus(403, ErrPermissionDenied),
+			check: wantStatus(403, ErrPermissionDenied),
 		},
 		{
 			name:  "fire too large",
-			reply: epReply{status: 500, body: "UserEvent exceeds limit of 512 bytes"},
+			reply: fakeReply{Status: 500, Body: "UserEvent exceeds limit of 512 bytes"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Event().Fire(ctx, &UserEvent{Name: "big", Payload: make([]byte, 600)}, nil)
 				return e, err
 			},
 			method: "PUT", path: "/v1/event/fire/big", body: string(make([]byte, 600)),
-			check: epWantStatus(500, nil),
+			check: wantStatus(500, nil),
 		},
 		{
 			name: "list by name, blocking",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "12345"}, body: `[{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "deploy",
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "12345"}, Body: `[{"ID": "b54fe110-7af5-cafc-d1fb-afc8ba432b1c", "Name": "deploy",
 				"Payload": "djEuMi4z", "NodeFilter": "", "ServiceFilter": "", "TagFilter": "", "Version": 1, "LTime": 19}]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, meta, err := c.Event().List(ctx, "deploy", &QueryOptions{WaitIndex: 99, WaitTime: 10 * time.Second})
@@ -85,7 +85,7 @@ func TestEventCalls(t *testing.T) {
 		},
 		{
 			name:  "list all",
-			reply: epReply{header: map[string]string{"X-Consul-Index": "1"}, body: `[]`},
+			reply: fakeReply{Header: map[string]string{"X-Consul-Index": "1"}, Body: `[]`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.Event().List(ctx, "", nil)
 				return l, err
@@ -100,7 +100,7 @@ func TestEventCalls(t *testing.T) {
 }
 
 func TestEventValidation(t *testing.T) {
-	runEPInvalid(t, []epInvalid{
+	runInvalidCases(t, []invalidCase{
 		{"nil", func(ctx context.Context, c *Client) error {
 			_, _, err := c.Event().Fire(ctx, nil, nil)
 			return err

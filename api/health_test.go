@@ -26,10 +26,10 @@ const (
 
 func TestHealthReads(t *testing.T) {
 	idx := map[string]string{"X-Consul-Index": "45", "X-Consul-KnownLeader": "true", "X-Consul-Query-Backend": "blocking-query"}
-	checksCase := func(name, path, query string, call func(ctx context.Context, c *Client) (HealthChecks, *QueryMeta, error)) epCase {
-		return epCase{
+	checksCase := func(name, path, query string, call func(ctx context.Context, c *Client) (HealthChecks, *QueryMeta, error)) wireCase {
+		return wireCase{
 			name:  name,
-			reply: epReply{header: idx, body: "[" + healthSerfCheckJSON + "]"},
+			reply: fakeReply{Header: idx, Body: "[" + healthSerfCheckJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, meta, err := call(ctx, c)
 				if err == nil {
@@ -48,7 +48,7 @@ func TestHealthReads(t *testing.T) {
 			},
 		}
 	}
-	runEPCases(t, []epCase{
+	runWireCases(t, []wireCase{
 		checksCase("node", "/v1/health/node/vm", "", func(ctx context.Context, c *Client) (HealthChecks, *QueryMeta, error) {
 			return c.Health().Node(ctx, "vm", nil)
 		}),
@@ -63,7 +63,7 @@ func TestHealthReads(t *testing.T) {
 		}),
 		{
 			name:  "service passing with tags, near",
-			reply: epReply{header: idx, body: "[" + healthEntryJSON + "]"},
+			reply: fakeReply{Header: idx, Body: "[" + healthEntryJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Health().Service(ctx, "web", &HealthServiceOptions{Tags: []string{"v1", "canary"}, PassingOnly: true}, &QueryOptions{Near: "_agent"})
 				return e, err
@@ -82,7 +82,7 @@ func TestHealthReads(t *testing.T) {
 		},
 		{
 			name:  "service without options, cached",
-			reply: epReply{header: map[string]string{"X-Cache": "MISS"}, body: "[]"},
+			reply: fakeReply{Header: map[string]string{"X-Cache": "MISS"}, Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, meta, err := c.Health().Service(ctx, "web", nil, &QueryOptions{UseCache: true, MaxAge: time.Minute})
 				if err == nil {
@@ -98,7 +98,7 @@ func TestHealthReads(t *testing.T) {
 		},
 		{
 			name:  "connect",
-			reply: epReply{body: "[" + healthEntryJSON + "]"},
+			reply: fakeReply{Body: "[" + healthEntryJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Health().Connect(ctx, "web", &HealthServiceOptions{MergeCentralConfig: true}, &QueryOptions{WaitIndex: 3})
 				return e, err
@@ -111,7 +111,7 @@ func TestHealthReads(t *testing.T) {
 		},
 		{
 			name:  "ingress",
-			reply: epReply{body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Health().Ingress(ctx, "web", &HealthServiceOptions{PassingOnly: true}, nil)
 				return e, err
@@ -124,7 +124,7 @@ func TestHealthReads(t *testing.T) {
 		},
 		{
 			name:  "service with a name that needs escaping",
-			reply: epReply{body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Health().Service(ctx, "a/b c", nil, nil)
 				return e, err
@@ -134,19 +134,19 @@ func TestHealthReads(t *testing.T) {
 		},
 		{
 			name:  "denied",
-			reply: epReply{status: 403, body: "ACL not found"},
+			reply: fakeReply{Status: 403, Body: "ACL not found"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				e, _, err := c.Health().Service(ctx, "web", nil, nil)
 				return e, err
 			},
 			method: "GET", path: "/v1/health/service/web",
-			check: epWantStatus(403, ErrACLNotFound),
+			check: wantStatus(403, ErrACLNotFound),
 		},
 	})
 }
 
 func TestHealthValidation(t *testing.T) {
-	runEPInvalid(t, []epInvalid{
+	runInvalidCases(t, []invalidCase{
 		{"node empty", func(ctx context.Context, c *Client) error {
 			_, _, err := c.Health().Node(ctx, "", nil)
 			return err

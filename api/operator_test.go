@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -78,15 +76,15 @@ const (
 )
 
 func TestOperatorRaft(t *testing.T) {
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "configuration",
-			reply: aclReply{Body: opRaftConfigJSON},
+			reply: fakeReply{Body: opRaftConfigJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				cfg, _, err := c.Operator().RaftGetConfiguration(ctx, &QueryOptions{Consistency: ConsistencyStale})
 				return cfg, err
 			},
-			method: "GET", path: "/v1/operator/raft/configuration", query: aclQuery("stale", ""),
+			method: "GET", path: "/v1/operator/raft/configuration", query: "stale",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				cfg := out.(*RaftConfiguration)
@@ -97,7 +95,7 @@ func TestOperatorRaft(t *testing.T) {
 		},
 		{
 			name:  "configuration without leader",
-			reply: aclReply{Status: 500, Body: "No cluster leader"},
+			reply: fakeReply{Status: 500, Body: "No cluster leader"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				cfg, _, err := c.Operator().RaftGetConfiguration(ctx, nil)
 				return cfg, err
@@ -111,30 +109,30 @@ func TestOperatorRaft(t *testing.T) {
 		},
 		{
 			name:  "remove peer by ID",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().RaftRemovePeerByID(ctx, "5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11", &WriteOptions{Datacenter: "dc1"})
 				return nil, err
 			},
-			method: "DELETE", path: "/v1/operator/raft/peer", query: aclQuery("id", "5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11", "dc", "dc1"),
+			method: "DELETE", path: "/v1/operator/raft/peer", query: "dc=dc1&id=5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11",
 		},
 		{
 			name:  "remove peer by address",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().RaftRemovePeerByAddress(ctx, "127.0.0.2:18300", nil)
 				return nil, err
 			},
-			method: "DELETE", path: "/v1/operator/raft/peer", query: aclQuery("address", "127.0.0.2:18300"),
+			method: "DELETE", path: "/v1/operator/raft/peer", query: "address=127.0.0.2%3A18300",
 		},
 		{
 			name:  "remove unknown peer",
-			reply: aclReply{Status: 500, Body: `id "nope" was not found in the Raft configuration`},
+			reply: fakeReply{Status: 500, Body: `id "nope" was not found in the Raft configuration`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().RaftRemovePeerByID(ctx, "nope", nil)
 				return nil, err
 			},
-			method: "DELETE", path: "/v1/operator/raft/peer", query: aclQuery("id", "nope"),
+			method: "DELETE", path: "/v1/operator/raft/peer", query: "id=nope",
 			check: func(t *testing.T, _ any, err error) {
 				var se *StatusError
 				require.ErrorAs(t, err, &se)
@@ -144,12 +142,12 @@ func TestOperatorRaft(t *testing.T) {
 		},
 		{
 			name:  "transfer leader to a server",
-			reply: aclReply{Body: `{"Success": true}`},
+			reply: fakeReply{Body: `{"Success": true}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				ok, _, err := c.Operator().RaftTransferLeader(ctx, "5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11", nil)
 				return ok, err
 			},
-			method: "POST", path: "/v1/operator/raft/transfer-leader", query: aclQuery("id", "5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11"),
+			method: "POST", path: "/v1/operator/raft/transfer-leader", query: "id=5e9bd0a4-4c1c-4bb8-9a31-7f2d1b0e6c11",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				assert.True(t, out.(bool))
@@ -157,7 +155,7 @@ func TestOperatorRaft(t *testing.T) {
 		},
 		{
 			name:  "transfer leader to any server",
-			reply: aclReply{Body: `{"Success": true}`},
+			reply: fakeReply{Body: `{"Success": true}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				ok, _, err := c.Operator().RaftTransferLeader(ctx, "", nil)
 				return ok, err
@@ -170,7 +168,7 @@ func TestOperatorRaft(t *testing.T) {
 		},
 		{
 			name:  "transfer leader on Consul 1.14",
-			reply: aclReply{Status: 404, Body: "Invalid URL path: not a recognized HTTP API endpoint"},
+			reply: fakeReply{Status: 404, Body: "Invalid URL path: not a recognized HTTP API endpoint"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				ok, _, err := c.Operator().RaftTransferLeader(ctx, "", nil)
 				return ok, err
@@ -194,10 +192,10 @@ func TestOperatorAutopilot(t *testing.T) {
 		ModifyIndex:             4,
 	}
 	const confBody = `{"CleanupDeadServers":false,"LastContactThreshold":"300ms","MaxTrailingLogs":500,"MinQuorum":3,"ServerStabilizationTime":"20s","RedundancyZoneTag":"","DisableUpgradeMigration":false,"UpgradeVersionTag":"","CreateIndex":0,"ModifyIndex":4}`
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "get configuration",
-			reply: aclReply{Body: opAutopilotConfigJSON},
+			reply: fakeReply{Body: opAutopilotConfigJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				cfg, _, err := c.Operator().AutopilotGetConfiguration(ctx, nil)
 				return cfg, err
@@ -214,7 +212,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "set configuration",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().AutopilotSetConfiguration(ctx, conf, nil)
 				return nil, err
@@ -224,12 +222,12 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "CAS configuration applied",
-			reply: aclReply{Body: "true"},
+			reply: fakeReply{Body: "true"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				ok, _, err := c.Operator().AutopilotCASConfiguration(ctx, conf, nil)
 				return ok, err
 			},
-			method: "PUT", path: "/v1/operator/autopilot/configuration", query: aclQuery("cas", "4"),
+			method: "PUT", path: "/v1/operator/autopilot/configuration", query: "cas=4",
 			body: confBody,
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
@@ -238,12 +236,12 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "CAS configuration refused",
-			reply: aclReply{Body: "false"},
+			reply: fakeReply{Body: "false"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				ok, _, err := c.Operator().AutopilotCASConfiguration(ctx, conf, nil)
 				return ok, err
 			},
-			method: "PUT", path: "/v1/operator/autopilot/configuration", query: aclQuery("cas", "4"),
+			method: "PUT", path: "/v1/operator/autopilot/configuration", query: "cas=4",
 			body: confBody,
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
@@ -252,7 +250,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "health healthy",
-			reply: aclReply{Body: fmt.Sprintf(opHealthJSON, "true", "true")},
+			reply: fakeReply{Body: fmt.Sprintf(opHealthJSON, "true", "true")},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, _, err := c.Operator().AutopilotServerHealth(ctx, nil)
 				return h, err
@@ -273,7 +271,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "health unhealthy is a 429 with a report",
-			reply: aclReply{Status: 429, Body: fmt.Sprintf(opHealthJSON, "false", "false")},
+			reply: fakeReply{Status: 429, Body: fmt.Sprintf(opHealthJSON, "false", "false")},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, _, err := c.Operator().AutopilotServerHealth(ctx, nil)
 				return h, err
@@ -289,7 +287,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "health rate limited",
-			reply: aclReply{Status: 429, Body: "rate limit exceeded"},
+			reply: fakeReply{Status: 429, Body: "rate limit exceeded"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, _, err := c.Operator().AutopilotServerHealth(ctx, nil)
 				return h, err
@@ -306,7 +304,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "health other error",
-			reply: aclReply{Status: 403, Body: "Permission denied: token with AccessorID 'x' lacks permission 'operator:read'"},
+			reply: fakeReply{Status: 403, Body: "Permission denied: token with AccessorID 'x' lacks permission 'operator:read'"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				h, _, err := c.Operator().AutopilotServerHealth(ctx, nil)
 				return h, err
@@ -319,7 +317,7 @@ func TestOperatorAutopilot(t *testing.T) {
 		},
 		{
 			name:  "state",
-			reply: aclReply{Body: opStateJSON},
+			reply: fakeReply{Body: opStateJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				s, _, err := c.Operator().AutopilotState(ctx, nil)
 				return s, err
@@ -343,10 +341,10 @@ func TestOperatorAutopilot(t *testing.T) {
 }
 
 func TestOperatorKeyringAndUsage(t *testing.T) {
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "list",
-			reply: aclReply{Body: opKeyringJSON},
+			reply: fakeReply{Body: opKeyringJSON},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.Operator().KeyringList(ctx, nil, nil)
 				return l, err
@@ -364,12 +362,12 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "list local only with relay factor",
-			reply: aclReply{Body: "[]"},
+			reply: fakeReply{Body: "[]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.Operator().KeyringList(ctx, &KeyringOptions{RelayFactor: 2, LocalOnly: true}, nil)
 				return l, err
 			},
-			method: "GET", path: "/v1/operator/keyring", query: aclQuery("relay-factor", "2", "local-only", "true"),
+			method: "GET", path: "/v1/operator/keyring", query: "local-only=true&relay-factor=2",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				assert.Empty(t, out.([]*KeyringResponse))
@@ -377,7 +375,7 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "list without gossip encryption",
-			reply: aclReply{Status: 500, Body: "4 errors occurred:\n\t* WAN error: 1/1 nodes reported failure\n\t* vm.dc1: Keyring is empty (encryption not enabled)\n\t* dc1 (LAN) error: 1/1 nodes reported failure\n\t* vm: Keyring is empty (encryption not enabled)\n\n"},
+			reply: fakeReply{Status: 500, Body: "4 errors occurred:\n\t* WAN error: 1/1 nodes reported failure\n\t* vm.dc1: Keyring is empty (encryption not enabled)\n\t* dc1 (LAN) error: 1/1 nodes reported failure\n\t* vm: Keyring is empty (encryption not enabled)\n\n"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, _, err := c.Operator().KeyringList(ctx, nil, nil)
 				return l, err
@@ -390,17 +388,17 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "install",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().KeyringInstall(ctx, opGossipKey, &KeyringOptions{RelayFactor: 1}, nil)
 				return nil, err
 			},
-			method: "POST", path: "/v1/operator/keyring", query: aclQuery("relay-factor", "1"),
+			method: "POST", path: "/v1/operator/keyring", query: "relay-factor=1",
 			body: `{"Key":"` + opGossipKey + `"}`,
 		},
 		{
 			name:  "use",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().KeyringUse(ctx, opGossipKey, nil, &WriteOptions{Token: "op"})
 				return nil, err
@@ -410,7 +408,7 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "remove",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().KeyringRemove(ctx, opGossipKey, nil, nil)
 				return nil, err
@@ -420,7 +418,7 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "install without gossip encryption",
-			reply: aclReply{Status: 500, Body: "4 errors occurred:\n\t* vm.dc1: No keyring to modify (encryption not enabled)\n"},
+			reply: fakeReply{Status: 500, Body: "4 errors occurred:\n\t* vm.dc1: No keyring to modify (encryption not enabled)\n"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Operator().KeyringInstall(ctx, opGossipKey, nil, nil)
 				return nil, err
@@ -433,7 +431,7 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "usage",
-			reply: aclReply{Body: opUsageJSON, Header: map[string]string{"X-Consul-Index": "13"}},
+			reply: fakeReply{Body: opUsageJSON, Header: map[string]string{"X-Consul-Index": "13"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				u, meta, err := c.Operator().Usage(ctx, false, nil)
 				if err == nil {
@@ -456,12 +454,12 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "usage global",
-			reply: aclReply{Body: `{"Usage":{}}`},
+			reply: fakeReply{Body: `{"Usage":{}}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				u, _, err := c.Operator().Usage(ctx, true, nil)
 				return u, err
 			},
-			method: "GET", path: "/v1/operator/usage", query: aclQuery("global", "true"),
+			method: "GET", path: "/v1/operator/usage", query: "global=true",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				assert.Empty(t, out.(*Usage).Usage)
@@ -469,7 +467,7 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 		},
 		{
 			name:  "usage on Consul 1.14",
-			reply: aclReply{Status: 404, Body: "Invalid URL path: not a recognized HTTP API endpoint"},
+			reply: fakeReply{Status: 404, Body: "Invalid URL path: not a recognized HTTP API endpoint"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				u, _, err := c.Operator().Usage(ctx, false, nil)
 				return u, err
@@ -485,51 +483,55 @@ func TestOperatorKeyringAndUsage(t *testing.T) {
 
 // TestOperatorValidation checks that bad input fails before any request.
 func TestOperatorValidation(t *testing.T) {
-	ctx := context.Background()
-	cases := []struct {
-		name  string
-		call  func(o *Operator) error
-		field string
-	}{
-		{"remove peer empty ID", func(o *Operator) error { _, err := o.RaftRemovePeerByID(ctx, "", nil); return err }, "Raft server ID"},
-		{"remove peer empty address", func(o *Operator) error { _, err := o.RaftRemovePeerByAddress(ctx, "", nil); return err }, "Raft server address"},
-		{"transfer leader control char", func(o *Operator) error { _, _, err := o.RaftTransferLeader(ctx, "a\x00", nil); return err }, "Raft server ID"},
-		{"set nil configuration", func(o *Operator) error { _, err := o.AutopilotSetConfiguration(ctx, nil, nil); return err }, "autopilot configuration"},
-		{"CAS nil configuration", func(o *Operator) error { _, _, err := o.AutopilotCASConfiguration(ctx, nil, nil); return err }, "autopilot configuration"},
-		{"install empty key", func(o *Operator) error { _, err := o.KeyringInstall(ctx, "", nil, nil); return err }, "key"},
-		{"install key not base64", func(o *Operator) error { _, err := o.KeyringInstall(ctx, "not base64!", nil, nil); return err }, "key"},
-		{"use key of bad length", func(o *Operator) error { _, err := o.KeyringUse(ctx, "c2hvcnQ=", nil, nil); return err }, "key"},
-		{"remove with local-only", func(o *Operator) error {
-			_, err := o.KeyringRemove(ctx, opGossipKey, &KeyringOptions{LocalOnly: true}, nil)
+	runInvalidCases(t, []invalidCase{
+		{"remove peer empty ID", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().RaftRemovePeerByID(ctx, "", nil)
+			return err
+		}, "Raft server ID"},
+		{"remove peer empty address", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().RaftRemovePeerByAddress(ctx, "", nil)
+			return err
+		}, "Raft server address"},
+		{"transfer leader control char", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Operator().RaftTransferLeader(ctx, "a\x00", nil)
+			return err
+		}, "Raft server ID"},
+		{"set nil configuration", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().AutopilotSetConfiguration(ctx, nil, nil)
+			return err
+		}, "autopilot configuration"},
+		{"CAS nil configuration", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Operator().AutopilotCASConfiguration(ctx, nil, nil)
+			return err
+		}, "autopilot configuration"},
+		{"install empty key", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().KeyringInstall(ctx, "", nil, nil)
+			return err
+		}, "key"},
+		{"install key not base64", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().KeyringInstall(ctx, "not base64!", nil, nil)
+			return err
+		}, "key"},
+		{"use key of bad length", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().KeyringUse(ctx, "c2hvcnQ=", nil, nil)
+			return err
+		}, "key"},
+		{"remove with local-only", func(ctx context.Context, c *Client) error {
+			_, err := c.Operator().KeyringRemove(ctx, opGossipKey, &KeyringOptions{LocalOnly: true}, nil)
 			return err
 		}, "KeyringOptions.LocalOnly"},
-		{"list with relay factor 6", func(o *Operator) error {
-			_, _, err := o.KeyringList(ctx, &KeyringOptions{RelayFactor: 6}, nil)
+		{"list with relay factor 6", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Operator().KeyringList(ctx, &KeyringOptions{RelayFactor: 6}, nil)
 			return err
 		}, "KeyringOptions.RelayFactor"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				t.Errorf("request sent: %s %s", r.Method, r.URL)
-			}))
-			t.Cleanup(srv.Close)
-			c, err := NewClient(Config{Address: srv.URL})
-			require.NoError(t, err)
-			err = tc.call(c.Operator())
-			require.ErrorIs(t, err, ErrInvalid)
-			var ve *ValidationError
-			require.ErrorAs(t, err, &ve)
-			assert.Equal(t, tc.field, ve.Field)
-		})
-	}
+	})
 }
 
 func TestAutopilotConfigurationLeavesZeroDurationsToConsul(t *testing.T) {
-	c, last := aclFake(t, aclReply{Body: "true"})
+	c, f := newTokenFake(t, fakeReply{Body: "true"})
 	_, err := c.Operator().AutopilotSetConfiguration(context.Background(), &AutopilotConfiguration{CleanupDeadServers: true, MaxTrailingLogs: 250}, nil)
 	require.NoError(t, err)
-	body := string(last().Body)
+	body := string(f.last(t).Body)
 	assert.NotContains(t, body, "LastContactThreshold")
 	assert.NotContains(t, body, "ServerStabilizationTime")
 	assert.Contains(t, body, `"CleanupDeadServers":true`)

@@ -45,7 +45,7 @@ func checkPeering(t *testing.T, p *Peering) {
 }
 
 func TestPeeringsGenerateToken(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `{"PeeringToken":"eyJDQSI6WyIt"}`})
+	c, f := newTokenFake(t, fakeReply{Body: `{"PeeringToken":"eyJDQSI6WyIt"}`})
 	tok, _, err := c.Peerings().GenerateToken(context.Background(), &PeeringGenerateTokenRequest{
 		PeerName: "p1", Meta: map[string]string{"a": "b"}, ServerExternalAddresses: []string{"1.2.3.4:8503"},
 	}, &WriteOptions{Token: "mgmt"})
@@ -53,13 +53,13 @@ func TestPeeringsGenerateToken(t *testing.T) {
 	assert.Equal(t, "eyJDQSI6WyIt", tok)
 	req := f.last(t)
 	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/v1/peering/token", req.Path)
+	assert.Equal(t, "/v1/peering/token", req.RawPath)
 	assert.Equal(t, "mgmt", req.Header.Get("X-Consul-Token"))
 	assert.JSONEq(t, `{"PeerName":"p1","Meta":{"a":"b"},"ServerExternalAddresses":["1.2.3.4:8503"]}`, string(req.Body))
 }
 
 func TestPeeringsGenerateTokenNoGRPCTLS(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Status: 500, Body: "rpc error: code = Unknown desc = TLS for gRPC must be enabled when generating peering tokens"})
+	c, _ := newTokenFake(t, fakeReply{Status: 500, Body: "rpc error: code = Unknown desc = TLS for gRPC must be enabled when generating peering tokens"})
 	tok, _, err := c.Peerings().GenerateToken(context.Background(), &PeeringGenerateTokenRequest{PeerName: "p1"}, nil)
 	assert.Empty(t, tok)
 	var se *StatusError
@@ -69,29 +69,29 @@ func TestPeeringsGenerateTokenNoGRPCTLS(t *testing.T) {
 }
 
 func TestPeeringsEstablish(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `{}`})
+	c, f := newTokenFake(t, fakeReply{Body: `{}`})
 	_, err := c.Peerings().Establish(context.Background(), &PeeringEstablishRequest{PeerName: "p2", PeeringToken: "eyJD", Partition: "ap1"}, nil)
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/v1/peering/establish", req.Path)
+	assert.Equal(t, "/v1/peering/establish", req.RawPath)
 	assert.JSONEq(t, `{"PeerName":"p2","PeeringToken":"eyJD","Partition":"ap1"}`, string(req.Body))
 }
 
 func TestPeeringsRead(t *testing.T) {
 	t.Run("found", func(t *testing.T) {
-		f, c := newCEFake(t, ceReply{Body: peeringJSON, Header: map[string]string{"X-Consul-Index": "19"}})
+		c, f := newTokenFake(t, fakeReply{Body: peeringJSON, Header: map[string]string{"X-Consul-Index": "19"}})
 		p, meta, err := c.Peerings().Read(context.Background(), "p1", &QueryOptions{Partition: "default"})
 		require.NoError(t, err)
 		checkPeering(t, p)
 		assert.Equal(t, uint64(19), meta.LastIndex)
 		req := f.last(t)
 		assert.Equal(t, http.MethodGet, req.Method)
-		assert.Equal(t, "/v1/peering/p1", req.Path)
+		assert.Equal(t, "/v1/peering/p1", req.RawPath)
 		assert.Equal(t, "default", req.Query.Get("partition"))
 	})
 	t.Run("missing", func(t *testing.T) {
-		_, c := newCEFake(t, ceReply{Status: 404, Body: `Peering not found for "p1"`})
+		c, _ := newTokenFake(t, fakeReply{Status: 404, Body: `Peering not found for "p1"`})
 		p, meta, err := c.Peerings().Read(context.Background(), "p1", nil)
 		require.NoError(t, err)
 		assert.Nil(t, p)
@@ -100,55 +100,55 @@ func TestPeeringsRead(t *testing.T) {
 }
 
 func TestPeeringsList(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `[` + peeringJSON + `]`})
+	c, f := newTokenFake(t, fakeReply{Body: `[` + peeringJSON + `]`})
 	list, _, err := c.Peerings().List(context.Background(), nil)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	checkPeering(t, list[0])
 	req := f.last(t)
 	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/v1/peerings", req.Path)
+	assert.Equal(t, "/v1/peerings", req.RawPath)
 }
 
 func TestPeeringsDelete(t *testing.T) {
-	f, c := newCEFake(t, ceReply{})
+	c, f := newTokenFake(t, fakeReply{})
 	_, err := c.Peerings().Delete(context.Background(), "p1", &WriteOptions{Token: "t"})
 	require.NoError(t, err)
 	req := f.last(t)
 	assert.Equal(t, http.MethodDelete, req.Method)
-	assert.Equal(t, "/v1/peering/p1", req.Path)
+	assert.Equal(t, "/v1/peering/p1", req.RawPath)
 	assert.Equal(t, "t", req.Header.Get("X-Consul-Token"))
 }
 
 func TestPeeringsValidation(t *testing.T) {
-	f, c := newCEFake(t, ceReply{Body: `{}`})
-	ctx := context.Background()
-	p := c.Peerings()
-	checks := []struct {
-		name string
-		call func() error
-	}{
-		{"token nil", func() error { _, _, err := p.GenerateToken(ctx, nil, nil); return err }},
-		{"token no name", func() error { _, _, err := p.GenerateToken(ctx, &PeeringGenerateTokenRequest{}, nil); return err }},
-		{"establish nil", func() error { _, err := p.Establish(ctx, nil, nil); return err }},
-		{"establish no name", func() error {
-			_, err := p.Establish(ctx, &PeeringEstablishRequest{PeeringToken: "x"}, nil)
+	runInvalidCases(t, []invalidCase{
+		{"token nil", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Peerings().GenerateToken(ctx, nil, nil)
 			return err
-		}},
-		{"establish no token", func() error { _, err := p.Establish(ctx, &PeeringEstablishRequest{PeerName: "x"}, nil); return err }},
-		{"read no name", func() error { _, _, err := p.Read(ctx, "", nil); return err }},
-		{"delete no name", func() error { _, err := p.Delete(ctx, "", nil); return err }},
-	}
-	for _, tt := range checks {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.ErrorIs(t, tt.call(), ErrInvalid)
-		})
-	}
-	assert.Zero(t, f.count(), "validation must fail before any request")
+		}, "request"},
+		{"token no name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Peerings().GenerateToken(ctx, &PeeringGenerateTokenRequest{}, nil)
+			return err
+		}, "PeerName"},
+		{"establish nil", func(ctx context.Context, c *Client) error {
+			_, err := c.Peerings().Establish(ctx, nil, nil)
+			return err
+		}, "request"},
+		{"establish no name", func(ctx context.Context, c *Client) error {
+			_, err := c.Peerings().Establish(ctx, &PeeringEstablishRequest{PeeringToken: "x"}, nil)
+			return err
+		}, "PeerName"},
+		{"establish no token", func(ctx context.Context, c *Client) error {
+			_, err := c.Peerings().Establish(ctx, &PeeringEstablishRequest{PeerName: "x"}, nil)
+			return err
+		}, "PeeringToken"},
+		{"read no name", func(ctx context.Context, c *Client) error { _, _, err := c.Peerings().Read(ctx, "", nil); return err }, "peering name"},
+		{"delete no name", func(ctx context.Context, c *Client) error { _, err := c.Peerings().Delete(ctx, "", nil); return err }, "peering name"},
+	})
 }
 
 func TestPeeringsErrors(t *testing.T) {
-	_, c := newCEFake(t, ceReply{Status: 403, Body: "Permission denied"})
+	c, _ := newTokenFake(t, fakeReply{Status: 403, Body: "Permission denied"})
 	ctx := context.Background()
 	_, _, err := c.Peerings().Read(ctx, "p1", nil)
 	assert.ErrorIs(t, err, ErrPermissionDenied)

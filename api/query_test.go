@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -90,10 +88,10 @@ func TestPreparedQuery(t *testing.T) {
 		DNS: QueryDNSOptions{TTL: Duration(10 * time.Second)},
 	}
 	const defBody = `{"Name":"pq-test","Service":{"Service":"web","Failover":{"Targets":[{"Peer":"cluster-02"},{"Datacenter":"dc2"}]},"OnlyPassing":true,"Tags":["v1"],"ServiceMeta":{"env":"prod"}},"DNS":{"TTL":"10s"}}`
-	runACLWireCases(t, []aclWireCase{
+	runWireCases(t, []wireCase{
 		{
 			name:  "create",
-			reply: aclReply{Body: `{"ID": "` + pqID + `"}`},
+			reply: fakeReply{Body: `{"ID": "` + pqID + `"}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				id, _, err := c.Query().Create(ctx, def, nil)
 				return id, err
@@ -107,7 +105,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "create template",
-			reply: aclReply{Body: `{"ID": "` + pqID + `"}`},
+			reply: fakeReply{Body: `{"ID": "` + pqID + `"}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				id, _, err := c.Query().Create(ctx, &PreparedQueryDefinition{
 					Name:     "geo-",
@@ -121,7 +119,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "list",
-			reply: aclReply{Body: "[" + pqDefJSON + "]", Header: map[string]string{"X-Consul-Index": "40"}},
+			reply: fakeReply{Body: "[" + pqDefJSON + "]", Header: map[string]string{"X-Consul-Index": "40"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				l, meta, err := c.Query().List(ctx, nil)
 				if err == nil {
@@ -139,7 +137,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "get",
-			reply: aclReply{Body: "[" + pqDefJSON + "]"},
+			reply: fakeReply{Body: "[" + pqDefJSON + "]"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d, _, err := c.Query().Get(ctx, pqID, nil)
 				return d, err
@@ -152,7 +150,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "get missing",
-			reply: aclReply{Status: 404, Body: "Query not found", Header: map[string]string{"X-Consul-Index": "1"}},
+			reply: fakeReply{Status: 404, Body: "Query not found", Header: map[string]string{"X-Consul-Index": "1"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d, meta, err := c.Query().Get(ctx, pqID, nil)
 				if assert.NotNil(t, meta) {
@@ -168,7 +166,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "update",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d := *def
 				d.ID = pqID
@@ -180,7 +178,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "update missing",
-			reply: aclReply{Status: 500, Body: "Cannot modify non-existent prepared query: '" + pqID + "'"},
+			reply: fakeReply{Status: 500, Body: "Cannot modify non-existent prepared query: '" + pqID + "'"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				d := *def
 				d.ID = pqID
@@ -197,7 +195,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "delete",
-			reply: aclReply{},
+			reply: fakeReply{},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				_, err := c.Query().Delete(ctx, pqID, nil)
 				return nil, err
@@ -206,7 +204,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "execute",
-			reply: aclReply{Body: pqExecuteJSON, Header: map[string]string{"X-Consul-KnownLeader": "true", "X-Cache": "HIT", "Age": "3"}},
+			reply: fakeReply{Body: pqExecuteJSON, Header: map[string]string{"X-Consul-KnownLeader": "true", "X-Cache": "HIT", "Age": "3"}},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, meta, err := c.Query().Execute(ctx, "pq-test", &QueryExecuteOptions{Limit: 1, Connect: true}, &QueryOptions{Near: "_agent", UseCache: true})
 				if err == nil {
@@ -217,7 +215,7 @@ func TestPreparedQuery(t *testing.T) {
 				return r, err
 			},
 			method: "GET", path: "/v1/query/pq-test/execute",
-			query: aclQuery("limit", "1", "connect", "true", "near", "_agent", "cached", ""),
+			query: "cached&connect=true&limit=1&near=_agent",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				r := out.(*PreparedQueryExecuteResponse)
@@ -237,7 +235,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "execute missing",
-			reply: aclReply{Status: 404, Body: "Query not found"},
+			reply: fakeReply{Status: 404, Body: "Query not found"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.Query().Execute(ctx, "nope", nil, nil)
 				return r, err
@@ -250,12 +248,12 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "explain",
-			reply: aclReply{Body: `{"Query": ` + pqDefJSON + `, "Index": 1, "LastContact": 0, "KnownLeader": true, "ConsistencyLevel": "leader", "NotModified": false, "Backend": 0, "ResultsFilteredByACLs": false}`},
+			reply: fakeReply{Body: `{"Query": ` + pqDefJSON + `, "Index": 1, "LastContact": 0, "KnownLeader": true, "ConsistencyLevel": "leader", "NotModified": false, "Backend": 0, "ResultsFilteredByACLs": false}`},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.Query().Explain(ctx, "pq-test", &QueryOptions{Consistency: ConsistencyConsistent})
 				return r, err
 			},
-			method: "GET", path: "/v1/query/pq-test/explain", query: aclQuery("consistent", ""),
+			method: "GET", path: "/v1/query/pq-test/explain", query: "consistent",
 			check: func(t *testing.T, out any, err error) {
 				require.NoError(t, err)
 				checkPQDef(t, &out.(*PreparedQueryExplainResponse).Query)
@@ -263,7 +261,7 @@ func TestPreparedQuery(t *testing.T) {
 		},
 		{
 			name:  "explain missing",
-			reply: aclReply{Status: 404, Body: "Query not found"},
+			reply: fakeReply{Status: 404, Body: "Query not found"},
 			call: func(ctx context.Context, c *Client) (any, error) {
 				r, _, err := c.Query().Explain(ctx, "nope", nil)
 				return r, err
@@ -280,50 +278,36 @@ func TestPreparedQuery(t *testing.T) {
 // TestPreparedQueryValidation checks that bad input fails before any
 // request.
 func TestPreparedQueryValidation(t *testing.T) {
-	ctx := context.Background()
-	cases := []struct {
-		name  string
-		call  func(p *PreparedQuery) error
-		field string
-	}{
-		{"create nil", func(p *PreparedQuery) error { _, _, err := p.Create(ctx, nil, nil); return err }, "query"},
-		{"create with ID", func(p *PreparedQuery) error {
-			_, _, err := p.Create(ctx, &PreparedQueryDefinition{ID: "x", Service: ServiceQuery{Service: "s"}}, nil)
+	runInvalidCases(t, []invalidCase{
+		{"create nil", func(ctx context.Context, c *Client) error { _, _, err := c.Query().Create(ctx, nil, nil); return err }, "query"},
+		{"create with ID", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Create(ctx, &PreparedQueryDefinition{ID: "x", Service: ServiceQuery{Service: "s"}}, nil)
 			return err
 		}, "PreparedQueryDefinition.ID"},
-		{"create without service", func(p *PreparedQuery) error {
-			_, _, err := p.Create(ctx, &PreparedQueryDefinition{Name: "n"}, nil)
+		{"create without service", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Create(ctx, &PreparedQueryDefinition{Name: "n"}, nil)
 			return err
 		}, "PreparedQueryDefinition.Service.Service"},
-		{"update without ID", func(p *PreparedQuery) error {
-			_, err := p.Update(ctx, &PreparedQueryDefinition{Service: ServiceQuery{Service: "s"}}, nil)
+		{"update without ID", func(ctx context.Context, c *Client) error {
+			_, err := c.Query().Update(ctx, &PreparedQueryDefinition{Service: ServiceQuery{Service: "s"}}, nil)
 			return err
 		}, "PreparedQueryDefinition.ID"},
-		{"update nil", func(p *PreparedQuery) error { _, err := p.Update(ctx, nil, nil); return err }, "query"},
-		{"get empty", func(p *PreparedQuery) error { _, _, err := p.Get(ctx, "", nil); return err }, "query ID"},
-		{"delete empty", func(p *PreparedQuery) error { _, err := p.Delete(ctx, "", nil); return err }, "query ID"},
-		{"execute empty", func(p *PreparedQuery) error { _, _, err := p.Execute(ctx, "", nil, nil); return err }, "query ID or name"},
-		{"execute negative limit", func(p *PreparedQuery) error {
-			_, _, err := p.Execute(ctx, "q", &QueryExecuteOptions{Limit: -1}, nil)
+		{"update nil", func(ctx context.Context, c *Client) error { _, err := c.Query().Update(ctx, nil, nil); return err }, "query"},
+		{"get empty", func(ctx context.Context, c *Client) error { _, _, err := c.Query().Get(ctx, "", nil); return err }, "query ID"},
+		{"delete empty", func(ctx context.Context, c *Client) error { _, err := c.Query().Delete(ctx, "", nil); return err }, "query ID"},
+		{"execute empty", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Execute(ctx, "", nil, nil)
+			return err
+		}, "query ID or name"},
+		{"execute negative limit", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Execute(ctx, "q", &QueryExecuteOptions{Limit: -1}, nil)
 			return err
 		}, "QueryExecuteOptions.Limit"},
-		{"explain control char", func(p *PreparedQuery) error { _, _, err := p.Explain(ctx, "a\tb", nil); return err }, "query ID or name"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				t.Errorf("request sent: %s %s", r.Method, r.URL)
-			}))
-			t.Cleanup(srv.Close)
-			c, err := NewClient(Config{Address: srv.URL})
-			require.NoError(t, err)
-			err = tc.call(c.Query())
-			require.ErrorIs(t, err, ErrInvalid)
-			var ve *ValidationError
-			require.ErrorAs(t, err, &ve)
-			assert.Equal(t, tc.field, ve.Field)
-		})
-	}
+		{"explain control char", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Explain(ctx, "a\tb", nil)
+			return err
+		}, "query ID or name"},
+	})
 }
 
 func TestPreparedQueryDefinitionJSONOmitsUnsetFields(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,7 +51,7 @@ func TestSnapshotSaveStreams(t *testing.T) {
 		method, path, query, token string
 	}
 	got := make(chan seen, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		got <- seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Consul-Token")}
 		w.Header().Set("X-Consul-Index", "42")
 		w.Header().Set("X-Consul-KnownLeader", "true")
@@ -72,10 +71,7 @@ func TestSnapshotSaveStreams(t *testing.T) {
 			return
 		}
 		_, _ = io.Copy(w, src)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL, Token: "mgmt"})
-	require.NoError(t, err)
+	}, withToken("mgmt"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -100,14 +96,11 @@ func TestSnapshotSaveStreams(t *testing.T) {
 }
 
 func TestSnapshotSaveCancelStopsTheStream(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.CopyN(w, &snapshotSource{n: 1 << 20}, 1<<20)
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	rc, _, err := c.Snapshot().Save(ctx, nil)
 	require.NoError(t, err)
@@ -120,12 +113,12 @@ func TestSnapshotSaveCancelStopsTheStream(t *testing.T) {
 }
 
 func TestSnapshotSaveError(t *testing.T) {
-	c, last := aclFake(t, aclReply{Status: 403, Body: "Permission denied: token with AccessorID 'x' lacks permission 'acl:write'"})
+	c, f := newTokenFake(t, fakeReply{Status: 403, Body: "Permission denied: token with AccessorID 'x' lacks permission 'acl:write'"})
 	rc, meta, err := c.Snapshot().Save(context.Background(), nil)
 	assert.Nil(t, rc)
 	assert.Nil(t, meta)
 	assert.ErrorIs(t, err, ErrPermissionDenied)
-	assert.Equal(t, "GET", last().Method)
+	assert.Equal(t, "GET", f.last(t).Method)
 }
 
 // snapshotGate is a reader that stops after the first MiB until the
@@ -158,7 +151,7 @@ func TestSnapshotRestoreStreams(t *testing.T) {
 		sum                        []byte
 	}
 	got := make(chan seen, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()
 		first := make([]byte, 1)
 		if _, err := io.ReadFull(r.Body, first); err != nil {
@@ -172,15 +165,12 @@ func TestSnapshotRestoreStreams(t *testing.T) {
 			t.Errorf("reading the body: %v", err)
 		}
 		got <- seen{r.Method, r.URL.Path, r.Header.Get("X-Consul-Token"), r.Header.Get("Content-Type"), n + 1, h.Sum(nil)}
-	}))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
+	})
 
 	gate := &snapshotGate{src: &snapshotSource{n: snapshotSize}, received: received}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = c.Snapshot().Restore(ctx, gate, &WriteOptions{Token: "mgmt"})
+	_, err := c.Snapshot().Restore(ctx, gate, &WriteOptions{Token: "mgmt"})
 	require.NoError(t, err)
 	s := <-got
 	assert.Equal(t, "PUT", s.method)
@@ -193,12 +183,12 @@ func TestSnapshotRestoreStreams(t *testing.T) {
 }
 
 func TestSnapshotRestoreErrors(t *testing.T) {
-	c, last := aclFake(t, aclReply{Status: 500, Body: "failed to read snapshot file: gzip: invalid header"})
+	c, f := newTokenFake(t, fakeReply{Status: 500, Body: "failed to read snapshot file: gzip: invalid header"})
 	_, err := c.Snapshot().Restore(context.Background(), bytes.NewReader([]byte("not a snapshot")), nil)
 	var se *StatusError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, 500, se.Code)
-	assert.Equal(t, []byte("not a snapshot"), last().Body)
+	assert.Equal(t, []byte("not a snapshot"), f.last(t).Body)
 
 	_, err = c.Snapshot().Restore(context.Background(), nil, nil)
 	var ve *ValidationError
