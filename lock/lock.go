@@ -290,7 +290,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
 	default:
 		// The release may or may not have happened; the key is released
-		// anyway when the session ends, which finish makes sure of for an
+		// anyway when the session ends, which closeOwn makes sure of for an
 		// own session.
 		relErr = fmt.Errorf("lock: release: %w", err)
 	}
@@ -314,8 +314,9 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		l.lastIndex = idx
 		l.mu.Unlock()
 	}
+	l.forget(h)
 	h.cancel(ErrUnlocked)
-	l.finish(ctx, h)
+	l.closeOwn(ctx, h)
 	return relErr
 }
 
@@ -347,14 +348,19 @@ func isNotHeld(err error) bool {
 	return ok && oe.NotHeld()
 }
 
-// finish forgets h and gives up what it used.
-func (l *Lock) finish(ctx context.Context, h *holding) {
+// forget makes the Lock stop reporting h as held and gives up its claim on
+// the key, so that the Lock can lock again as soon as h's context ends.
+func (l *Lock) forget(h *holding) {
 	l.mu.Lock()
 	if l.held == h {
 		l.held = nil
 	}
 	l.mu.Unlock()
 	h.unclaim()
+}
+
+// closeOwn destroys the session the Lock created for h, if any.
+func (l *Lock) closeOwn(ctx context.Context, h *holding) {
 	if h.ownSess {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_ = h.sess.Close(cctx)
@@ -363,20 +369,19 @@ func (l *Lock) finish(ctx context.Context, h *holding) {
 }
 
 // lose marks h lost with reason, from the watcher. The Lock stops
-// reporting itself held before the held context is cancelled.
+// reporting itself held, and can lock again, before the held context is
+// cancelled.
 func (l *Lock) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
-	if l.held == h {
-		l.held = nil
-	}
 	l.lastIndex = 0
 	l.mu.Unlock()
+	l.forget(h)
 	h.cancel(err)
 	if l.cfg.logger != nil {
 		l.cfg.logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 	}
-	l.finish(context.Background(), h)
+	l.closeOwn(context.Background(), h)
 }
 
 var (
