@@ -233,14 +233,30 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (context.Context, error) {
 	return s.acquire(ctx, true)
 }
 
-func (s *Semaphore) begin() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.busy || s.held != nil {
-		return ErrHeld
+// begin marks an acquisition in progress. A slot that was lost but whose
+// cleanup is still running (lose, in the watcher) is waited for, so that an
+// Acquire right after a loss neither fails with ErrHeld nor races the
+// cleanup of the old entry.
+func (s *Semaphore) begin(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		h := s.held
+		switch {
+		case s.busy || h != nil && h.ctx.Err() == nil:
+			s.mu.Unlock()
+			return ErrHeld
+		case h == nil:
+			s.busy = true
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-h.exited:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	s.busy = true
-	return nil
 }
 
 func (s *Semaphore) end() {
@@ -250,7 +266,7 @@ func (s *Semaphore) end() {
 }
 
 func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, err error) {
-	if err := s.begin(); err != nil {
+	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	defer s.end()
@@ -333,8 +349,11 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		// an own session, closed below) frees the slot for the others.
 		relErr = err
 	}
+	// Forgotten before the held context ends, so that an Acquire woken by
+	// it finds the Semaphore free.
+	s.forget(h)
 	h.cancel(ErrReleased)
-	s.finish(ctx, h)
+	s.closeOwn(ctx, h)
 	return relErr
 }
 
@@ -414,12 +433,23 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 
 // finish forgets h and gives up what it used.
 func (s *Semaphore) finish(ctx context.Context, h *holding) {
+	s.forget(h)
+	s.closeOwn(ctx, h)
+}
+
+// forget makes the Semaphore stop reporting h as held and gives up its
+// claim on the contender key.
+func (s *Semaphore) forget(h *holding) {
 	s.mu.Lock()
 	if s.held == h {
 		s.held = nil
 	}
 	s.mu.Unlock()
 	h.unclaim()
+}
+
+// closeOwn destroys the session the Semaphore created for h, if any.
+func (s *Semaphore) closeOwn(ctx context.Context, h *holding) {
 	if h.ownSess {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_ = h.sess.Close(cctx)

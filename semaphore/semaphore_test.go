@@ -673,3 +673,27 @@ func TestTransientFaults(t *testing.T) {
 	require.NoError(t, other.Release(t.Context()))
 	assert.Empty(t, keys(t, plain, prefix))
 }
+
+func TestAcquireRightAfterLoss(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, c)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	for range 3 {
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		_, err = c.KV().Delete(t.Context(), prefix+"/"+sess.ID(), nil)
+		require.NoError(t, err)
+		waitDone(t, held, 5*time.Second)
+		// No Release in between: the lost slot's cleanup may still be
+		// running, and Acquire must wait for it rather than fail or race it.
+		held, err = s.Acquire(t.Context())
+		require.NoError(t, err)
+		holders, err := s.Holders(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []string{sess.ID()}, holders)
+		require.NoError(t, s.Release(t.Context()))
+		waitDone(t, held, time.Second)
+	}
+}
