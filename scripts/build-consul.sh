@@ -15,6 +15,16 @@ if [ -x "$out" ] && "$out" version 2>/dev/null | grep -q "Consul v$version"; the
 fi
 
 mkdir -p "$(dirname "$out")"
+# Test binaries of several packages may ask for the binary at once: one
+# builds, the others wait for it and reuse it.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$(dirname "$out")/.build.lock"
+  flock 9
+  if [ -x "$out" ] && "$out" version 2>/dev/null | grep -q "Consul v$version"; then
+    echo "$out"
+    exit 0
+  fi
+fi
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 (
