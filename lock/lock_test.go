@@ -350,11 +350,15 @@ func TestLockSurvivesShortFaultsAndIsLostAfterLongOnes(t *testing.T) {
 	require.NoError(t, err)
 
 	for _, f := range []integration.Fault{integration.ServerError, integration.NoLeader, integration.Hang} {
+		// Each fault starts right after a successful renew and lasts 4s,
+		// well inside the session's deadline (10s after that renew). The
+		// watch query and the renewals both fail during it.
+		d := s.Deadline()
+		require.Eventually(t, func() bool { return s.Deadline().After(d) }, 15*time.Second, 20*time.Millisecond, "no renew")
 		proxy.Set(f)
 		time.Sleep(4 * time.Second)
 		proxy.Set(integration.Pass)
 		require.NoError(t, held.Err(), "lost during a short fault")
-		time.Sleep(time.Second)
 	}
 	require.NoError(t, held.Err())
 
