@@ -56,7 +56,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 			assert.ErrorIs(t, err, api.ErrInvalid)
 		})
 	}
-	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+	assert.Zero(t, ct.Count(), "requests sent: %v", ct.Requests())
 
 	// Not leading: no request either.
 	e, err := election.New(c, "k")
@@ -64,7 +64,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 	assert.ErrorIs(t, e.Resign(t.Context()), election.ErrNotLeader)
 	assert.ErrorIs(t, e.Proclaim(t.Context(), []byte("x")), election.ErrNotLeader)
 	assert.True(t, e.Token().IsZero())
-	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+	assert.Zero(t, ct.Count(), "requests sent: %v", ct.Requests())
 }
 
 func TestCampaignLeaderResign(t *testing.T) {
@@ -662,12 +662,12 @@ func TestRequestCount(t *testing.T) {
 	s := newSession(t, newClient(t), session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
-	ct.reset()
+	ct.Reset()
 	leading, err := e.Campaign(t.Context(), []byte("x"))
 	require.NoError(t, err)
 	require.NoError(t, e.Resign(t.Context()))
 	waitDone(t, leading, time.Second)
-	reqs := ct.requests()
+	reqs := ct.Requests()
 	t.Logf("campaign + resign: %d requests: %v", len(reqs), reqs)
 	assert.LessOrEqual(t, len(reqs), 4)
 }
@@ -689,7 +689,7 @@ func TestRunEndsWhenSessionDestroyed(t *testing.T) {
 		}, election.WithSession(s))
 	}()
 	<-started
-	ct.reset()
+	ct.Reset()
 	_, err := plain.Session().Destroy(t.Context(), s.ID(), nil)
 	require.NoError(t, err)
 	select {
@@ -698,7 +698,7 @@ func TestRunEndsWhenSessionDestroyed(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not end after its session was destroyed")
 	}
-	assert.LessOrEqual(t, ct.n.Load(), int64(3), "requests: %v", ct.requests())
+	assert.LessOrEqual(t, ct.Count(), int64(3), "requests: %v", ct.Requests())
 }
 
 // TestObserveThroughFaults: an observer keeps going through server errors

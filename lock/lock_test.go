@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,21 +255,8 @@ func TestConflictWithNonLockKey(t *testing.T) {
 	assert.Empty(t, pair.Session)
 }
 
-// countingTransport counts the requests a client sends.
-type countingTransport struct{ n atomic.Int64 }
-
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestReusedSessionCycleCostsThreeRequests(t *testing.T) {
-	a := integration.Shared(t)
-	ct := &countingTransport{}
-	cfg := a.Config()
-	cfg.Transport = ct
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, ct := integration.Shared(t).CountingClient(t)
 	ctx := t.Context()
 	s := newSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
@@ -281,11 +267,11 @@ func TestReusedSessionCycleCostsThreeRequests(t *testing.T) {
 	require.NoError(t, l.Unlock(ctx))
 
 	for range 5 {
-		before := ct.n.Load()
+		before := ct.Count()
 		_, err = l.Lock(ctx)
 		require.NoError(t, err)
 		require.NoError(t, l.Unlock(ctx))
-		assert.LessOrEqual(t, ct.n.Load()-before, int64(3), "requests per lock+unlock cycle")
+		assert.LessOrEqual(t, ct.Count()-before, int64(3), "requests per lock+unlock cycle: %v", ct.Requests())
 	}
 }
 

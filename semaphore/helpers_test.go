@@ -2,10 +2,7 @@ package semaphore_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,8 +30,11 @@ func semPrefix(t *testing.T) string {
 	}
 	prefix := "consulkit-test/semaphore/" + b.String()
 	t.Cleanup(func() {
-		c, closeClient := openClient(t)
-		defer closeClient()
+		c, err := integration.Shared(t).NewClient()
+		if err != nil {
+			return
+		}
+		defer c.CloseIdleConnections()
 		_, _ = c.KV().DeleteTree(context.Background(), prefix+"/", nil)
 	})
 	return prefix
@@ -49,72 +49,17 @@ func newSession(t *testing.T, c *api.Client, opts ...session.Option) *session.Se
 	return s
 }
 
-// counter is an http.RoundTripper that counts the requests it forwards.
-type counter struct {
-	base *http.Transport
-	n    atomic.Int64
-	mu   sync.Mutex
-	log  []string
-}
-
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	c.mu.Lock()
-	c.log = append(c.log, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
-	c.mu.Unlock()
-	return c.base.RoundTrip(r)
-}
-
-func (c *counter) reset() {
-	c.n.Store(0)
-	c.mu.Lock()
-	c.log = nil
-	c.mu.Unlock()
-}
-
-func (c *counter) requests() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.log...)
-}
-
-// openClient returns a client for the shared agent with a transport of
-// its own, and a func that closes its idle connections: the agent limits
-// the connections of one client address, and the idle pools of many
-// clients would exceed it with -count=N.
-func openClient(t *testing.T) (*api.Client, func()) {
-	t.Helper()
-	c, ct := openCounting(t)
-	return c, ct.base.CloseIdleConnections
-}
-
-func openCounting(t *testing.T) (*api.Client, *counter) {
-	t.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	ct := &counter{base: tr}
-	cfg := integration.Shared(t).Config()
-	cfg.Transport = ct
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
-	return c, ct
-}
-
 // countingClient returns a client for the shared agent whose requests are
-// counted; its connections are closed when the test ends.
-func countingClient(t *testing.T) (*api.Client, *counter) {
+// counted.
+func countingClient(t *testing.T) (*api.Client, *integration.RequestCounter) {
 	t.Helper()
-	c, ct := openCounting(t)
-	t.Cleanup(ct.base.CloseIdleConnections)
-	return c, ct
+	return integration.Shared(t).CountingClient(t)
 }
 
-// newClient returns a client for the shared agent whose connections are
-// closed when the test ends.
+// newClient returns a client for the shared agent.
 func newClient(t *testing.T) *api.Client {
 	t.Helper()
-	c, _ := countingClient(t)
-	return c
+	return integration.Shared(t).Client(t)
 }
 
 // waitDone fails the test when ctx is not done within d.

@@ -81,7 +81,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 	assert.Equal(t, "p", s.Prefix(), "one trailing slash is ignored")
 	assert.Equal(t, 2, s.Limit())
 	assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
-	assert.Zero(t, ct.n.Load(), "requests sent: %v", ct.requests())
+	assert.Zero(t, ct.Count(), "requests sent: %v", ct.Requests())
 }
 
 // TestWireFormat checks the keys against Consul's semaphore protocol.
@@ -133,14 +133,14 @@ func TestRequestCount(t *testing.T) {
 	s, err := semaphore.New(c, prefix, 3, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	for i := range 2 {
-		ct.reset()
+		ct.Reset()
 		held, err := s.Acquire(t.Context())
 		require.NoError(t, err)
 		// Hold long enough for the watch to be sent.
-		require.Eventually(t, func() bool { return ct.n.Load() == 3 }, 5*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return ct.Count() == 3 }, 5*time.Second, 5*time.Millisecond)
 		require.NoError(t, s.Release(t.Context()))
 		waitDone(t, held, time.Second)
-		reqs := ct.requests()
+		reqs := ct.Requests()
 		t.Logf("acquire + release #%d: %d requests: %v", i+1, len(reqs), reqs)
 		assert.LessOrEqual(t, len(reqs), 5)
 	}
@@ -168,7 +168,7 @@ func TestWaitingIsBlocking(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	assert.LessOrEqual(t, ct.n.Load(), int64(2), "waiting sent: %v", ct.requests())
+	assert.LessOrEqual(t, ct.Count(), int64(2), "waiting sent: %v", ct.Requests())
 	released := time.Now()
 	require.NoError(t, a.Release(t.Context()))
 	select {
