@@ -141,6 +141,9 @@ func (a *Agent) waitAnswering(ctx context.Context) error {
 		return err
 	}
 	return waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
+		if err := a.node.alive(); err != nil {
+			return err
+		}
 		leader, err := c.Status().Leader(ctx, nil)
 		if err != nil {
 			return err
@@ -203,6 +206,9 @@ func waitFor(ctx context.Context, limit time.Duration, try func(context.Context)
 		rcancel()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errExited) {
+			return err
 		}
 		last = err
 		t := time.NewTimer(100 * time.Millisecond)
@@ -279,17 +285,28 @@ func StartAgent(ctx context.Context, opts ...AgentOption) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := b.startDev(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.waitAnswering(ctx); err != nil {
+	// In process mode a free port can be taken by someone else between
+	// the moment it is picked and the moment the agent binds it: the agent
+	// then exits at once, and is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		a, err := b.startDev(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		err = a.waitAnswering(ctx)
+		if err == nil {
+			return a, nil
+		}
 		logs := a.node.logs()
 		_ = a.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("integration: agent %s did not come up: %w\n%s", spec.name, err, logs)
+		if !errors.Is(err, errExited) || attempt == 3 {
+			return nil, fmt.Errorf("integration: agent %s did not come up: %w\n%s", spec.name, err, logs)
+		}
 	}
-	return a, nil
 }
+
+// errExited: the agent's process ended while the harness waited for it.
+var errExited = errors.New("integration: agent process exited")
 
 // join asks the agent to join the Serf LAN member at addr.
 func (a *Agent) join(ctx context.Context, addr string) error {

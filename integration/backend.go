@@ -29,6 +29,8 @@ type node interface {
 	raftAddr() string
 	// serfAddr is the node's Serf LAN address.
 	serfAddr() string
+	// alive returns errExited when the node has stopped by itself.
+	alive() error
 	logs() string
 }
 

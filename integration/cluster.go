@@ -27,19 +27,26 @@ func StartCluster(ctx context.Context, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := b.startCluster(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := cl.WaitLeader(ctx); err != nil {
+	// As for StartAgent: a server that lost its port to someone else exits
+	// at once, and the cluster is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		cl, err := b.startCluster(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		_, err = cl.WaitLeader(ctx)
+		if err == nil {
+			return cl, nil
+		}
 		logs := ""
 		for _, s := range cl.Servers {
 			logs += "--- " + s.Name + "\n" + s.node.logs()
 		}
 		_ = cl.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("%w\n%s", err, logs)
+		if !errors.Is(err, errExited) || attempt == 3 {
+			return nil, fmt.Errorf("%w\n%s", err, logs)
+		}
 	}
-	return cl, nil
 }
 
 // Client returns a client for server i and fails tb if it cannot.
@@ -98,6 +105,11 @@ func (c *Cluster) WaitLeader(ctx context.Context, among ...int) (int, error) {
 	}
 	leader := -1
 	err := waitFor(ctx, 90*time.Second, func(ctx context.Context) error {
+		for _, i := range among {
+			if err := c.Servers[i].node.alive(); err != nil {
+				return err
+			}
+		}
 		l := -1
 		for _, i := range among {
 			li, err := c.leaderSeenBy(ctx, i)

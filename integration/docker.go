@@ -365,6 +365,9 @@ type dockerNode struct {
 
 func (n *dockerNode) raftAddr() string { return n.raft }
 
+// alive is always nil: a container's ports are its own.
+func (n *dockerNode) alive() error { return nil }
+
 func (n *dockerNode) serfAddr() string {
 	if n.clusterIP != "" {
 		return n.clusterIP + ":8301"

@@ -180,7 +180,22 @@ type procNode struct {
 
 func (n *procNode) raftAddr() string { return n.raft }
 func (n *procNode) serfAddr() string { return n.serf }
-func (n *procNode) logs() string     { return n.logBuf.String() }
+
+func (n *procNode) alive() error {
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	if exited == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return errExited
+	default:
+		return nil
+	}
+}
+func (n *procNode) logs() string { return n.logBuf.String() }
 
 func (n *procNode) start(ctx context.Context) error {
 	n.mu.Lock()
