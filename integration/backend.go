@@ -157,5 +157,5 @@ func (r *ringBuffer) String() string {
 // aclHCL is the agent configuration of ACLs with default deny and a known
 // management token.
 func aclHCL(token string) string {
-	return fmt.Sprintf(`acl { enabled = true default_policy = "deny" enable_token_persistence = true tokens { initial_management = %q agent = %q } }`, token, token)
+	return fmt.Sprintf(`acl { enabled = true default_policy = "deny" tokens { initial_management = %q agent = %q } }`, token, token)
 }
