@@ -97,7 +97,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 		}
 
 		pair, meta, err := a.l.client.KV().Get(ctx, a.l.key, &api.QueryOptions{
-			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.wait,
+			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.Wait,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -147,7 +147,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 	}
 	ops := api.TxnOps{
 		{KV: check},
-		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.value, Flags: Flag, Session: sid}},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
 	}
 	resp, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
@@ -241,11 +241,11 @@ func (a *acquirer) delayWait() time.Duration {
 func (a *acquirer) cleanup(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, _, _ = a.l.client.KV().Release(cctx, &api.KVPair{Key: a.l.key, Value: a.l.cfg.value, Flags: Flag, Session: a.sess.ID()}, a.sess.WriteOptions())
+	_, _, _ = a.l.client.KV().Release(cctx, &api.KVPair{Key: a.l.key, Value: a.l.cfg.Value, Flags: Flag, Session: a.sess.ID()}, a.sess.WriteOptions())
 }
 
 func (a *acquirer) logRetry(err error) {
-	if a.l.cfg.logger != nil {
-		a.l.cfg.logger.Warn("consul lock: transient error; retrying", "key", a.l.key, "err", err)
+	if a.l.cfg.Logger != nil {
+		a.l.cfg.Logger.Warn("consul lock: transient error; retrying", "key", a.l.key, "err", err)
 	}
 }

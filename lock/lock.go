@@ -11,6 +11,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -57,35 +58,21 @@ func (t Token) IsZero() bool { return t == Token{} }
 // than u.
 func (t Token) Newer(u Token) bool { return t.ModifyIndex > u.ModifyIndex }
 
-type config struct {
-	sess     *session.Session
-	sessOpts []session.Option
-	value    []byte
-	logger   *slog.Logger
-	wait     time.Duration
-}
-
 // Option configures a Lock.
-type Option func(*config) error
+type Option func(*holder.Config) error
 
 // WithSession makes the Lock hold the key through s, which the caller owns
 // and may share with other locks on other keys. Without it, the Lock
 // creates a session at each acquisition and destroys it at Unlock.
 func WithSession(s *session.Session) Option {
-	return func(c *config) error {
-		if s == nil {
-			return &api.ValidationError{Field: "session", Reason: "nil"}
-		}
-		c.sess = s
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetSession(s) }
 }
 
 // WithSessionOptions sets the options of the sessions the Lock creates for
 // itself (ignored with WithSession).
 func WithSessionOptions(opts ...session.Option) Option {
-	return func(c *config) error {
-		c.sessOpts = append(c.sessOpts, opts...)
+	return func(c *holder.Config) error {
+		c.SessionOpts = append(c.SessionOpts, opts...)
 		return nil
 	}
 }
@@ -93,29 +80,17 @@ func WithSessionOptions(opts ...session.Option) Option {
 // WithValue sets the value stored in the key while it is held (at most
 // 512 KiB). Consul's tools show it as the holder's description.
 func WithValue(v []byte) Option {
-	return func(c *config) error {
-		if len(v) > api.MaxValueSize {
-			return &api.ValidationError{Field: "value", Reason: "larger than 512 KiB"}
-		}
-		c.value = append([]byte(nil), v...)
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetValue(v) }
 }
 
 // WithLogger logs waits, refusals and losses.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error { c.logger = l; return nil }
+	return func(c *holder.Config) error { c.Logger = l; return nil }
 }
 
 // WithWaitTime bounds each blocking query the Lock sends (default 5m).
 func WithWaitTime(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 || d > 10*time.Minute {
-			return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
-		}
-		c.wait = d
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetWait(d) }
 }
 
 // Lock is a distributed mutual-exclusion lock over one Consul key. A Lock
@@ -125,7 +100,7 @@ func WithWaitTime(d time.Duration) Option {
 type Lock struct {
 	client *api.Client
 	key    string
-	cfg    config
+	cfg    holder.Config
 
 	mu        sync.Mutex
 	busy      bool     // a Lock or TryLock call is in progress
@@ -140,14 +115,13 @@ type Lock struct {
 // holding is one acquisition: its token, its held context and the
 // goroutine that watches it.
 type holding struct {
-	token   Token
-	sess    *session.Session
-	ownSess bool
-	unclaim func()
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	stop    context.CancelFunc // stops the watcher
-	exited  chan struct{}
+	token  Token
+	sess   *session.Session
+	lease  *holder.Lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   context.CancelFunc // stops the watcher
+	exited chan struct{}
 	// releasing is set by Unlock before it releases the key, so that the
 	// watcher takes the change for the release and not for a loss.
 	releasing atomic.Bool
@@ -161,7 +135,7 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 	if err := api.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	cfg := config{wait: 5 * time.Minute}
+	cfg := holder.Config{Wait: holder.DefaultWait}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -217,30 +191,16 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 	}
 	defer l.end()
 
-	sess, own := l.cfg.sess, false
-	if sess == nil {
-		if sess, err = session.New(ctx, l.client, l.cfg.sessOpts...); err != nil {
-			return nil, fmt.Errorf("lock: %w", err)
-		}
-		own = true
-	}
-	unclaim, err := sess.Claim(l.key)
+	lease, err := l.cfg.Take(ctx, l.client, func(string) string { return l.key })
 	if err != nil {
-		if own {
-			_ = sess.Close(context.WithoutCancel(ctx))
-		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			unclaim()
-			if own {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				_ = sess.Close(cctx)
-				cancel()
-			}
+			lease.Drop(ctx)
 		}
 	}()
+	sess := lease.Session
 
 	a := acquirer{l: l, sess: sess, try: try}
 	l.mu.Lock()
@@ -250,12 +210,12 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 	if err != nil {
 		return nil, err
 	}
-	return l.hold(tok, sess, own, unclaim), nil
+	return l.hold(tok, lease), nil
 }
 
 // hold records an acquisition and starts its watcher.
-func (l *Lock) hold(tok Token, sess *session.Session, own bool, unclaim func()) context.Context {
-	h := &holding{token: tok, sess: sess, ownSess: own, unclaim: unclaim, exited: make(chan struct{})}
+func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
+	h := &holding{token: tok, sess: lease.Session, lease: lease, exited: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
@@ -290,7 +250,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
 	default:
 		// The release may or may not have happened; the key is released
-		// anyway when the session ends, which closeOwn makes sure of for an
+		// anyway when the session ends, which CloseOwn makes sure of for an
 		// own session.
 		relErr = fmt.Errorf("lock: release: %w", err)
 	}
@@ -316,7 +276,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	l.forget(h)
 	h.cancel(ErrUnlocked)
-	l.closeOwn(ctx, h)
+	h.lease.CloseOwn(ctx)
 	return relErr
 }
 
@@ -324,7 +284,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // returns the key's ModifyIndex after the release.
 func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	ops := api.TxnOps{
-		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.value, Flags: Flag, Session: h.sess.ID()}},
+		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
 	}
 	resp, _, err := l.client.Txn().Do(ctx, ops, h.sess.WriteOptions())
@@ -356,16 +316,7 @@ func (l *Lock) forget(h *holding) {
 		l.held = nil
 	}
 	l.mu.Unlock()
-	h.unclaim()
-}
-
-// closeOwn destroys the session the Lock created for h, if any.
-func (l *Lock) closeOwn(ctx context.Context, h *holding) {
-	if h.ownSess {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = h.sess.Close(cctx)
-		cancel()
-	}
+	h.lease.Unclaim()
 }
 
 // lose marks h lost with reason, from the watcher. The Lock stops
@@ -378,10 +329,10 @@ func (l *Lock) lose(h *holding, reason error) {
 	l.mu.Unlock()
 	l.forget(h)
 	h.cancel(err)
-	if l.cfg.logger != nil {
-		l.cfg.logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
+	if l.cfg.Logger != nil {
+		l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 	}
-	l.closeOwn(context.Background(), h)
+	h.lease.CloseOwn(context.Background())
 }
 
 var (
@@ -411,7 +362,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			return
 		}
 		pair, meta, err := l.client.KV().Get(qctx, l.key, &api.QueryOptions{
-			WaitIndex: idx, WaitTime: l.cfg.wait, Consistency: api.ConsistencyConsistent,
+			WaitIndex: idx, WaitTime: l.cfg.Wait, Consistency: api.ConsistencyConsistent,
 		})
 		if ctx.Err() != nil {
 			return
@@ -420,8 +371,8 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			if h.sess.Err() != nil {
 				continue
 			}
-			if l.cfg.logger != nil {
-				l.cfg.logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
+			if l.cfg.Logger != nil {
+				l.cfg.Logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
 			}
 			_ = backoff.Sleep(qctx, bo.Next())
 			continue

@@ -144,7 +144,7 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 	}
 	ops := api.TxnOps{
 		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
-		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.value, Flags: Flag, Session: sid}},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.Value, Flags: Flag, Session: sid}},
 	}
 	resp, _, err := a.s.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
 	if err != nil {
@@ -180,7 +180,7 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 }
 
 func (a *acquirer) logRetry(err error) {
-	if a.s.cfg.logger != nil {
-		a.s.cfg.logger.Warn("consul semaphore: transient error; retrying", "prefix", a.s.prefix, "err", err)
+	if a.s.cfg.Logger != nil {
+		a.s.cfg.Logger.Warn("consul semaphore: transient error; retrying", "prefix", a.s.prefix, "err", err)
 	}
 }

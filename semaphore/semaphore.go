@@ -12,6 +12,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -54,16 +55,8 @@ var (
 	errRemoved        = errors.New("removed from the holders")
 )
 
-type config struct {
-	sess     *session.Session
-	sessOpts []session.Option
-	value    []byte
-	logger   *slog.Logger
-	wait     time.Duration
-}
-
 // Option configures a Semaphore.
-type Option func(*config) error
+type Option func(*holder.Config) error
 
 // WithSession makes the Semaphore hold its slot through s, which the
 // caller owns and may share with locks, elections and semaphores on other
@@ -71,20 +64,14 @@ type Option func(*config) error
 // acquisition (behavior Delete, so that Consul deletes the contender key
 // when the session is invalidated) and destroys it at Release.
 func WithSession(s *session.Session) Option {
-	return func(c *config) error {
-		if s == nil {
-			return &api.ValidationError{Field: "session", Reason: "nil"}
-		}
-		c.sess = s
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetSession(s) }
 }
 
 // WithSessionOptions sets the options of the sessions the Semaphore
 // creates for itself (ignored with WithSession).
 func WithSessionOptions(opts ...session.Option) Option {
-	return func(c *config) error {
-		c.sessOpts = append(c.sessOpts, opts...)
+	return func(c *holder.Config) error {
+		c.SessionOpts = append(c.SessionOpts, opts...)
 		return nil
 	}
 }
@@ -92,29 +79,17 @@ func WithSessionOptions(opts ...session.Option) Option {
 // WithValue sets the value of the contender key (at most 512 KiB), which
 // describes the holder to Consul's tools.
 func WithValue(v []byte) Option {
-	return func(c *config) error {
-		if len(v) > api.MaxValueSize {
-			return &api.ValidationError{Field: "value", Reason: "larger than 512 KiB"}
-		}
-		c.value = append([]byte(nil), v...)
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetValue(v) }
 }
 
 // WithLogger logs waits, retries and losses.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error { c.logger = l; return nil }
+	return func(c *holder.Config) error { c.Logger = l; return nil }
 }
 
 // WithWaitTime bounds each blocking query the Semaphore sends (default 5m).
 func WithWaitTime(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 || d > 10*time.Minute {
-			return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
-		}
-		c.wait = d
-		return nil
-	}
+	return func(c *holder.Config) error { return c.SetWait(d) }
 }
 
 // Semaphore is a counting semaphore over a Consul prefix: at most Limit
@@ -126,7 +101,7 @@ type Semaphore struct {
 	client *api.Client
 	prefix string
 	limit  int
-	cfg    config
+	cfg    holder.Config
 
 	mu   sync.Mutex
 	busy bool
@@ -135,14 +110,13 @@ type Semaphore struct {
 
 // holding is one slot: its session, held context and watcher.
 type holding struct {
-	sess    *session.Session
-	ownSess bool
-	unclaim func()
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	stop    context.CancelFunc
-	exited  chan struct{}
-	last    view // the watcher's last read; read by others only after exited
+	sess   *session.Session
+	lease  *holder.Lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   context.CancelFunc
+	exited chan struct{}
+	last   view // the watcher's last read; read by others only after exited
 }
 
 // New returns a Semaphore on prefix with limit slots. It sends nothing;
@@ -162,7 +136,7 @@ func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semapho
 	if limit < 1 {
 		return nil, &api.ValidationError{Field: "limit", Reason: fmt.Sprintf("%d is less than 1", limit)}
 	}
-	cfg := config{wait: 5 * time.Minute}
+	cfg := holder.Config{Wait: holder.DefaultWait}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -192,7 +166,7 @@ func queryOptions(sess *session.Session) *api.QueryOptions {
 // read lists the prefix once (blocking when waitIndex > 0).
 func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex uint64, consistent bool) (view, error) {
 	q := queryOptions(sess)
-	q.WaitIndex, q.WaitTime = waitIndex, s.cfg.wait
+	q.WaitIndex, q.WaitTime = waitIndex, s.cfg.Wait
 	if consistent {
 		q.Consistency = api.ConsistencyConsistent
 	}
@@ -207,7 +181,7 @@ func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex u
 // listed in the coordination key whose contender keys are held by their
 // sessions. A semaphore nobody holds has none.
 func (s *Semaphore) Holders(ctx context.Context) ([]string, error) {
-	v, err := s.read(ctx, s.cfg.sess, 0, false)
+	v, err := s.read(ctx, s.cfg.Session, 0, false)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, err
@@ -271,43 +245,28 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 	}
 	defer s.end()
 
-	sess, own := s.cfg.sess, false
-	if sess == nil {
-		opts := append([]session.Option{session.WithBehavior(session.Delete)}, s.cfg.sessOpts...)
-		if sess, err = session.New(ctx, s.client, opts...); err != nil {
-			return nil, fmt.Errorf("semaphore: %w", err)
-		}
-		own = true
-	}
-	unclaim, err := sess.Claim(s.contenderKey(sess.ID()))
+	lease, err := s.cfg.Take(ctx, s.client, s.contenderKey, session.WithBehavior(session.Delete))
 	if err != nil {
-		if own {
-			_ = sess.Close(context.WithoutCancel(ctx))
-		}
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			unclaim()
-			if own {
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				_ = sess.Close(cctx)
-				cancel()
-			}
+			lease.Drop(ctx)
 		}
 	}()
+	sess := lease.Session
 
 	a := acquirer{s: s, sess: sess, try: try}
 	v, err := a.run(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.hold(v, sess, own, unclaim), nil
+	return s.hold(v, lease), nil
 }
 
 // hold records a slot and starts its watcher.
-func (s *Semaphore) hold(v view, sess *session.Session, own bool, unclaim func()) context.Context {
-	h := &holding{sess: sess, ownSess: own, unclaim: unclaim, exited: make(chan struct{}), last: v}
+func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
+	h := &holding{sess: lease.Session, lease: lease, exited: make(chan struct{}), last: v}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
@@ -353,7 +312,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 	// it finds the Semaphore free.
 	s.forget(h)
 	h.cancel(ErrReleased)
-	s.closeOwn(ctx, h)
+	h.lease.CloseOwn(ctx)
 	return relErr
 }
 
@@ -434,7 +393,7 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 // finish forgets h and gives up what it used.
 func (s *Semaphore) finish(ctx context.Context, h *holding) {
 	s.forget(h)
-	s.closeOwn(ctx, h)
+	h.lease.CloseOwn(ctx)
 }
 
 // forget makes the Semaphore stop reporting h as held and gives up its
@@ -445,16 +404,7 @@ func (s *Semaphore) forget(h *holding) {
 		s.held = nil
 	}
 	s.mu.Unlock()
-	h.unclaim()
-}
-
-// closeOwn destroys the session the Semaphore created for h, if any.
-func (s *Semaphore) closeOwn(ctx context.Context, h *holding) {
-	if h.ownSess {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = h.sess.Close(cctx)
-		cancel()
-	}
+	h.lease.Unclaim()
 }
 
 // lose marks h lost with reason, from the watcher, and cleans up what is
@@ -463,8 +413,8 @@ func (s *Semaphore) closeOwn(ctx context.Context, h *holding) {
 func (s *Semaphore) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
-	if s.cfg.logger != nil {
-		s.cfg.logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
+	if s.cfg.Logger != nil {
+		s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = s.release(cctx, h.sess, nil)
@@ -505,8 +455,8 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 			if h.sess.Err() != nil {
 				continue
 			}
-			if s.cfg.logger != nil {
-				s.cfg.logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
+			if s.cfg.Logger != nil {
+				s.cfg.Logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
 			}
 			_ = backoff.Sleep(qctx, bo.Next())
 			continue

@@ -1,0 +1,105 @@
+// Package holder holds what lock and semaphore share about a holder: the
+// options that choose its session and value, and the session it holds
+// through (the caller's, or one created for one acquisition).
+package holder
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/session"
+)
+
+// Config is what the holder options of lock and semaphore set.
+type Config struct {
+	Session     *session.Session // the caller's session, or nil
+	SessionOpts []session.Option // options of sessions created per acquisition
+	Value       []byte
+	Logger      *slog.Logger
+	Wait        time.Duration // bound of each blocking query
+}
+
+// DefaultWait is the default bound of each blocking query.
+const DefaultWait = 5 * time.Minute
+
+// SetSession sets the caller's session.
+func (c *Config) SetSession(s *session.Session) error {
+	if s == nil {
+		return &api.ValidationError{Field: "session", Reason: "nil"}
+	}
+	c.Session = s
+	return nil
+}
+
+// SetValue sets the value, copied.
+func (c *Config) SetValue(v []byte) error {
+	if len(v) > api.MaxValueSize {
+		return &api.ValidationError{Field: "value", Reason: "larger than 512 KiB"}
+	}
+	c.Value = append([]byte(nil), v...)
+	return nil
+}
+
+// SetWait sets the bound of each blocking query.
+func (c *Config) SetWait(d time.Duration) error {
+	if d <= 0 || d > 10*time.Minute {
+		return &api.ValidationError{Field: "wait time", Reason: "must be in (0, 10m]"}
+	}
+	c.Wait = d
+	return nil
+}
+
+// Lease is the session one acquisition holds through, with its claim on
+// the holder's key.
+type Lease struct {
+	Session *session.Session
+	own     bool
+	unclaim func()
+}
+
+// Take returns a lease on the configured session, or on a new one created
+// with first followed by the configured session options, and claims
+// keyFor(session ID) on it (see session.Claim).
+func (c *Config) Take(ctx context.Context, client *api.Client, keyFor func(sessionID string) string, first ...session.Option) (*Lease, error) {
+	l := &Lease{Session: c.Session}
+	if l.Session == nil {
+		s, err := session.New(ctx, client, append(first, c.SessionOpts...)...)
+		if err != nil {
+			return nil, err
+		}
+		l.Session, l.own = s, true
+	}
+	unclaim, err := l.Session.Claim(keyFor(l.Session.ID()))
+	if err != nil {
+		l.CloseOwn(ctx)
+		return nil, err
+	}
+	l.unclaim = unclaim
+	return l, nil
+}
+
+// Unclaim gives up the claim on the key; it is idempotent.
+func (l *Lease) Unclaim() {
+	if l.unclaim != nil {
+		l.unclaim()
+	}
+}
+
+// CloseOwn destroys the session if it was created for this lease, within
+// 10 seconds and even when ctx has ended.
+func (l *Lease) CloseOwn(ctx context.Context) {
+	if !l.own {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = l.Session.Close(cctx)
+}
+
+// Drop gives the lease up after a failed acquisition.
+func (l *Lease) Drop(ctx context.Context) {
+	l.Unclaim()
+	l.CloseOwn(ctx)
+}
