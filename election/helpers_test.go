@@ -2,7 +2,6 @@ package election_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,24 +19,7 @@ func TestMain(m *testing.M) { integration.Main(m) }
 // electionKey returns a key unique to the test.
 func electionKey(t *testing.T) string {
 	t.Helper()
-	var b strings.Builder
-	for _, r := range strings.ToLower(t.Name()) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '/' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	key := "consulkit-test/election/" + b.String() + "/leader"
-	t.Cleanup(func() {
-		c, err := integration.Shared(t).NewClient()
-		if err != nil {
-			return
-		}
-		defer c.CloseIdleConnections()
-		_, _ = c.KV().Delete(context.Background(), key, nil)
-	})
-	return key
+	return integration.Shared(t).KeyPrefix(t, "consulkit-test/election") + "/leader"
 }
 
 // newSession creates a session closed when the test ends.

@@ -328,3 +328,28 @@ func (a *Agent) join(ctx context.Context, addr string) error {
 	}
 	return nil
 }
+
+// KeyPrefix returns a KV prefix unique to the test, base/<test name> with
+// the name reduced to [a-z0-9/-], and deletes every key under it when the
+// test ends.
+func (a *Agent) KeyPrefix(tb TB, base string) string {
+	tb.Helper()
+	var b strings.Builder
+	for _, r := range strings.ToLower(tb.Name()) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '/' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	prefix := strings.TrimSuffix(base, "/") + "/" + b.String()
+	tb.Cleanup(func() {
+		c, err := a.NewClient()
+		if err != nil {
+			return
+		}
+		defer c.CloseIdleConnections()
+		_, _ = c.KV().DeleteTree(context.Background(), prefix+"/", nil)
+	})
+	return prefix
+}

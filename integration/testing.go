@@ -23,6 +23,7 @@ type TB interface {
 	Logf(format string, args ...any)
 	Cleanup(func())
 	Context() context.Context
+	Name() string
 }
 
 var (

@@ -2,7 +2,6 @@ package semaphore_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,24 +19,7 @@ func TestMain(m *testing.M) { integration.Main(m) }
 // semPrefix returns a prefix unique to the test, deleted when it ends.
 func semPrefix(t *testing.T) string {
 	t.Helper()
-	var b strings.Builder
-	for _, r := range strings.ToLower(t.Name()) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '/' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	prefix := "consulkit-test/semaphore/" + b.String()
-	t.Cleanup(func() {
-		c, err := integration.Shared(t).NewClient()
-		if err != nil {
-			return
-		}
-		defer c.CloseIdleConnections()
-		_, _ = c.KV().DeleteTree(context.Background(), prefix+"/", nil)
-	})
-	return prefix
+	return integration.Shared(t).KeyPrefix(t, "consulkit-test/semaphore")
 }
 
 // newSession creates a session closed when the test ends.
