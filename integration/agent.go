@@ -2,12 +2,8 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -163,35 +159,19 @@ func (a *Agent) waitAnswering(ctx context.Context) error {
 // registered returns nil once the agent's node is in the catalog: before
 // that, creating a session on it fails with "Missing node registration".
 func (a *Agent) registered(ctx context.Context) error {
-	var node any
-	if err := a.getJSON(ctx, "/v1/catalog/node/"+url.PathEscape(a.Name), &node); err != nil {
+	c, err := a.NewClient()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	node, _, err := c.Catalog().Node(ctx, a.Name, nil)
+	if err != nil {
 		return err
 	}
 	if node == nil {
 		return fmt.Errorf("node %s not registered yet", a.Name)
 	}
 	return nil
-}
-
-// getJSON reads path from the agent's HTTP API into out.
-func (a *Agent) getJSON(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr+path, nil)
-	if err != nil {
-		return err
-	}
-	if a.Token != "" {
-		req.Header.Set("X-Consul-Token", a.Token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // waitFor calls try until it succeeds, ctx ends or limit passes, and
@@ -310,23 +290,13 @@ var errExited = errors.New("integration: agent process exited")
 
 // join asks the agent to join the Serf LAN member at addr.
 func (a *Agent) join(ctx context.Context, addr string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+a.Addr+"/v1/agent/join/"+addr, nil)
+	c, err := a.NewClient()
 	if err != nil {
 		return err
 	}
-	if a.Token != "" {
-		req.Header.Set("X-Consul-Token", a.Token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("integration: join %s: HTTP %d", addr, resp.StatusCode)
-	}
-	return nil
+	defer c.CloseIdleConnections()
+	_, err = c.Agent().Join(ctx, addr, false, nil)
+	return err
 }
 
 // KeyPrefix returns a KV prefix unique to the test, base/<test name> with
