@@ -260,7 +260,41 @@ func (n *procNode) signal(sig syscall.Signal) error {
 	return syscall.Kill(n.cmd.Process.Pid, sig)
 }
 
-func (n *procNode) pause(context.Context) error   { return n.signal(syscall.SIGSTOP) }
+// pause stops the process and returns once every one of its threads has
+// stopped: kill(2) returns as soon as the signal is queued, and a thread
+// already running could still answer a request.
+func (n *procNode) pause(ctx context.Context) error {
+	if err := n.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	pid := n.cmd.Process.Pid
+	n.mu.Unlock()
+	return waitFor(ctx, 10*time.Second, func(context.Context) error { return allStopped(pid) })
+}
+
+// allStopped returns nil when every thread of pid is in the stopped state.
+func allStopped(pid int) error {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return fmt.Errorf("integration: no threads of process %d", pid)
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		// The state follows the command name in parentheses: "pid (comm) S ...".
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return fmt.Errorf("integration: unreadable %s", t)
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return fmt.Errorf("integration: thread %s not stopped yet (%c)", t, st)
+		}
+	}
+	return nil
+}
 func (n *procNode) unpause(context.Context) error { return n.signal(syscall.SIGCONT) }
 
 // disconnect and reconnect need a network of the agent's own, which a
