@@ -1,9 +1,9 @@
 package compat_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,11 +22,11 @@ import (
 
 // cliProc is a `consul lock` child process.
 type cliProc struct {
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
-	waitMu sync.Mutex
-	done   chan struct{}
-	err    error
+	cmd     *exec.Cmd
+	outPath string
+	waitMu  sync.Mutex
+	done    chan struct{}
+	err     error
 }
 
 // startConsulLock starts `consul lock -http-addr=<addr> [flags] <prefix>
@@ -39,11 +39,22 @@ func startConsulLock(t *testing.T, a *integration.Agent, flags []string, prefix,
 	args := append([]string{"lock", "-http-addr=" + a.Addr}, flags...)
 	args = append(args, prefix, command)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// consul lock runs its command with $SHELL -c. Pin it to /bin/sh so
+	// the test behaves the same whatever the caller's shell: a CI machine
+	// without SHELL gets /bin/sh, which forks the command where bash
+	// would exec it.
+	cmd.Env = append(os.Environ(), "SHELL=/bin/sh")
 	if a.Token != "" {
-		cmd.Env = append(os.Environ(), "CONSUL_HTTP_TOKEN="+a.Token)
+		cmd.Env = append(cmd.Env, "CONSUL_HTTP_TOKEN="+a.Token)
 	}
-	p := &cliProc{cmd: cmd, out: &bytes.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	// The output goes to a file, not a pipe: the CLI's command inherits
+	// it, and a pipe held open by a grandchild that outlives the CLI would
+	// keep Wait from returning after the CLI itself has exited.
+	out, err := os.Create(filepath.Join(t.TempDir(), "consul-lock.out"))
+	require.NoError(t, err)
+	defer out.Close() // the child has its own descriptor once started
+	p := &cliProc{cmd: cmd, outPath: out.Name(), done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = out, out
 	// Put the CLI and its child in a group of their own, so that cleanup
 	// can kill both.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -84,12 +95,11 @@ func (p *cliProc) wait(t *testing.T, limit time.Duration) error {
 }
 
 func (p *cliProc) output() string {
-	select {
-	case <-p.done:
-		return p.out.String()
-	default:
-		return "(still running)"
+	b, err := os.ReadFile(p.outPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read output: %v)", err)
 	}
+	return string(b)
 }
 
 // waitHeld waits until key is held by some session and returns it.
@@ -115,7 +125,10 @@ func TestLockInteropCLIHolds(t *testing.T) {
 	cleanupTree(t, c, prefix)
 	key := prefix + "/.lock"
 
-	cli := startConsulLock(t, a, nil, prefix, "sleep 30")
+	// exec: the shell becomes sleep, so the SIGTERM that the CLI forwards
+	// to its command reaches sleep itself rather than a shell that would
+	// die and leave sleep running.
+	cli := startConsulLock(t, a, nil, prefix, "exec sleep 30")
 	cliSession := waitHeld(t, c, key, 30*time.Second)
 	p := readKey(t, c, key)
 	require.Equal(t, lock.Flag, p.Flags, "consul lock uses the lock flag")
