@@ -1,27 +1,41 @@
 package integration
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/consulkit/consulkit/api"
 )
 
 // RequestCounter is an http.RoundTripper that counts and records the
-// requests it forwards, for tests that check how many requests an
-// operation costs.
+// requests it forwards and the connections it opens, for tests that check
+// how many requests an operation costs.
 type RequestCounter struct {
-	base *http.Transport
-	n    atomic.Int64
-	mu   sync.Mutex
-	log  []string
+	base  *http.Transport
+	n     atomic.Int64
+	dials atomic.Int64
+	mu    sync.Mutex
+	log   []string
 }
 
 // NewRequestCounter returns a counter over a transport of its own.
 func NewRequestCounter() *RequestCounter {
-	return &RequestCounter{base: http.DefaultTransport.(*http.Transport).Clone()}
+	c := &RequestCounter{base: http.DefaultTransport.(*http.Transport).Clone()}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	c.base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c.dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	return c
 }
+
+// Dials returns the number of connections opened since the counter was
+// made (Reset leaves it alone).
+func (c *RequestCounter) Dials() int64 { return c.dials.Load() }
 
 // RoundTrip counts and records r, then sends it.
 func (c *RequestCounter) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -125,6 +125,7 @@ type holding struct {
 	// releasing is set by Unlock before it releases the key, so that the
 	// watcher takes the change for the release and not for a loss.
 	releasing atomic.Bool
+	gate      holder.WatchGate
 }
 
 // New returns a Lock on key. It sends nothing; the key is validated.
@@ -242,6 +243,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return ErrNotHeld
 	}
 	h.releasing.Store(true)
+	h.gate.Skip()
 	var relErr error
 	idx, err := l.release(ctx, h)
 	switch {
@@ -254,17 +256,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		// own session.
 		relErr = fmt.Errorf("lock: release: %w", err)
 	}
-	if err != nil {
-		h.stop()
-	}
-	t := time.NewTimer(time.Second)
-	select {
-	case <-h.exited:
-	case <-t.C:
-		h.stop() // parked in a backoff pause, or the answer is slow
-		<-h.exited
-	}
-	t.Stop()
+	holder.AwaitWatcher(h.exited, h.stop, err == nil)
 	if lost := context.Cause(h.ctx); lost != nil && errors.Is(lost, ErrLost) {
 		// The watcher saw the loss before the release was sent.
 		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
@@ -345,6 +337,9 @@ var (
 // the session itself reports loss at its deadline.
 func (l *Lock) watch(ctx context.Context, h *holding) {
 	defer close(h.exited)
+	if !h.gate.Start() {
+		return // Unlock came first
+	}
 	// Session loss interrupts a parked blocking query at once.
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()

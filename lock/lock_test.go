@@ -275,6 +275,40 @@ func TestReusedSessionCycleCostsThreeRequests(t *testing.T) {
 	}
 }
 
+// TestHeldCycleKeepsConnections: a lock held long enough for its watch to
+// be in flight costs three requests per cycle, and Unlock lets the watch
+// end by itself instead of cancelling it (which would make net/http close
+// the connection and open a new one on the next cycle).
+func TestHeldCycleKeepsConnections(t *testing.T) {
+	a := integration.Shared(t)
+	c, ct := a.CountingClient(t)
+	ctx := t.Context()
+	// The session renews through another client, so that only the lock's
+	// requests are counted.
+	s := newSession(t, a.Client(t), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	cycle := func() int64 {
+		before := ct.Count()
+		_, err := l.Lock(ctx)
+		require.NoError(t, err)
+		// Hold until the watch query has been sent and is parked.
+		require.Eventually(t, func() bool { return ct.Count()-before >= 2 }, 5*time.Second, time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, l.Unlock(ctx))
+		return ct.Count() - before
+	}
+	// Warm up: the first acquisition reads the key first, and the pool
+	// gets its connections.
+	cycle()
+	cycle()
+	dials := ct.Dials()
+	for range 5 {
+		assert.Equal(t, int64(3), cycle(), "requests per held cycle: %v", ct.Requests())
+	}
+	assert.Equal(t, dials, ct.Dials(), "connections opened by held cycles")
+}
+
 func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()

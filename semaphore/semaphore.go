@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -116,7 +117,21 @@ type holding struct {
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc
 	exited chan struct{}
-	last   view // the watcher's last read; read by others only after exited
+
+	// ending is set by whichever of Release and the watcher first decides
+	// how the slot ends; the other stands aside.
+	ending atomic.Bool
+	gate   holder.WatchGate
+
+	mu   sync.Mutex
+	last view // the watcher's last read
+}
+
+// lastView returns the watcher's last read.
+func (h *holding) lastView() view {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
 }
 
 // New returns a Semaphore on prefix with limit slots. It sends nothing;
@@ -279,10 +294,15 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 
 // Release gives the slot up in one transaction that removes this session
 // from the coordination key (deleting the key, by index, when no live
-// holder is left) and deletes the contender key. It stops the watcher and
-// waits for it, and destroys the session the Semaphore created for itself.
-// It returns ErrNotHeld when no slot is held and an error wrapping ErrLost
-// when the slot was lost before it could be released.
+// holder is left) and deletes the contender key, then waits for the
+// watcher to end, and destroys the session the Semaphore created for
+// itself. It returns ErrNotHeld when no slot is held and an error wrapping
+// ErrLost when the slot was lost before it could be released.
+//
+// The watcher's blocking query is left to return by itself on the change
+// the release makes, rather than cancelled: cancelling a request in flight
+// makes Go's HTTP client close its connection, which would cost a new
+// connection on every cycle.
 func (s *Semaphore) Release(ctx context.Context) error {
 	s.mu.Lock()
 	h := s.held
@@ -290,28 +310,38 @@ func (s *Semaphore) Release(ctx context.Context) error {
 	if h == nil {
 		return ErrNotHeld
 	}
-	h.stop()
-	<-h.exited
-
-	s.mu.Lock()
-	if s.held != h {
-		s.mu.Unlock()
+	if !h.ending.CompareAndSwap(false, true) {
+		// The watcher saw the loss first and is cleaning up.
+		<-h.exited
 		return fmt.Errorf("%w: %w", ErrNotHeld, context.Cause(h.ctx))
 	}
-	s.mu.Unlock()
+	h.gate.Skip()
 
 	var relErr error
-	if lost := context.Cause(h.ctx); lost != nil {
-		relErr = lost
-	} else if err := s.release(ctx, h.sess, &h.last); err != nil {
-		// When the release did not happen, the session's end (at once for
-		// an own session, closed below) frees the slot for the others.
-		relErr = err
+	if err := h.sess.Err(); err != nil {
+		relErr = fmt.Errorf("%w: %w", ErrLost, err)
+		// Best effort, as after a loss seen by the watcher.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = s.release(cctx, h.sess, nil)
+		cancel()
+	} else {
+		last := h.lastView()
+		if err := s.release(ctx, h.sess, &last); err != nil {
+			// When the release did not happen, the session's end (at once
+			// for an own session, closed below) frees the slot for the
+			// others.
+			relErr = err
+		}
 	}
+	holder.AwaitWatcher(h.exited, h.stop, relErr == nil)
 	// Forgotten before the held context ends, so that an Acquire woken by
 	// it finds the Semaphore free.
 	s.forget(h)
-	h.cancel(ErrReleased)
+	if relErr != nil && errors.Is(relErr, ErrLost) {
+		h.cancel(relErr)
+	} else {
+		h.cancel(ErrReleased)
+	}
 	h.lease.CloseOwn(ctx)
 	return relErr
 }
@@ -411,6 +441,9 @@ func (s *Semaphore) forget(h *holding) {
 // left of the slot: this session's entry in the coordination key and its
 // contender key.
 func (s *Semaphore) lose(h *holding, reason error) {
+	if !h.ending.CompareAndSwap(false, true) {
+		return // Release is giving the slot up
+	}
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
 	if s.cfg.Logger != nil {
@@ -427,6 +460,9 @@ func (s *Semaphore) lose(h *holding, reason error) {
 // the session itself reports loss at its deadline.
 func (s *Semaphore) watch(ctx context.Context, h *holding) {
 	defer close(h.exited)
+	if !h.gate.Start() {
+		return // Release came first
+	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
@@ -463,10 +499,12 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		}
 		bo.Reset()
 		if why := v.holds(sid); why != nil {
-			s.lose(h, why)
+			s.lose(h, why) // stands aside if Release made the change
 			return
 		}
+		h.mu.Lock()
 		h.last = v
+		h.mu.Unlock()
 		idx = api.NextWaitIndex(idx, v.index)
 	}
 }

@@ -146,6 +146,56 @@ func TestRequestCount(t *testing.T) {
 	}
 }
 
+// TestHeldCycleKeepsConnections: Release lets the watch's blocking query
+// end by itself instead of cancelling it (which would make net/http close
+// the connection and open a new one on every cycle).
+func TestHeldCycleKeepsConnections(t *testing.T) {
+	c, ct := countingClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, newClient(t))
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	cycle := func() {
+		before := ct.Count()
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		// Hold until the watch query has been sent and is parked.
+		require.Eventually(t, func() bool { return ct.Count()-before >= 3 }, 5*time.Second, time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, s.Release(t.Context()))
+		waitDone(t, held, time.Second)
+	}
+	cycle()
+	cycle()
+	dials := ct.Dials()
+	for range 5 {
+		cycle()
+	}
+	assert.Equal(t, dials, ct.Dials(), "connections opened by held cycles: %v", ct.Requests())
+}
+
+// TestReleaseBeforeWatchStarts: back to back, Release may come before the
+// watcher has sent anything; the watcher then sends nothing, and the
+// slot is released all the same.
+func TestReleaseBeforeWatchStarts(t *testing.T) {
+	c, ct := countingClient(t)
+	prefix := semPrefix(t)
+	sess := newSession(t, newClient(t))
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	for range 20 {
+		ct.Reset()
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		require.NoError(t, s.Release(t.Context()))
+		waitDone(t, held, time.Second)
+		assert.LessOrEqual(t, ct.Count(), int64(4), "%v", ct.Requests())
+	}
+	hs, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, hs)
+}
+
 // TestWaitingIsBlocking: a waiter sends a blocking query and nothing else
 // until the slot is freed.
 func TestWaitingIsBlocking(t *testing.T) {

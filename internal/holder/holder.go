@@ -6,6 +6,7 @@ package holder
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -102,4 +103,47 @@ func (l *Lease) CloseOwn(ctx context.Context) {
 func (l *Lease) Drop(ctx context.Context) {
 	l.Unclaim()
 	l.CloseOwn(ctx)
+}
+
+// WatchGate decides, once per holding, whether its watcher sends any query.
+// A holding given up before its watcher got to send its first blocking
+// query needs no watch: the release itself finds out whether it was still
+// held. Skipping it saves a request, and the round trip that the release
+// would otherwise wait for, on short critical sections. Once the watcher
+// has started, it is left to see the release and return by itself:
+// cancelling a request in flight makes net/http close its connection.
+// The zero value is ready to use.
+type WatchGate struct{ state atomic.Int32 }
+
+const (
+	gatePending int32 = iota
+	gateStarted
+	gateSkipped
+)
+
+// Start is called by the watcher before its first query. It reports
+// false when the holding was given up first: the watcher returns at once.
+func (g *WatchGate) Start() bool { return g.state.CompareAndSwap(gatePending, gateStarted) }
+
+// Skip is called when the holding is given up. It reports true when the
+// watcher had not started and now never will.
+func (g *WatchGate) Skip() bool { return g.state.CompareAndSwap(gatePending, gateSkipped) }
+
+// AwaitWatcher waits for a holding's watcher to return after the holding
+// was given up. When the release was sent and answered (released), the
+// watcher is given a second to see the change and return by itself;
+// otherwise, or when it is parked in a backoff pause or slow to be
+// answered, it is stopped.
+func AwaitWatcher(exited <-chan struct{}, stop context.CancelFunc, released bool) {
+	if !released {
+		stop()
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		stop()
+		<-exited
+	}
 }
