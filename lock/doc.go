@@ -23,11 +23,14 @@
 //     the session reports loss at its deadline (see package session).
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
 //     the Raft index of the acquiring write).
-//   - One acquisition over a reused session costs three requests: one
-//     transaction to check, lock and read the token, one blocking query that
-//     watches, one transaction to release. Waiting is blocking queries, never
-//     polling; after a refusal caused by a lock-delay, the next attempt waits
-//     until that delay is estimated to end.
+//   - One acquisition over a reused session costs at most three requests:
+//     one transaction to check, lock and read the token, one blocking query
+//     that watches, one transaction to release. The watch is not sent when
+//     Unlock comes before the watcher got to send it (a short critical
+//     section): the release transaction itself then tells whether the lock
+//     was still held. Waiting is blocking queries, never polling; after a
+//     refusal caused by a lock-delay, the next attempt waits until that
+//     delay is estimated to end.
 //
 // # Limits: a lease is not a fence
 //

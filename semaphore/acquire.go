@@ -46,7 +46,7 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 	defer func() {
 		if err != nil && a.uncertain {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = a.s.release(cctx, a.sess, nil)
+			_, _ = a.s.release(cctx, a.sess, nil)
 			cancel()
 		}
 	}()
@@ -55,6 +55,10 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 	defer cancel()
 	stopAfter := context.AfterFunc(a.sess.Context(), cancel)
 	defer stopAfter()
+
+	if v, ok, err := a.tryAfterRelease(ctx); ok || err != nil {
+		return v, err
+	}
 
 	sid := a.sess.ID()
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
@@ -127,6 +131,36 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 		}
 		waitIndex = 0 // changed: read again at once
 	}
+}
+
+// tryAfterRelease tries, without reading first, one acquisition computed
+// from the view this Semaphore's last Release left, when that view shows a
+// free slot. It is as safe as one from a fresh read: the transaction's CAS
+// fails unless the coordination key is still what the release wrote, and
+// every holder in it had a live contender key when it was written (a
+// holder that died since is counted, never one too few). It reports
+// whether it acquired; when it did not, and with no error, the caller
+// reads and goes on as usual.
+func (a *acquirer) tryAfterRelease(ctx context.Context) (view, bool, error) {
+	v := a.s.takeAfterRelease()
+	if v == nil {
+		return view{}, false, nil
+	}
+	live := v.live()
+	if len(live) >= a.s.limit || (v.lockPair != nil && v.state.Limit != a.s.limit) {
+		return view{}, false, nil
+	}
+	nv, out, err := a.attempt(ctx, *v, live)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return view{}, false, ctx.Err()
+	case err != nil && !api.IsRetryable(err):
+		return view{}, false, err
+	case err != nil:
+		a.logRetry(err) // the read that follows finds out whether it applied
+		return view{}, false, nil
+	}
+	return nv, out == acquired, nil
 }
 
 // attempt sends one acquisition transaction computed from v, whose live

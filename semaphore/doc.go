@@ -38,8 +38,12 @@
 //     holder is taken over with the new limit.
 //   - Cost with a reused session (WithSession): acquiring a free slot is
 //     one read of the prefix and one transaction; holding is one blocking
-//     query; Release is one transaction. Waiting for a slot is blocking
-//     queries on the prefix, never polling.
+//     query (not sent when the slot is released before the watcher gets
+//     to send it); Release is one transaction. An Acquire within 2s of
+//     this Semaphore's Release first tries the prefix as the Release left
+//     it, without reading: the CAS refuses it if anything changed since,
+//     and then it reads as usual. Waiting for a slot is blocking queries
+//     on the prefix, never polling.
 //
 // # Limits: a lease is not a fence
 //

@@ -2,6 +2,7 @@ package semaphore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,18 @@ func waitDone(t *testing.T, ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 		t.Fatalf("context not cancelled within %s", d)
 	}
+}
+
+// waitWatchSent waits until the counter has recorded, since its last
+// Reset, a holder's watch: a blocking query with an index.
+func waitWatchSent(t *testing.T, ct *integration.RequestCounter) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, r := range ct.Requests() {
+			if strings.HasPrefix(r, "GET ") && strings.Contains(r, "index=") {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond, "the watch was not sent: %v", ct.Requests())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"strings"
 	"sync"
@@ -107,6 +108,33 @@ type Semaphore struct {
 	mu   sync.Mutex
 	busy bool
 	held *holding
+	// after is the prefix as this Semaphore's last Release left it, for
+	// the next acquisition to try without reading first.
+	after *afterRelease
+}
+
+// afterRelease is a view computed from a release that was answered.
+type afterRelease struct {
+	v  view
+	at time.Time
+}
+
+// afterReleaseTTL bounds how old a view left by Release may be for an
+// acquisition to try it instead of reading. A view that turns out stale
+// costs one refused transaction before the read.
+const afterReleaseTTL = 2 * time.Second
+
+// takeAfterRelease returns, once, the view the last Release left, when it
+// is recent enough.
+func (s *Semaphore) takeAfterRelease() *view {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ar := s.after
+	s.after = nil
+	if ar == nil || time.Since(ar.at) > afterReleaseTTL {
+		return nil
+	}
+	return &ar.v
 }
 
 // holding is one slot: its session, held context and watcher.
@@ -322,15 +350,20 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)
 		// Best effort, as after a loss seen by the watcher.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = s.release(cctx, h.sess, nil)
+		_, _ = s.release(cctx, h.sess, nil)
 		cancel()
 	} else {
 		last := h.lastView()
-		if err := s.release(ctx, h.sess, &last); err != nil {
+		after, err := s.release(ctx, h.sess, &last)
+		if err != nil {
 			// When the release did not happen, the session's end (at once
 			// for an own session, closed below) frees the slot for the
 			// others.
 			relErr = err
+		} else if after != nil {
+			s.mu.Lock()
+			s.after = &afterRelease{v: *after, at: time.Now()}
+			s.mu.Unlock()
 		}
 	}
 	holder.AwaitWatcher(h.exited, h.stop, relErr == nil)
@@ -349,8 +382,11 @@ func (s *Semaphore) Release(ctx context.Context) error {
 // release removes sid from the coordination key and deletes its contender
 // key, in one transaction, starting from v when given (else a fresh
 // read). It returns an error wrapping ErrLost when sid was no longer a
-// holder.
-func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view) error {
+// holder. After a release that was answered, it also returns the prefix
+// as the release left it, as far as this holder knows: the coordination
+// key exactly (any later change fails a CAS against it), the contender
+// keys as last read.
+func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view) (*view, error) {
 	sid := sess.ID()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	uncertain := false
@@ -362,10 +398,10 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 				nv.lockPair = nil // not ours to touch: delete the contender key only
 			case err != nil:
 				if ctx.Err() != nil || !api.IsRetryable(err) {
-					return fmt.Errorf("semaphore: release: read: %w", err)
+					return nil, fmt.Errorf("semaphore: release: read: %w", err)
 				}
 				if backoff.Sleep(ctx, bo.Next()) != nil {
-					return fmt.Errorf("semaphore: release: %w", ctx.Err())
+					return nil, fmt.Errorf("semaphore: release: %w", ctx.Err())
 				}
 				continue
 			}
@@ -376,8 +412,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 			member = false
 		}
 		var ops api.TxnOps
+		var rest lockState
 		if member {
-			rest := lockState{Limit: v.state.Limit, Holders: map[string]bool{}}
+			rest = lockState{Limit: v.state.Limit, Holders: map[string]bool{}}
 			for _, h := range v.live() {
 				if h != sid {
 					rest.Holders[h] = true
@@ -388,36 +425,63 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 			} else {
 				enc, err := rest.encode()
 				if err != nil {
-					return err
+					return nil, err
 				}
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
 			}
 		}
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
-		_, _, err := s.client.Txn().Do(ctx, ops, sess.WriteOptions())
+		resp, _, err := s.client.Txn().Do(ctx, ops, sess.WriteOptions())
 		if err == nil {
-			if !member && !uncertain {
-				return fmt.Errorf("%w: %w before Release", ErrLost, errRemoved)
+			if !member {
+				if !uncertain {
+					return nil, fmt.Errorf("%w: %w before Release", ErrLost, errRemoved)
+				}
+				return nil, nil
 			}
-			return nil
+			return s.afterView(*v, sid, rest, resp), nil
 		}
 		var te *api.TxnError
 		switch {
 		case errors.As(err, &te):
 			// Only the coordination key's CAS can fail: it changed.
 			if conflicts++; conflicts > 100 {
-				return fmt.Errorf("semaphore: release: %w", err)
+				return nil, fmt.Errorf("semaphore: release: %w", err)
 			}
 		case ctx.Err() != nil || !api.IsRetryable(err):
-			return fmt.Errorf("semaphore: release: %w", err)
+			return nil, fmt.Errorf("semaphore: release: %w", err)
 		default:
 			uncertain = true
 			if backoff.Sleep(ctx, bo.Next()) != nil {
-				return fmt.Errorf("semaphore: release: %w", ctx.Err())
+				return nil, fmt.Errorf("semaphore: release: %w", ctx.Err())
 			}
 		}
 		v = nil
 	}
+}
+
+// afterView is the view a release computed from v left: sid gone from the
+// contenders, and the coordination key holding rest (absent when rest has
+// no holder, as the release then deleted it).
+func (s *Semaphore) afterView(v view, sid string, rest lockState, resp *api.TxnResponse) *view {
+	nv := view{contenders: maps.Clone(v.contenders), index: v.index}
+	delete(nv.contenders, sid)
+	if len(rest.Holders) == 0 {
+		return &nv
+	}
+	for _, r := range resp.Results {
+		if r.KV != nil && r.KV.Key == s.lockKey() {
+			enc, err := rest.encode()
+			if err != nil {
+				return nil
+			}
+			nv.lockPair = &api.KVPair{Key: r.KV.Key, Flags: Flag, ModifyIndex: r.KV.ModifyIndex, Value: enc}
+			nv.state = rest
+			nv.index = max(nv.index, r.KV.ModifyIndex)
+			return &nv
+		}
+	}
+	return nil
 }
 
 // finish forgets h and gives up what it used.
@@ -450,7 +514,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 		s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_ = s.release(cctx, h.sess, nil)
+	_, _ = s.release(cctx, h.sess, nil)
 	cancel()
 	s.finish(context.Background(), h)
 }
