@@ -339,9 +339,13 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		return ErrNotHeld
 	}
 	if !h.ending.CompareAndSwap(false, true) {
-		// The watcher saw the loss first and is cleaning up.
+		// The watcher saw the loss first and cleaned up, or another
+		// Release is under way.
 		<-h.exited
-		return fmt.Errorf("%w: %w", ErrNotHeld, context.Cause(h.ctx))
+		if cause := context.Cause(h.ctx); cause != nil && errors.Is(cause, ErrLost) {
+			return fmt.Errorf("%w: %w", ErrNotHeld, cause)
+		}
+		return ErrNotHeld
 	}
 	h.gate.Skip()
 

@@ -250,6 +250,34 @@ func TestStaleViewAfterRelease(t *testing.T) {
 	require.NoError(t, s1.Release(t.Context()))
 }
 
+// TestConcurrentRelease: of two Release calls at once, one releases and
+// the other gets ErrNotHeld.
+func TestConcurrentRelease(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+	require.NoError(t, err)
+	for range 10 {
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- s.Release(t.Context()) }()
+		}
+		e1, e2 := <-errs, <-errs
+		if e1 != nil {
+			e1, e2 = e2, e1
+		}
+		require.NoError(t, e1)
+		require.ErrorIs(t, e2, semaphore.ErrNotHeld)
+		assert.NotErrorIs(t, e2, semaphore.ErrLost)
+		waitDone(t, held, time.Second)
+	}
+	hs, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, hs)
+}
+
 // TestWaitingIsBlocking: a waiter sends a blocking query and nothing else
 // until the slot is freed.
 func TestWaitingIsBlocking(t *testing.T) {
