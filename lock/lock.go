@@ -242,7 +242,16 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	if h == nil {
 		return ErrNotHeld
 	}
-	h.releasing.Store(true)
+	if h.releasing.Swap(true) {
+		// Another Unlock is under way: once it is done, this one was
+		// called on a lock not held.
+		select {
+		case <-h.ctx.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return ErrNotHeld
+	}
 	h.gate.Skip()
 	var relErr error
 	idx, err := l.release(ctx, h)

@@ -309,6 +309,34 @@ func TestHeldCycleKeepsConnections(t *testing.T) {
 	assert.Equal(t, dials, ct.Dials(), "connections opened by held cycles")
 }
 
+// TestConcurrentUnlock: of two Unlock calls at once, one releases and the
+// other gets ErrNotHeld, not a report of a lost lock.
+func TestConcurrentUnlock(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	l, err := lock.New(c, key(t), lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	for range 10 {
+		held, err := l.Lock(ctx)
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- l.Unlock(ctx) }()
+		}
+		e1, e2 := <-errs, <-errs
+		if e1 != nil {
+			e1, e2 = e2, e1
+		}
+		require.NoError(t, e1)
+		require.ErrorIs(t, e2, lock.ErrNotHeld)
+		assert.NotErrorIs(t, e2, lock.ErrLost)
+		assert.ErrorIs(t, context.Cause(held), lock.ErrUnlocked)
+	}
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session)
+}
+
 func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
