@@ -266,7 +266,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		relErr = fmt.Errorf("lock: release: %w", err)
 	}
 	holder.AwaitWatcher(h.exited, h.stop, err == nil)
-	if lost := context.Cause(h.ctx); lost != nil && errors.Is(lost, ErrLost) {
+	if lost := context.Cause(h.ctx); errors.Is(lost, ErrLost) {
 		// The watcher saw the loss before the release was sent.
 		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
 	}

@@ -342,7 +342,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		// The watcher saw the loss first and cleaned up, or another
 		// Release is under way.
 		<-h.exited
-		if cause := context.Cause(h.ctx); cause != nil && errors.Is(cause, ErrLost) {
+		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLost) {
 			return fmt.Errorf("%w: %w", ErrNotHeld, cause)
 		}
 		return ErrNotHeld
@@ -374,7 +374,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 	// Forgotten before the held context ends, so that an Acquire woken by
 	// it finds the Semaphore free.
 	s.forget(h)
-	if relErr != nil && errors.Is(relErr, ErrLost) {
+	if errors.Is(relErr, ErrLost) {
 		h.cancel(relErr)
 	} else {
 		h.cancel(ErrReleased)
@@ -417,6 +417,7 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 		}
 		var ops api.TxnOps
 		var rest lockState
+		var enc []byte // rest as stored, when the key is kept
 		if member {
 			rest = lockState{Limit: v.state.Limit, Holders: map[string]bool{}}
 			for _, h := range v.live() {
@@ -427,8 +428,8 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 			if len(rest.Holders) == 0 {
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: s.lockKey(), Index: v.lockIndex()}})
 			} else {
-				enc, err := rest.encode()
-				if err != nil {
+				var err error
+				if enc, err = rest.encode(); err != nil {
 					return nil, err
 				}
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
@@ -443,7 +444,7 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 				}
 				return nil, nil
 			}
-			return s.afterView(*v, sid, rest, resp), nil
+			return s.afterView(*v, sid, rest, enc, resp), nil
 		}
 		var te *api.TxnError
 		switch {
@@ -465,9 +466,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 }
 
 // afterView is the view a release computed from v left: sid gone from the
-// contenders, and the coordination key holding rest (absent when rest has
-// no holder, as the release then deleted it).
-func (s *Semaphore) afterView(v view, sid string, rest lockState, resp *api.TxnResponse) *view {
+// contenders, and the coordination key holding rest, encoded as enc
+// (absent when rest has no holder, as the release then deleted it).
+func (s *Semaphore) afterView(v view, sid string, rest lockState, enc []byte, resp *api.TxnResponse) *view {
 	nv := view{contenders: maps.Clone(v.contenders), index: v.index}
 	delete(nv.contenders, sid)
 	if len(rest.Holders) == 0 {
@@ -475,10 +476,6 @@ func (s *Semaphore) afterView(v view, sid string, rest lockState, resp *api.TxnR
 	}
 	for _, r := range resp.Results {
 		if r.KV != nil && r.KV.Key == s.lockKey() {
-			enc, err := rest.encode()
-			if err != nil {
-				return nil
-			}
 			nv.lockPair = &api.KVPair{Key: r.KV.Key, Flags: Flag, ModifyIndex: r.KV.ModifyIndex, Value: enc}
 			nv.state = rest
 			nv.index = max(nv.index, r.KV.ModifyIndex)

@@ -125,9 +125,9 @@ const (
 // false when the holding was given up first: the watcher returns at once.
 func (g *WatchGate) Start() bool { return g.state.CompareAndSwap(gatePending, gateStarted) }
 
-// Skip is called when the holding is given up. It reports true when the
-// watcher had not started and now never will.
-func (g *WatchGate) Skip() bool { return g.state.CompareAndSwap(gatePending, gateSkipped) }
+// Skip is called when the holding is given up: a watcher that has not
+// started never will.
+func (g *WatchGate) Skip() { g.state.CompareAndSwap(gatePending, gateSkipped) }
 
 // AwaitWatcher waits for a holding's watcher to return after the holding
 // was given up. When the release was sent and answered (released), the
