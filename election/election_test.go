@@ -70,7 +70,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 func TestCampaignLeaderResign(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
 
@@ -122,8 +122,8 @@ func TestHandoverOnResign(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
 	// A lock-delay does not apply to a resignation.
-	sa := newSession(t, c, session.WithLockDelay(15*time.Second))
-	sb := newSession(t, c)
+	sa := integration.NewSession(t, c, session.WithLockDelay(15*time.Second))
+	sb := integration.NewSession(t, c)
 	a, err := election.New(c, key, election.WithSession(sa))
 	require.NoError(t, err)
 	b, err := election.New(c, key, election.WithSession(sb))
@@ -171,7 +171,7 @@ func TestFailoverWhenSessionDestroyed(t *testing.T) {
 	sa, err := session.New(t.Context(), c, session.WithLockDelay(0))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sa.Close(context.Background()) })
-	sb := newSession(t, c, session.WithLockDelay(0))
+	sb := integration.NewSession(t, c, session.WithLockDelay(0))
 
 	var deposed atomic.Value
 	a, err := election.New(c, key, election.WithSession(sa), election.WithHooks(election.Hooks{
@@ -224,7 +224,7 @@ func TestLockDelayRespected(t *testing.T) {
 	sa, err := session.New(t.Context(), c, session.WithLockDelay(delay))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sa.Close(context.Background()) })
-	sb := newSession(t, c, session.WithLockDelay(0))
+	sb := integration.NewSession(t, c, session.WithLockDelay(0))
 	a, err := election.New(c, key, election.WithSession(sa))
 	require.NoError(t, err)
 	b, err := election.New(c, key, election.WithSession(sb))
@@ -255,8 +255,8 @@ func TestLockDelayRespected(t *testing.T) {
 func TestCampaignCancelledHoldsNothing(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	sa := newSession(t, c, session.WithLockDelay(0))
-	sb := newSession(t, c, session.WithLockDelay(0))
+	sa := integration.NewSession(t, c, session.WithLockDelay(0))
+	sb := integration.NewSession(t, c, session.WithLockDelay(0))
 	a, err := election.New(c, key, election.WithSession(sa))
 	require.NoError(t, err)
 	b, err := election.New(c, key, election.WithSession(sb))
@@ -280,7 +280,7 @@ func TestConflictingKey(t *testing.T) {
 	key := electionKey(t)
 	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: key, Value: []byte("data"), Flags: 7}, nil)
 	require.NoError(t, err)
-	e, err := election.New(c, key, election.WithSession(newSession(t, c)))
+	e, err := election.New(c, key, election.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 	_, err = e.Leader(t.Context())
 	assert.ErrorIs(t, err, lock.ErrConflict)
@@ -307,8 +307,8 @@ func next(t *testing.T, ch <-chan election.Leader, d time.Duration) election.Lea
 func TestObserveOrder(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	sa := newSession(t, c, session.WithLockDelay(0))
-	sb := newSession(t, c, session.WithLockDelay(0))
+	sa := integration.NewSession(t, c, session.WithLockDelay(0))
+	sb := integration.NewSession(t, c, session.WithLockDelay(0))
 	a, err := election.New(c, key, election.WithSession(sa))
 	require.NoError(t, err)
 	b, err := election.New(c, key, election.WithSession(sb))
@@ -369,7 +369,7 @@ func TestObserveOrder(t *testing.T) {
 func TestObserveCoalescesForSlowReader(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
 	obs, err := election.New(c, key)
@@ -410,7 +410,7 @@ func TestObserveCoalescesForSlowReader(t *testing.T) {
 func TestProclaimSeenByObservers(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
 	obs, err := election.New(c, key)
@@ -443,7 +443,7 @@ func TestProclaimSeenByObservers(t *testing.T) {
 	assert.Equal(t, tok.LockIndex, pair.LockIndex)
 
 	// Not leading: Proclaim is refused.
-	other, err := election.New(c, key, election.WithSession(newSession(t, c)))
+	other, err := election.New(c, key, election.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 	assert.ErrorIs(t, other.Proclaim(t.Context(), []byte("x")), election.ErrNotLeader)
 
@@ -456,7 +456,7 @@ func TestProclaimSeenByObservers(t *testing.T) {
 func TestHooksOrder(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	var (
 		mu     sync.Mutex
 		events []string
@@ -496,7 +496,7 @@ func TestHooksOrder(t *testing.T) {
 func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
 
@@ -524,7 +524,7 @@ func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 func TestRunStopsWhenCtxEnds(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	ctx, cancel := context.WithCancel(t.Context())
 	started := make(chan struct{})
 	var fnCause error
@@ -659,7 +659,7 @@ func TestRunInvariant(t *testing.T) {
 func TestRequestCount(t *testing.T) {
 	c, ct := countingClient(t)
 	key := electionKey(t)
-	s := newSession(t, newClient(t), session.WithLockDelay(0))
+	s := integration.NewSession(t, newClient(t), session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
 	ct.Reset()
@@ -678,7 +678,7 @@ func TestRunEndsWhenSessionDestroyed(t *testing.T) {
 	c, ct := countingClient(t)
 	plain := newClient(t)
 	key := electionKey(t)
-	s := newSession(t, plain, session.WithLockDelay(0))
+	s := integration.NewSession(t, plain, session.WithLockDelay(0))
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -714,7 +714,7 @@ func TestObserveThroughFaults(t *testing.T) {
 	key := electionKey(t)
 	obs, err := election.New(c, key)
 	require.NoError(t, err)
-	s := newSession(t, plain, session.WithLockDelay(0))
+	s := integration.NewSession(t, plain, session.WithLockDelay(0))
 	e, err := election.New(plain, key, election.WithSession(s))
 	require.NoError(t, err)
 

@@ -24,14 +24,6 @@ import (
 
 func TestMain(m *testing.M) { integration.Main(m) }
 
-func newSession(t *testing.T, c *api.Client, opts ...session.Option) *session.Session {
-	t.Helper()
-	s, err := session.New(t.Context(), c, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
-}
-
 func key(t *testing.T) string { return "locktest/" + t.Name() }
 
 func TestNewValidatesBeforeSending(t *testing.T) {
@@ -59,7 +51,7 @@ func TestNewValidatesBeforeSending(t *testing.T) {
 func TestLockUnlockAndErrors(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("me")))
 	require.NoError(t, err)
 
@@ -98,7 +90,7 @@ func TestLockUnlockAndErrors(t *testing.T) {
 func TestTryLockOnHeldKeyAndCancelWhileWaiting(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
-	a, err := lock.New(c, key(t), lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	a, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
 	require.NoError(t, err)
 	bName := "own-" + t.Name()
 	b, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithLockDelay(0), session.WithName(bName)))
@@ -213,7 +205,7 @@ func TestLostWhenSessionDestroyedOrKeyDeleted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSession(t, c, session.WithLockDelay(0))
+			s := integration.NewSession(t, c, session.WithLockDelay(0))
 			l, err := lock.New(c, key(t), lock.WithSession(s))
 			require.NoError(t, err)
 			held, err := l.Lock(ctx)
@@ -244,7 +236,7 @@ func TestConflictWithNonLockKey(t *testing.T) {
 	ctx := t.Context()
 	_, err := c.KV().Put(ctx, &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 0xe0f69a2baa414de0}, nil)
 	require.NoError(t, err)
-	l, err := lock.New(c, key(t), lock.WithSession(newSession(t, c)))
+	l, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 	_, err = l.Lock(ctx)
 	assert.ErrorIs(t, err, lock.ErrConflict)
@@ -258,7 +250,7 @@ func TestConflictWithNonLockKey(t *testing.T) {
 func TestReusedSessionCycleCostsThreeRequests(t *testing.T) {
 	c, ct := integration.Shared(t).CountingClient(t)
 	ctx := t.Context()
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	// Prime: the first acquisition of a Lock reads the key first.
@@ -285,7 +277,7 @@ func TestHeldCycleKeepsConnections(t *testing.T) {
 	ctx := t.Context()
 	// The session renews through another client, so that only the lock's
 	// requests are counted.
-	s := newSession(t, a.Client(t), session.WithLockDelay(0))
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	cycle := func() int64 {
@@ -314,7 +306,7 @@ func TestHeldCycleKeepsConnections(t *testing.T) {
 func TestConcurrentUnlock(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
-	l, err := lock.New(c, key(t), lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	l, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
 	require.NoError(t, err)
 	for range 10 {
 		held, err := l.Lock(ctx)
@@ -350,7 +342,7 @@ func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 			_, err = holder.Lock(ctx)
 			require.NoError(t, err)
 
-			waiter, err := lock.New(c, key(t), lock.WithSession(newSession(t, c)))
+			waiter, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c)))
 			require.NoError(t, err)
 			got := make(chan time.Time, 1)
 			go func() {
@@ -428,7 +420,7 @@ func TestLockSurvivesLeaderLossInCluster(t *testing.T) {
 	require.NoError(t, err)
 	follower := (leader + 1) % 3
 	c := cl.Client(t, follower)
-	s := newSession(t, c, session.WithTTL(15*time.Second), session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithTTL(15*time.Second), session.WithLockDelay(0))
 	l, err := lock.New(c, "cluster/job", lock.WithSession(s))
 	require.NoError(t, err)
 	held, err := l.Lock(ctx)
@@ -476,7 +468,7 @@ func TestRestartedDevAgentLosesTheLock(t *testing.T) {
 func TestGuardedWrites(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
-	s := newSession(t, c, session.WithLockDelay(0))
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	target := key(t) + "-data"
@@ -542,7 +534,7 @@ func TestInteropWithConsulLockCLI(t *testing.T) {
 		p, _, err := c.KV().Get(ctx, k, nil)
 		return err == nil && p != nil && p.Session != ""
 	}, 20*time.Second, 50*time.Millisecond)
-	l, err := lock.New(c, k, lock.WithSession(newSession(t, c, session.WithLockDelay(0))))
+	l, err := lock.New(c, k, lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
 	require.NoError(t, err)
 	_, err = l.TryLock(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
-	"github.com/consulkit/consulkit/session"
 )
 
 // TestMain runs the package's tests through the harness, which stops the
@@ -21,15 +20,6 @@ func TestMain(m *testing.M) { integration.Main(m) }
 func semPrefix(t *testing.T) string {
 	t.Helper()
 	return integration.Shared(t).KeyPrefix(t, "consulkit-test/semaphore")
-}
-
-// newSession creates a session closed when the test ends.
-func newSession(t *testing.T, c *api.Client, opts ...session.Option) *session.Session {
-	t.Helper()
-	s, err := session.New(t.Context(), c, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
 }
 
 // countingClient returns a client for the shared agent whose requests are

@@ -89,7 +89,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 func TestWireFormat(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, c)
+	sess := integration.NewSession(t, c)
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess), semaphore.WithValue([]byte("worker-1")))
 	require.NoError(t, err)
 
@@ -130,7 +130,7 @@ func TestWireFormat(t *testing.T) {
 func TestRequestCount(t *testing.T) {
 	c, ct := countingClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, newClient(t))
+	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 3, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	for i := range 2 {
@@ -154,7 +154,7 @@ func TestRequestCount(t *testing.T) {
 func TestHeldCycleKeepsConnections(t *testing.T) {
 	c, ct := countingClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, newClient(t))
+	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	cycle := func() {
@@ -181,7 +181,7 @@ func TestHeldCycleKeepsConnections(t *testing.T) {
 func TestReleaseBeforeWatchStarts(t *testing.T) {
 	c, ct := countingClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, newClient(t))
+	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	for range 20 {
@@ -202,7 +202,7 @@ func TestReleaseBeforeWatchStarts(t *testing.T) {
 func TestAcquireAfterReleaseSkipsRead(t *testing.T) {
 	c, ct := countingClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, newClient(t))
+	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	_, err = s.Acquire(t.Context())
@@ -228,9 +228,9 @@ func TestAcquireAfterReleaseSkipsRead(t *testing.T) {
 func TestStaleViewAfterRelease(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	s1, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+	s1, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
-	s2, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+	s2, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 
 	_, err = s1.Acquire(t.Context())
@@ -255,7 +255,7 @@ func TestStaleViewAfterRelease(t *testing.T) {
 func TestConcurrentRelease(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 	for range 10 {
 		held, err := s.Acquire(t.Context())
@@ -284,7 +284,7 @@ func TestWaitingIsBlocking(t *testing.T) {
 	plain := newClient(t)
 	c, ct := countingClient(t)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, plain), newSession(t, plain)
+	sa, sb := integration.NewSession(t, plain), integration.NewSession(t, plain)
 	a, err := semaphore.New(plain, prefix, 1, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
@@ -317,7 +317,7 @@ func TestWaitingIsBlocking(t *testing.T) {
 func TestTryAcquireNoSlot(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, c), newSession(t, c)
+	sa, sb := integration.NewSession(t, c), integration.NewSession(t, c)
 	a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
@@ -380,7 +380,7 @@ func TestNeverOverLimit(t *testing.T) {
 		errs                            = make(chan error, workers)
 	)
 	for range workers {
-		sess := newSession(t, c)
+		sess := integration.NewSession(t, c)
 		s, err := semaphore.New(c, prefix, limit, semaphore.WithSession(sess))
 		require.NoError(t, err)
 		wg.Add(1)
@@ -435,7 +435,7 @@ func TestDestroyedSessionFreesSlot(t *testing.T) {
 			sa, err := session.New(t.Context(), c, session.WithBehavior(behavior))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = sa.Close(context.Background()) })
-			sb := newSession(t, c)
+			sb := integration.NewSession(t, c)
 			a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
 			require.NoError(t, err)
 			b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
@@ -485,7 +485,7 @@ func TestDestroyedSessionFreesSlot(t *testing.T) {
 func TestLimitConflict(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, c), newSession(t, c)
+	sa, sb := integration.NewSession(t, c), integration.NewSession(t, c)
 	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 3, semaphore.WithSession(sb))
@@ -516,7 +516,7 @@ func TestLeftoverLockWithoutHoldersTakenOver(t *testing.T) {
 	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/.lock", Flags: semaphore.Flag,
 		Value: []byte(`{"Limit":5,"Holders":{}}`)}, nil)
 	require.NoError(t, err)
-	sess := newSession(t, c)
+	sess := integration.NewSession(t, c)
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	_, err = s.TryAcquire(t.Context())
@@ -529,7 +529,7 @@ func TestLeftoverLockWithoutHoldersTakenOver(t *testing.T) {
 func TestStaleHoldersPruned(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sb := newSession(t, c)
+	sb := integration.NewSession(t, c)
 	ghost := "0b1d7a57-0000-4000-8000-000000000001"
 	noSession := "0b1d7a57-0000-4000-8000-000000000002"
 	// A holder whose contender key is gone, and one whose contender key
@@ -558,7 +558,7 @@ func TestStaleHoldersPruned(t *testing.T) {
 func TestCancelledAcquireLeavesNothing(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, c), newSession(t, c)
+	sa, sb := integration.NewSession(t, c), integration.NewSession(t, c)
 	a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sb))
@@ -591,7 +591,7 @@ func TestCancelledAcquireLeavesNothing(t *testing.T) {
 func TestLockRemovedAfterLastRelease(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, c), newSession(t, c)
+	sa, sb := integration.NewSession(t, c), integration.NewSession(t, c)
 	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sb))
@@ -646,7 +646,7 @@ func TestLossDetected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClient(t)
 			prefix := semPrefix(t)
-			sess := newSession(t, c)
+			sess := integration.NewSession(t, c)
 			s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 			require.NoError(t, err)
 			held, err := s.Acquire(t.Context())
@@ -685,7 +685,7 @@ func TestConflictingLockKey(t *testing.T) {
 			p.Key = prefix + "/.lock"
 			_, err := c.KV().Put(t.Context(), &p, nil)
 			require.NoError(t, err)
-			s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(newSession(t, c)))
+			s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c)))
 			require.NoError(t, err)
 			_, err = s.Acquire(t.Context())
 			assert.ErrorIs(t, err, semaphore.ErrConflict)
@@ -701,7 +701,7 @@ func TestConflictingLockKey(t *testing.T) {
 func TestSharedSessionClaim(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, c)
+	sess := integration.NewSession(t, c)
 	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	b, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
@@ -737,7 +737,7 @@ func TestOwnSessions(t *testing.T) {
 func TestDo(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, c)
+	sess := integration.NewSession(t, c)
 	ran := false
 	err := semaphore.Do(t.Context(), c, prefix, 2, func(ctx context.Context) error {
 		ran = true
@@ -773,7 +773,7 @@ func TestTransientFaults(t *testing.T) {
 	c, err := api.NewClient(cfg)
 	require.NoError(t, err)
 	prefix := semPrefix(t)
-	sa, sb := newSession(t, plain), newSession(t, plain)
+	sa, sb := integration.NewSession(t, plain), integration.NewSession(t, plain)
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))
 	require.NoError(t, err)
 	other, err := semaphore.New(plain, prefix, 2, semaphore.WithSession(sb))
@@ -809,7 +809,7 @@ func TestTransientFaults(t *testing.T) {
 func TestAcquireRightAfterLoss(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)
-	sess := newSession(t, c)
+	sess := integration.NewSession(t, c)
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	for range 3 {

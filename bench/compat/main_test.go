@@ -32,14 +32,7 @@ func official(t *testing.T, a *integration.Agent) *consulapi.Client {
 // the test ends.
 func newSession(t *testing.T, c *api.Client) *session.Session {
 	t.Helper()
-	s, err := session.New(t.Context(), c, session.WithLockDelay(0), session.WithName(t.Name()))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
-	})
-	return s
+	return integration.NewSession(t, c, session.WithLockDelay(0), session.WithName(t.Name()))
 }
 
 // keyFor returns a key unique to the test.
