@@ -9,7 +9,18 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${CONSULKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/consulkit}"
 out="$cache/consul-$version/consul"
 
-if [ -x "$out" ] && "$out" version 2>/dev/null | grep -q "Consul v$version"; then
+# is_wanted BIN reports whether BIN is Consul $version. The output is read
+# whole before it is matched: "consul version | grep -q" fails under
+# pipefail whenever grep exits before consul has written its last line
+# (SIGPIPE), which made a good build look wrong now and then.
+is_wanted() {
+  local v
+  [ -x "$1" ] || return 1
+  v="$("$1" version 2>/dev/null)" || return 1
+  [ "${v%%$'\n'*}" = "Consul v$version" ]
+}
+
+if is_wanted "$out"; then
   echo "$out"
   exit 0
 fi
@@ -20,7 +31,7 @@ mkdir -p "$(dirname "$out")"
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$(dirname "$out")/.build.lock"
   flock 9
-  if [ -x "$out" ] && "$out" version 2>/dev/null | grep -q "Consul v$version"; then
+  if is_wanted "$out"; then
     echo "$out"
     exit 0
   fi
@@ -31,6 +42,6 @@ trap 'rm -f "$tmp"' EXIT
   cd "$root/tools/consul"
   CGO_ENABLED=0 go build -trimpath -o "$tmp" .
 ) >&2
-"$tmp" version | grep -q "Consul v$version" || { echo "built binary is not Consul v$version" >&2; exit 1; }
+is_wanted "$tmp" || { echo "built binary is not Consul v$version" >&2; exit 1; }
 mv "$tmp" "$out"
 echo "$out"
