@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Fault is what a FaultProxy does to the requests it receives.
@@ -34,9 +35,10 @@ type FaultProxy struct {
 
 	srv      *http.Server
 	ln       net.Listener
-	fault    atomic.Int32
 	mu       sync.Mutex
+	fault    Fault
 	release  chan struct{} // closed to end hung requests
+	delay    atomic.Int64  // time.Duration added before forwarding
 	requests atomic.Int64
 	wg       sync.WaitGroup
 }
@@ -55,21 +57,33 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 	p := &FaultProxy{Addr: ln.Addr().String(), ln: ln, release: make(chan struct{})}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
-		switch Fault(p.fault.Load()) {
+		// The fault and the release channel of a hang are read together,
+		// so that a hang cannot wait on a channel Set has already
+		// replaced.
+		p.mu.Lock()
+		fault, rel := p.fault, p.release
+		p.mu.Unlock()
+		switch fault {
 		case ServerError:
 			http.Error(w, "injected fault", http.StatusInternalServerError)
 		case NoLeader:
 			http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		case Hang:
-			p.mu.Lock()
-			rel := p.release
-			p.mu.Unlock()
 			select {
 			case <-rel:
 				panic(http.ErrAbortHandler) // drop the connection
 			case <-r.Context().Done():
 			}
 		default:
+			if d := time.Duration(p.delay.Load()); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				}
+			}
 			rp.ServeHTTP(w, r)
 		}
 	})}
@@ -85,14 +99,18 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 // Set changes the fault applied to requests from now on. Requests hung by
 // Hang are dropped when the fault changes.
 func (p *FaultProxy) Set(f Fault) {
-	old := Fault(p.fault.Swap(int32(f)))
-	if old == Hang && f != Hang {
-		p.mu.Lock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fault == Hang && f != Hang {
 		close(p.release)
 		p.release = make(chan struct{})
-		p.mu.Unlock()
 	}
+	p.fault = f
 }
+
+// SetDelay makes the proxy wait d before forwarding each request it passes
+// from now on (0: forward at once), as a slow link or a busy agent would.
+func (p *FaultProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Requests returns how many requests the proxy has received.
 func (p *FaultProxy) Requests() int64 { return p.requests.Load() }

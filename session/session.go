@@ -243,8 +243,12 @@ func (s *Session) lose(err error) {
 
 func (s *Session) renewLoop(ctx context.Context) {
 	defer close(s.exited)
+	// Renews are timed from when the last successful one was sent (its
+	// deadline minus the TTL), not from when its answer came: a renew
+	// answered late must not push the next one to the edge of the
+	// deadline, where it would have no time left to be answered.
 	var (
-		wait    = s.TTL() / 2
+		wait    = time.Until(s.Deadline().Add(-s.TTL() / 2))
 		lastErr error
 	)
 	for {
@@ -270,7 +274,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 			s.mu.Lock()
 			s.ttl, s.deadline = ttl, sent.Add(ttl)
 			s.mu.Unlock()
-			wait, lastErr = ttl/2, nil
+			wait, lastErr = time.Until(sent.Add(ttl/2)), nil
 			continue
 		case ctx.Err() != nil:
 			return

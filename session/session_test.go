@@ -178,6 +178,34 @@ func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
 	}
 }
 
+// A renew answered late (here every request takes 4.5s of a 10s TTL) must
+// not push the next renew so close to the deadline that it cannot be
+// answered in time: renews are timed from when the last successful one
+// was sent. Timed from its answer, the second renew was sent 0.5s before
+// the deadline and the session was reported expired at 15s.
+func TestSessionSurvivesSlowRenews(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	proxy := integration.NewFaultProxy(t, a.Addr)
+	cfg := a.Config()
+	cfg.Address = proxy.Addr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	proxy.SetDelay(4500 * time.Millisecond)
+	t.Cleanup(func() { proxy.SetDelay(0) }) // runs before Close
+
+	select {
+	case <-s.Done():
+		t.Fatalf("session lost although every renew was answered within its deadline: %v", s.Err())
+	case <-time.After(21 * time.Second): // three renews at least
+	}
+	require.NoError(t, s.Err())
+}
+
 func waitForRenew(t *testing.T, s *session.Session) {
 	t.Helper()
 	d := s.Deadline()
