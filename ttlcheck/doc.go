@@ -40,7 +40,10 @@
 //     service, for NewService) and keep beating. Transient errors
 //     (api.IsRetryable, timeouts) are retried with jittered backoff,
 //     starting at interval/8 (50ms..1s) and growing to one interval, so
-//     several retries fit within the TTL.
+//     several retries fit within the TTL. A request that is not answered
+//     (a dead connection, a stalled agent) is given at most half of what
+//     is left of the TTL (at least 200ms, at most the interval bounded to
+//     1s..10s), so that its retry still reaches the agent in time.
 //   - Notes are bounded to MaxNoteSize (4 KiB) and cut with
 //     TruncatedMarker.
 //   - Status changes, re-registrations, retried failures and probe panics

@@ -30,6 +30,10 @@ type fakeAgent struct {
 	// hook, when set, may answer a request instead of the fake: it returns
 	// a status code (0 to let the fake answer) and a body.
 	hook func(r fakeReq) (int, string)
+	// hang, when set, is asked about every request before the fake
+	// answers it; a request it returns true for is never answered (the
+	// client has to give up), as on a dead connection.
+	hang func(r fakeReq) bool
 	// unknownCode is how an update of an unknown check is answered: 500
 	// "does not have associated TTL" (Consul 1.14) when 0, else this code.
 	unknownCode int
@@ -81,6 +85,13 @@ func (f *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Request decode failed: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+	}
+	f.mu.Lock()
+	hang := f.hang
+	f.mu.Unlock()
+	if hang != nil && hang(req) {
+		<-r.Context().Done()
+		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -237,6 +237,32 @@ func TestRunRetriesTransientErrors(t *testing.T) {
 	assert.Len(t, f.requests("/v1/agent/check/register"), 1, "a transient error is not an unknown check")
 }
 
+// An update that is never answered must time out early enough for a
+// retry to reach the agent before the TTL runs out. With a 1s TTL (beats
+// every 333ms) an attempt used to be given 1s, so one hung request let
+// the check lapse for ~0.4s; it now gets at most half of what is left of
+// the TTL.
+func TestRunHungUpdateDoesNotLapse(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = time.Second
+	var hung atomic.Bool
+	f.mu.Lock()
+	f.hang = func(r fakeReq) bool {
+		return strings.HasPrefix(r.Path, "/v1/agent/check/update/") && len(f.check(chk.ID).updates) == 2 && hung.CompareAndSwap(false, true)
+	}
+	f.mu.Unlock()
+	hb, err := ttlcheck.New(f.client(t), chk)
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	c := f.waitCheck(t, chk.ID, 5*time.Second, "beats after the hung update", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 4 })
+	require.ErrorIs(t, stop(), context.Canceled)
+	require.True(t, hung.Load(), "an update hung")
+	for i := 1; i < len(c.updates); i++ {
+		assert.Less(t, c.updates[i].Sub(c.updates[i-1]), chk.TTL, "gap before update %d", i)
+	}
+}
+
 func TestRunRegistersAgainWhenForgotten(t *testing.T) {
 	tests := []struct {
 		name        string

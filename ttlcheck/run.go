@@ -108,6 +108,7 @@ type runner struct {
 	established bool      // an update succeeded during this Run
 	attempted   bool      // a registration may have taken effect: deregister on return
 	lastStatus  Status    // the last status the agent accepted, "" before any
+	acceptedAt  time.Time // when the last accepted update was sent: the agent reset the TTL after it
 }
 
 type probeResult struct {
@@ -266,9 +267,27 @@ func (h *Heartbeat) callProbe(ctx context.Context) (s Status, note string) {
 	return s, note
 }
 
-// attemptTimeout bounds one request: the interval, between 1s and 10s.
-func (r *runner) attemptTimeout() time.Duration {
-	return min(max(r.h.interval, time.Second), 10*time.Second)
+// minAttempt is the shortest bound attemptTimeout gives a request.
+const minAttempt = 200 * time.Millisecond
+
+// attemptTimeout bounds one request sent at now. The base bound is the
+// interval, between 1s and 10s. While the TTL the agent last reset is
+// still running, a request may take at most half of what is left of it
+// (but not less than minAttempt), so that a request that hangs (a dead
+// pooled connection, a stalled agent) times out early enough for a retry
+// to reach the agent before the check turns critical. Once the TTL has
+// run out there is nothing left to save, and a slow agent gets the base
+// bound, so that it can be reached at all.
+func (r *runner) attemptTimeout(now time.Time) time.Duration {
+	base := min(max(r.h.interval, time.Second), 10*time.Second)
+	if r.acceptedAt.IsZero() {
+		return base
+	}
+	left := r.acceptedAt.Add(r.h.check.TTL).Sub(now)
+	if left <= 0 {
+		return base
+	}
+	return min(base, max(left/2, minAttempt))
 }
 
 // send makes one attempt to update the check (registering it first if
@@ -277,11 +296,12 @@ func (r *runner) send(ctx context.Context) error {
 	h := r.h
 	start := time.Now()
 	rep := h.current()
-	actx, cancel := context.WithTimeout(ctx, r.attemptTimeout())
+	actx, cancel := context.WithTimeout(ctx, r.attemptTimeout(start))
 	err := r.update(actx, rep)
 	cancel()
 	if err == nil {
 		h.markSent(rep)
+		r.acceptedAt = start
 		r.established = true
 		r.bo.Reset()
 		r.needSend = false
