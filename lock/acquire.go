@@ -120,11 +120,30 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			a.noteFree()
 		case pair.Flags != Flag:
 			return Token{}, fmt.Errorf("%w: key %q has flags %#x", ErrConflict, a.l.key, pair.Flags)
-		case pair.Session == a.sess.ID():
-			// An earlier attempt whose answer was lost did acquire it (the
-			// session's claim rules out another holder in this process).
+		case pair.Session == a.sess.ID() && a.uncertain:
+			// An earlier attempt of this call whose answer was lost did
+			// acquire it (the session's claim rules out another holder in
+			// this process).
 			a.uncertain = false
 			return Token{Key: a.l.key, Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex}, nil
+		case pair.Session == a.sess.ID():
+			// The session holds the key, but not through this call: an
+			// earlier holding whose release failed. Reporting it as held
+			// would reuse its token; release it, so that this acquisition
+			// is a new write with a newer token.
+			if err := a.releaseLeftover(ctx, pair); err != nil {
+				if ctx.Err() != nil {
+					return Token{}, ctx.Err()
+				}
+				if !api.IsRetryable(err) {
+					return Token{}, fmt.Errorf("lock: releasing the session's earlier hold: %w", err)
+				}
+				a.logRetry(err)
+				if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+					return Token{}, serr
+				}
+			}
+			a.waitIndex = 0 // read again
 		case pair.Session != "":
 			if a.try {
 				return Token{}, ErrLocked
@@ -234,6 +253,21 @@ func (a *acquirer) delayWait() time.Duration {
 		d = b.Next()
 	}
 	return d
+}
+
+// releaseLeftover releases pair, held by the Lock's own session from an
+// earlier holding, unless it changed since it was read.
+func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error {
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: a.l.key, Index: pair.ModifyIndex}},
+		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: a.l.key, Value: pair.Value, Flags: pair.Flags, Session: a.sess.ID()}},
+	}
+	_, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	var te *api.TxnError
+	if errors.As(err, &te) {
+		return nil // it changed: read again
+	}
+	return err
 }
 
 // cleanup releases the key in case an attempt whose answer was lost did

@@ -21,8 +21,20 @@
 //     else, or when the session is lost, the held context is cancelled with
 //     cause ErrLost. Transient errors are retried while the session lives;
 //     the session reports loss at its deadline (see package session).
+//   - Unlock cancels the held context (cause ErrUnlocked) before it sends
+//     the release, so that what the context guards stops before another
+//     holder can take the key. It retries transient errors until its ctx
+//     ends or the session does. A release that still fails leaves the key
+//     held by the session: an own session is destroyed at once; a caller's
+//     session keeps it until the session ends or the Lock locks again.
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
-//     the Raft index of the acquiring write).
+//     the Raft index of the acquiring write). Lock never reports as a new
+//     acquisition a hold its session kept from an earlier one: it releases
+//     that hold first, and writes again.
+//   - A request of Lock in flight when the session ends is abandoned, and
+//     Lock returns the session's error. A key overwritten with other flags
+//     while held (a plain write) is a loss with ErrConflict, and the
+//     session lets go of it, keeping what was written.
 //   - One acquisition over a reused session costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query
 //     that watches, one transaction to release. The watch is not sent when

@@ -149,11 +149,11 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 func (l *Lock) Key() string { return l.key }
 
 // Token returns the fencing token of the current acquisition, or the zero
-// Token when the lock is not held.
+// Token when the lock is not held: also once it was lost or Unlock began.
 func (l *Lock) Token() Token {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.held == nil {
+	if l.held == nil || l.held.ctx.Err() != nil {
 		return Token{}
 	}
 	return l.held.token
@@ -203,12 +203,22 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 	}()
 	sess := lease.Session
 
+	// A request in flight when the session ends is abandoned: the
+	// acquisition could not be held anyway.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sess.Context(), cancel)
+	defer stop()
+
 	a := acquirer{l: l, sess: sess, try: try}
 	l.mu.Lock()
 	a.guard = l.lastIndex
 	l.mu.Unlock()
-	tok, err := a.run(ctx)
+	tok, err := a.run(actx)
 	if err != nil {
+		if ctx.Err() == nil && sess.Err() != nil {
+			return nil, fmt.Errorf("lock: session: %w", sess.Err())
+		}
 		return nil, err
 	}
 	return l.hold(tok, lease), nil
@@ -228,13 +238,17 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 }
 
 // Unlock releases the lock, waits for its watcher to stop, and destroys
-// the session the Lock created for itself. It returns ErrNotHeld when the lock is not
-// held and an error wrapping ErrLost when it was lost before it could be
-// released.
+// the session the Lock created for itself. It returns ErrNotHeld when the
+// lock is not held and an error wrapping ErrLost when it was lost before it
+// could be released.
 //
-// The release is sent first and the watcher's blocking query then returns
-// on its own, because the key changed: cancelling it instead would make the
-// HTTP client drop its connection and dial a new one on every cycle.
+// The held context is cancelled (cause ErrUnlocked) before the release is
+// sent, so that whatever it guards stops before another holder can take
+// the key. Transient errors are retried until ctx ends or the session
+// does (Consul then frees the key itself). The release is sent before the
+// watcher is stopped: its blocking query returns on its own because the
+// key changed, where cancelling it would make the HTTP client drop its
+// connection and dial a new one on every cycle.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	h := l.held
@@ -246,44 +260,88 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		// Another Unlock is under way: once it is done, this one was
 		// called on a lock not held.
 		select {
-		case <-h.ctx.Done():
+		case <-h.exited:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		return ErrNotHeld
 	}
 	h.gate.Skip()
+	h.cancel(ErrUnlocked)
+	l.mu.Lock()
+	forgotten := l.held != h // only the watcher's lose forgets h first
+	l.mu.Unlock()
+	if lost := context.Cause(h.ctx); errors.Is(lost, ErrLost) || forgotten {
+		// The watcher saw the loss first and the Lock may hold the key
+		// again already, through the same session: send nothing.
+		holder.AwaitWatcher(h.exited, h.stop, false)
+		if !errors.Is(lost, ErrLost) {
+			lost = ErrLost
+		}
+		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
+	}
 	var relErr error
 	idx, err := l.release(ctx, h)
 	switch {
 	case err == nil:
 	case isNotHeld(err):
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
+	case errors.Is(err, errUncertainRelease):
+		relErr = fmt.Errorf("%w: %w", ErrLost, err)
+	case h.sess.Err() != nil:
+		relErr = fmt.Errorf("%w: session: %w", ErrLost, h.sess.Err())
 	default:
-		// The release may or may not have happened; the key is released
-		// anyway when the session ends, which CloseOwn makes sure of for an
-		// own session.
-		relErr = fmt.Errorf("lock: release: %w", err)
+		// The key stays held until the session ends: CloseOwn ends an own
+		// session now; a caller's session keeps it until it is closed, or
+		// until this Lock locks again (which releases it first).
+		relErr = fmt.Errorf("lock: release (the key stays held by session %s until it ends or this Lock locks again): %w", h.sess.ID(), err)
 	}
 	holder.AwaitWatcher(h.exited, h.stop, err == nil)
-	if lost := context.Cause(h.ctx); errors.Is(lost, ErrLost) {
-		// The watcher saw the loss before the release was sent.
-		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
-	}
-	if err == nil {
-		l.mu.Lock()
-		l.lastIndex = idx
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.lastIndex = idx // 0 unless released
+	l.mu.Unlock()
 	l.forget(h)
-	h.cancel(ErrUnlocked)
 	h.lease.CloseOwn(ctx)
 	return relErr
 }
 
-// release unlocks the key in a transaction that also reads it back, and
-// returns the key's ModifyIndex after the release.
+// errUncertainRelease: a release attempt got no answer and the next one
+// found the key not held: either the first one released it, or the lock
+// was lost before.
+var errUncertainRelease = errors.New("lock: release: an attempt got no answer and the next found the key not held by this session")
+
+// release unlocks the key, retrying transient errors until ctx ends or
+// the session does, and returns the key's ModifyIndex after the release.
 func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.sess.Context(), cancel)
+	defer stop()
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	uncertain := false
+	for {
+		idx, err := l.releaseOnce(rctx, h)
+		switch {
+		case err == nil:
+			return idx, nil
+		case isNotHeld(err) && uncertain:
+			return 0, errUncertainRelease
+		case !api.IsRetryable(err) || rctx.Err() != nil:
+			return 0, err
+		}
+		uncertain = true
+		if l.cfg.Logger != nil {
+			l.cfg.Logger.Warn("consul lock: release failed; retrying", "key", l.key, "err", err)
+		}
+		if serr := backoff.Sleep(rctx, bo.Next()); serr != nil {
+			return 0, err
+		}
+	}
+}
+
+// releaseOnce unlocks the key in a transaction that also reads it back,
+// and returns the key's ModifyIndex after the release.
+func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 	ops := api.TxnOps{
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
@@ -334,6 +392,19 @@ func (l *Lock) lose(h *holding, reason error) {
 		l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 	}
 	h.lease.CloseOwn(context.Background())
+}
+
+// releaseForeign gives up the session's hold on a key that was
+// overwritten with other flags, leaving its value and flags as written; it
+// does nothing if the key changed again.
+func (l *Lock) releaseForeign(h *holding, pair *api.KVPair) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: l.key, Index: pair.ModifyIndex}},
+		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: pair.Value, Flags: pair.Flags, Session: h.sess.ID()}},
+	}
+	_, _, _ = l.client.Txn().Do(ctx, ops, h.sess.WriteOptions())
 }
 
 var (
@@ -395,6 +466,9 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			l.lose(h, fmt.Errorf("%w (now %q)", errKeyTaken, pair.Session))
 			return
 		case pair.Flags != Flag:
+			// Someone wrote the key without acquiring it: our session
+			// still holds it. Let go of it, keeping what was written.
+			l.releaseForeign(h, pair)
 			l.lose(h, ErrConflict)
 			return
 		}

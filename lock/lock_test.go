@@ -372,11 +372,7 @@ func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 func TestLockSurvivesShortFaultsAndIsLostAfterLongOnes(t *testing.T) {
 	t.Parallel()
 	a := integration.Shared(t)
-	proxy := integration.NewFaultProxy(t, a.Addr)
-	cfg := a.Config()
-	cfg.Address = proxy.Addr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, proxy := a.ProxiedClient(t)
 	ctx := t.Context()
 	s, err := session.New(ctx, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
 	require.NoError(t, err)
@@ -557,4 +553,150 @@ func TestInteropWithConsulLockCLI(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	_, statErr := os.Stat(marker)
 	assert.NoError(t, statErr)
+}
+
+// proxied returns a client that reaches the shared agent through a fault
+// proxy, and a session created over a direct client (so that faults hit
+// the lock's requests only).
+func proxied(t *testing.T) (*api.Client, *integration.FaultProxy, *session.Session, *api.Client) {
+	t.Helper()
+	a := integration.Shared(t)
+	c, proxy := a.ProxiedClient(t)
+	direct := a.Client(t)
+	s := integration.NewSession(t, direct, session.WithLockDelay(0))
+	t.Cleanup(func() { proxy.Set(integration.Pass) })
+	return c, proxy, s, direct
+}
+
+// The held context ends before the release is sent, so that what it
+// guards stops before anyone else can take the key; a release that fails
+// transiently is retried.
+func TestUnlockEndsHeldContextFirstAndRetries(t *testing.T) {
+	t.Parallel()
+	c, proxy, s, direct := proxied(t)
+	ctx := t.Context()
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	for _, f := range []integration.Fault{integration.Hang, integration.ServerError} {
+		proxy.Set(f)
+		done := make(chan error, 1)
+		go func() { done <- l.Unlock(ctx) }()
+		select {
+		case <-held.Done():
+		case err := <-done:
+			t.Fatalf("Unlock returned %v during the fault", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("held context still live while the release is failing")
+		}
+		assert.ErrorIs(t, context.Cause(held), lock.ErrUnlocked)
+		assert.True(t, l.Token().IsZero(), "no token once Unlock began")
+		pair, _, err := direct.KV().Get(ctx, key(t), nil)
+		require.NoError(t, err)
+		assert.Equal(t, s.ID(), pair.Session, "not released yet")
+
+		time.Sleep(500 * time.Millisecond)
+		proxy.Set(integration.Pass)
+		select {
+		case err := <-done:
+			require.NoError(t, err, "the release is retried once the fault ends (fault %d)", f)
+		case <-time.After(10 * time.Second):
+			t.Fatal("Unlock did not return after the fault ended")
+		}
+		pair, _, err = direct.KV().Get(ctx, key(t), nil)
+		require.NoError(t, err)
+		assert.Empty(t, pair.Session, "released")
+
+		held, err = l.Lock(ctx)
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Unlock(ctx))
+}
+
+// When a release fails for good, the key stays held by the caller's
+// session; the next Lock releases that hold first, so that its token is
+// newer than the one of the holding that was never released.
+func TestLockAfterFailedReleaseGetsANewerToken(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	first := l.Token()
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	err = l.Unlock(cancelled)
+	require.ErrorIs(t, err, context.Canceled)
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	require.Equal(t, s.ID(), pair.Session, "the failed release left the key held")
+
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	second := l.Token()
+	assert.True(t, second.Newer(first), "token %+v must be newer than %+v", second, first)
+	assert.Greater(t, second.LockIndex, first.LockIndex)
+	require.NoError(t, l.Unlock(ctx))
+}
+
+// A plain write over a held lock key (flags of another kind) is a loss
+// with ErrConflict; the session lets go of the key and keeps what was
+// written, so that the key does not stay locked until the session ends.
+func TestOverwrittenKeyIsLetGo(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // the watch is parked
+	_, err = c.KV().Put(ctx, &api.KVPair{Key: key(t), Value: []byte("plain")}, nil)
+	require.NoError(t, err)
+	select {
+	case <-held.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("overwrite not reported")
+	}
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+	assert.ErrorIs(t, context.Cause(held), lock.ErrConflict)
+	require.Eventually(t, func() bool {
+		pair, _, err := c.KV().Get(ctx, key(t), nil)
+		return err == nil && pair != nil && pair.Session == ""
+	}, 5*time.Second, 20*time.Millisecond, "the session still holds the overwritten key")
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("plain"), pair.Value)
+	assert.Zero(t, pair.Flags)
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+}
+
+// A Lock whose session ends while its request hangs returns the session's
+// error instead of waiting for its ctx.
+func TestLockReturnsWhenSessionEndsDuringARequest(t *testing.T) {
+	t.Parallel()
+	c, proxy, s, _ := proxied(t)
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	proxy.Set(integration.Hang)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Lock(context.Background())
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, s.Close(t.Context()))
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, session.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Lock still waiting after its session ended")
+	}
 }
