@@ -374,16 +374,31 @@ func (e *Election) Resign(ctx context.Context) error {
 		return ErrNotLeader
 	}
 	if t.ctx.Err() != nil {
-		<-t.exited
+		select {
+		case <-t.exited:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
 	}
 	err := t.lk.Unlock(ctx)
-	<-t.exited // Unlock has cancelled the lock's context, whatever it returned
+	// Unlock has cancelled the lock's context, whatever it returned: wait
+	// for the term to end (OnDeposed to return), within ctx.
+	select {
+	case <-t.exited:
+	case <-ctx.Done():
+		if err == nil {
+			return ctx.Err()
+		}
+	}
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, lock.ErrNotHeld) || errors.Is(err, lock.ErrLost):
+	case errors.Is(err, lock.ErrLost):
 		return fmt.Errorf("%w: %w", ErrDeposed, err)
+	case errors.Is(err, lock.ErrNotHeld):
+		// Another Resign got there first.
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	default:
 		// The release may not have happened; the session (or its end)
 		// still holds the key until then.

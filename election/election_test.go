@@ -706,11 +706,7 @@ func TestRunEndsWhenSessionDestroyed(t *testing.T) {
 func TestObserveThroughFaults(t *testing.T) {
 	a := integration.Shared(t)
 	plain := newClient(t)
-	proxy := integration.NewFaultProxy(t, a.Addr)
-	cfg := a.Config()
-	cfg.Address = proxy.Addr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, proxy := a.ProxiedClient(t)
 	key := electionKey(t)
 	obs, err := election.New(c, key)
 	require.NoError(t, err)
@@ -736,4 +732,34 @@ func TestObserveThroughFaults(t *testing.T) {
 	l = next(t, ch, 15*time.Second)
 	assert.Equal(t, []byte("b"), l.Value)
 	require.NoError(t, e.Resign(t.Context()))
+}
+
+// Two Resign calls at once: one gives leadership up, the other finds it
+// already given up (ErrNotLeader), and neither says it was deposed.
+func TestConcurrentResign(t *testing.T) {
+	c := newClient(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, electionKey(t), election.WithSession(s))
+	require.NoError(t, err)
+	for range 20 {
+		_, err := e.Campaign(t.Context(), nil)
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- e.Resign(t.Context()) }()
+		}
+		var nils, notLeader int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				nils++
+			case errors.Is(err, election.ErrNotLeader) && !errors.Is(err, election.ErrDeposed):
+				notLeader++
+			default:
+				t.Fatalf("unexpected Resign error: %v", err)
+			}
+		}
+		require.Equal(t, 1, nils)
+		require.Equal(t, 1, notLeader)
+	}
 }
