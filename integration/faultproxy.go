@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/consulkit/consulkit/api"
 )
 
 // Fault is what a FaultProxy does to the requests it receives.
@@ -120,4 +122,19 @@ func (p *FaultProxy) Close() {
 	p.Set(Pass)
 	_ = p.srv.Close()
 	p.wg.Wait()
+}
+
+// ProxiedClient returns a client that reaches a through a new FaultProxy,
+// and the proxy, which stops when the test ends. The client has a's
+// address replaced by the proxy's and a's token.
+func (a *Agent) ProxiedClient(tb TB) (*api.Client, *FaultProxy) {
+	tb.Helper()
+	p := NewFaultProxy(tb, a.Addr)
+	cfg := a.Config()
+	cfg.Address = p.Addr
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		tb.Fatalf("integration: proxied client: %v", err)
+	}
+	return c, p
 }

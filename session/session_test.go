@@ -123,11 +123,7 @@ func TestSessionDestroyedOutsideIsLostAtNextRenew(t *testing.T) {
 func TestSessionSurvivesFaultsShorterThanItsDeadline(t *testing.T) {
 	t.Parallel()
 	a := integration.Shared(t)
-	proxy := integration.NewFaultProxy(t, a.Addr)
-	cfg := a.Config()
-	cfg.Address = proxy.Addr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, proxy := a.ProxiedClient(t)
 	ctx := t.Context()
 
 	s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
@@ -150,11 +146,7 @@ func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
 		t.Run(map[integration.Fault]string{integration.ServerError: "500", integration.Hang: "hang"}[f], func(t *testing.T) {
 			t.Parallel()
 			a := integration.Shared(t)
-			proxy := integration.NewFaultProxy(t, a.Addr)
-			cfg := a.Config()
-			cfg.Address = proxy.Addr
-			c, err := api.NewClient(cfg)
-			require.NoError(t, err)
+			c, proxy := a.ProxiedClient(t)
 			ctx := t.Context()
 
 			s, err := session.New(ctx, c, session.WithTTL(10*time.Second))
@@ -186,11 +178,7 @@ func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
 func TestSessionSurvivesSlowRenews(t *testing.T) {
 	t.Parallel()
 	a := integration.Shared(t)
-	proxy := integration.NewFaultProxy(t, a.Addr)
-	cfg := a.Config()
-	cfg.Address = proxy.Addr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, proxy := a.ProxiedClient(t)
 
 	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
 	require.NoError(t, err)
