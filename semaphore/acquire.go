@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -45,9 +46,7 @@ const (
 func (a *acquirer) run(ctx context.Context) (v view, err error) {
 	defer func() {
 		if err != nil && a.uncertain {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = a.s.release(cctx, a.sess, nil)
-			cancel()
+			a.s.cleanup(ctx, a.sess)
 		}
 	}()
 	// Session loss interrupts a parked blocking query at once.
@@ -90,13 +89,20 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 			continue
 		}
 		bo.Reset()
-		if v.holds(sid) == nil {
-			// An earlier attempt whose answer was lost did acquire (the
-			// session's claim rules out another holder in this process).
+		if a.uncertain && v.holds(sid) == nil {
+			// An earlier attempt of this call whose answer was lost did
+			// acquire (the session's claim rules out another holder in
+			// this process).
 			a.uncertain = false
 			return v, nil
 		}
-		live := v.live()
+		// Otherwise a slot that v shows this session holding is a
+		// leftover (of a Release that failed, with the caller's session)
+		// or a stale read: it is not taken as acquired, but written
+		// afresh by the transaction below, as a free slot would be (its
+		// CAS fails when the read was stale). This session is therefore
+		// not counted among the live holders.
+		live := others(v.live(), sid)
 		if v.lockPair != nil && v.state.Limit != a.s.limit && len(live) > 0 {
 			return view{}, fmt.Errorf("%w: %q has limit %d, this semaphore %d", ErrLimitConflict, a.s.lockKey(), v.state.Limit, a.s.limit)
 		}
@@ -146,7 +152,7 @@ func (a *acquirer) tryAfterRelease(ctx context.Context) (view, bool, error) {
 	if v == nil {
 		return view{}, false, nil
 	}
-	live := v.live()
+	live := others(v.live(), a.sess.ID())
 	if len(live) >= a.s.limit || (v.lockPair != nil && v.state.Limit != a.s.limit) {
 		return view{}, false, nil
 	}
@@ -163,8 +169,13 @@ func (a *acquirer) tryAfterRelease(ctx context.Context) (view, bool, error) {
 	return nv, out == acquired, nil
 }
 
+// others returns live without sid.
+func others(live []string, sid string) []string {
+	return slices.DeleteFunc(live, func(h string) bool { return h == sid })
+}
+
 // attempt sends one acquisition transaction computed from v, whose live
-// holders are live.
+// holders other than this session are live.
 func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, outcome, error) {
 	sid := a.sess.ID()
 	st := lockState{Limit: a.s.limit, Holders: make(map[string]bool, len(live)+1)}

@@ -29,10 +29,19 @@
 //     session is removed from the holders, the coordination key is deleted
 //     or overwritten, or the session is lost, the held context is cancelled
 //     with a cause wrapping ErrLost.
-//   - Release is one transaction: it removes this session from the holders
+//   - Release ends the held context (ErrReleased) before it sends
+//     anything, then sends one transaction: it checks that the contender
+//     key is still held by this session (else Release reports ErrLost and
+//     removes what is left), removes this session from the holders
 //     (deleting the coordination key, by index, when no live holder is
 //     left, so that it never races a new contender) and deletes the
-//     contender key.
+//     contender key. Transient errors are retried until Release's ctx or
+//     the session ends; a release that still fails leaves the slot held
+//     until the session ends, and says so.
+//   - An acquisition always writes: a slot that the prefix shows this
+//     session already holding (left by a failed Release with a reused
+//     session, or a stale read) is written afresh by the acquisition's
+//     transaction, never taken as is.
 //   - A limit that disagrees with the stored one is ErrLimitConflict while
 //     the semaphore has live holders; a coordination key with no live
 //     holder is taken over with the new limit.

@@ -55,6 +55,7 @@ var (
 	errContenderFreed = errors.New("contender key no longer held by the session")
 	errLockGone       = errors.New("coordination key deleted")
 	errRemoved        = errors.New("removed from the holders")
+	errNotHolding     = errors.New("contender key deleted or no longer held by the session")
 )
 
 // Option configures a Semaphore.
@@ -145,6 +146,9 @@ type holding struct {
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc
 	exited chan struct{}
+	// forgotten is closed when the Semaphore no longer reports h as held.
+	forgotten  chan struct{}
+	forgetOnce sync.Once
 
 	// ending is set by whichever of Release and the watcher first decides
 	// how the slot ends; the other stands aside.
@@ -250,9 +254,10 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (context.Context, error) {
 	return s.acquire(ctx, true)
 }
 
-// begin marks an acquisition in progress. A slot that was lost but whose
-// cleanup is still running (lose, in the watcher) is waited for, so that an
-// Acquire right after a loss neither fails with ErrHeld nor races the
+// begin marks an acquisition in progress. A slot that was lost or is being
+// released but whose cleanup is still running (lose, in the watcher, or
+// Release) is waited for, so that an Acquire right after a loss or woken
+// by the end of the held context neither fails with ErrHeld nor races the
 // cleanup of the old entry.
 func (s *Semaphore) begin(ctx context.Context) error {
 	for {
@@ -268,10 +273,12 @@ func (s *Semaphore) begin(ctx context.Context) error {
 			return nil
 		}
 		s.mu.Unlock()
-		select {
-		case <-h.exited:
-		case <-ctx.Done():
-			return ctx.Err()
+		for _, done := range []<-chan struct{}{h.exited, h.forgotten} {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 }
@@ -309,7 +316,7 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 
 // hold records a slot and starts its watcher.
 func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
-	h := &holding{sess: lease.Session, lease: lease, exited: make(chan struct{}), last: v}
+	h := &holding{sess: lease.Session, lease: lease, exited: make(chan struct{}), forgotten: make(chan struct{}), last: v}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
@@ -320,12 +327,23 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 	return h.ctx
 }
 
-// Release gives the slot up in one transaction that removes this session
-// from the coordination key (deleting the key, by index, when no live
-// holder is left) and deletes the contender key, then waits for the
-// watcher to end, and destroys the session the Semaphore created for
-// itself. It returns ErrNotHeld when no slot is held and an error wrapping
-// ErrLost when the slot was lost before it could be released.
+// Release gives the slot up. It first cancels the held context with
+// ErrReleased, so that the slot is never taken by another process while
+// this one's held context is live, then sends one transaction that checks
+// that the contender key is still held by this session, removes the
+// session from the coordination key (deleting the key, by index, when no
+// live holder is left) and deletes the contender key. It then waits for
+// the watcher to end, and destroys the session the Semaphore created for
+// itself.
+//
+// It returns ErrNotHeld when no slot is held, and an error wrapping
+// ErrLost when the slot was lost before it could be released (what is
+// left of it is then cleaned up). Transient errors are retried until ctx
+// ends or the session ends; a session that ends frees the slot by itself,
+// which is reported as ErrLost. Any other failure leaves the slot held
+// until the session ends: with WithSession, that is for as long as the
+// caller keeps the session, and the error says so. The Semaphore no
+// longer holds the slot after Release, whatever it returns.
 //
 // The watcher's blocking query is left to return by itself on the change
 // the release makes, rather than cancelled: cancelling a request in flight
@@ -352,45 +370,71 @@ func (s *Semaphore) Release(ctx context.Context) error {
 	var relErr error
 	if err := h.sess.Err(); err != nil {
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)
-		// Best effort, as after a loss seen by the watcher.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, _ = s.release(cctx, h.sess, nil)
-		cancel()
-	} else {
-		last := h.lastView()
-		after, err := s.release(ctx, h.sess, &last)
-		if err != nil {
-			// When the release did not happen, the session's end (at once
-			// for an own session, closed below) frees the slot for the
-			// others.
-			relErr = err
-		} else if after != nil {
-			s.mu.Lock()
-			s.after = &afterRelease{v: *after, at: time.Now()}
-			s.mu.Unlock()
-		}
-	}
-	holder.AwaitWatcher(h.exited, h.stop, relErr == nil)
-	// Forgotten before the held context ends, so that an Acquire woken by
-	// it finds the Semaphore free.
-	s.forget(h)
-	if errors.Is(relErr, ErrLost) {
 		h.cancel(relErr)
+		// Best effort, as after a loss seen by the watcher.
+		s.cleanup(ctx, h.sess)
 	} else {
 		h.cancel(ErrReleased)
+		relErr = s.releaseHeld(ctx, h)
 	}
+	holder.AwaitWatcher(h.exited, h.stop, relErr == nil)
+	s.forget(h)
 	h.lease.CloseOwn(ctx)
 	return relErr
 }
 
+// releaseHeld sends the release of h, retrying transient errors until ctx
+// ends or the session ends.
+func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
+	defer stopAfter()
+
+	last := h.lastView()
+	after, err := s.release(rctx, h.sess, &last, true)
+	switch {
+	case err == nil:
+		if after != nil {
+			s.mu.Lock()
+			s.after = &afterRelease{v: *after, at: time.Now()}
+			s.mu.Unlock()
+		}
+		return nil
+	case errors.Is(err, errNotHolding):
+		// The transaction was refused as a whole: remove what is left.
+		s.cleanup(ctx, h.sess)
+		return err
+	case errors.Is(err, ErrLost):
+		return err
+	}
+	if serr := h.sess.Err(); serr != nil {
+		// The session's end freed the slot.
+		s.cleanup(ctx, h.sess)
+		return fmt.Errorf("%w: %w", ErrLost, serr)
+	}
+	return fmt.Errorf("%w (the slot may stay held until session %s ends)", err, h.sess.ID())
+}
+
+// cleanup removes, best effort and within 10 seconds even when ctx has
+// ended, what is left of a slot of sess that was lost: its entry in the
+// coordination key and its contender key.
+func (s *Semaphore) cleanup(ctx context.Context, sess *session.Session) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _ = s.release(cctx, sess, nil, false)
+}
+
 // release removes sid from the coordination key and deletes its contender
 // key, in one transaction, starting from v when given (else a fresh
-// read). It returns an error wrapping ErrLost when sid was no longer a
-// holder. After a release that was answered, it also returns the prefix
-// as the release left it, as far as this holder knows: the coordination
-// key exactly (any later change fails a CAS against it), the contender
-// keys as last read.
-func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view) (*view, error) {
+// read). With check, the transaction also checks that the contender key is
+// held by sess, and is refused as a whole, with an error wrapping ErrLost
+// and errNotHolding, when it is not. It returns an error wrapping ErrLost
+// when sid was no longer a holder. After a release that was answered, it
+// also returns the prefix as the release left it, as far as this holder
+// knows: the coordination key exactly (any later change fails a CAS
+// against it), the contender keys as last read.
+func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view, check bool) (*view, error) {
 	sid := sess.ID()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	uncertain := false
@@ -416,6 +460,10 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 			member = false
 		}
 		var ops api.TxnOps
+		if check {
+			// Op 0, so that a refusal is told apart from the CAS's.
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCheckSession, Key: s.contenderKey(sid), Session: sid}})
+		}
 		var rest lockState
 		var enc []byte // rest as stored, when the key is kept
 		if member {
@@ -449,7 +497,14 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view)
 		var te *api.TxnError
 		switch {
 		case errors.As(err, &te):
-			// Only the coordination key's CAS can fail: it changed.
+			if _, failed := te.Op(0); check && failed {
+				if uncertain && !member {
+					// An earlier attempt whose answer was lost did it.
+					return nil, nil
+				}
+				return nil, fmt.Errorf("%w: %w before Release", ErrLost, errNotHolding)
+			}
+			// Else only the coordination key's CAS can fail: it changed.
 			if conflicts++; conflicts > 100 {
 				return nil, fmt.Errorf("semaphore: release: %w", err)
 			}
@@ -500,6 +555,7 @@ func (s *Semaphore) forget(h *holding) {
 	}
 	s.mu.Unlock()
 	h.lease.Unclaim()
+	h.forgetOnce.Do(func() { close(h.forgotten) })
 }
 
 // lose marks h lost with reason, from the watcher, and cleans up what is
@@ -514,9 +570,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	if s.cfg.Logger != nil {
 		s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, _ = s.release(cctx, h.sess, nil)
-	cancel()
+	s.cleanup(context.Background(), h.sess)
 	s.finish(context.Background(), h)
 }
 
@@ -577,7 +631,8 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 // Do runs fn while holding a slot of the semaphore on prefix: it creates a
 // Semaphore with opts, waits for a slot, calls fn with the held context
 // (cancelled if the slot is lost), and releases. It returns fn's error,
-// joined with the reason when the slot was lost while fn ran.
+// joined with Release's error (an error wrapping ErrLost when the slot was
+// lost while fn ran) when the release fails.
 func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn func(ctx context.Context) error, opts ...Option) error {
 	if fn == nil {
 		return &api.ValidationError{Field: "fn", Reason: "nil"}
@@ -594,7 +649,8 @@ func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn fu
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rerr := s.Release(rctx)
-	if errors.Is(rerr, ErrLost) || errors.Is(rerr, ErrNotHeld) {
+	if fnErr != nil && rerr != nil {
+		// Both: a failed release may leave the slot held (see Release).
 		return errors.Join(fnErr, rerr)
 	}
 	if fnErr != nil {

@@ -767,11 +767,7 @@ func TestDo(t *testing.T) {
 func TestTransientFaults(t *testing.T) {
 	a := integration.Shared(t)
 	plain := newClient(t)
-	proxy := integration.NewFaultProxy(t, a.Addr)
-	cfg := a.Config()
-	cfg.Address = proxy.Addr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, proxy := a.ProxiedClient(t)
 	prefix := semPrefix(t)
 	sa, sb := integration.NewSession(t, plain), integration.NewSession(t, plain)
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sa))

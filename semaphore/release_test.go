@@ -1,0 +1,327 @@
+package semaphore_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/semaphore"
+	"github.com/consulkit/consulkit/session"
+)
+
+// hookTransport sends requests to the agent after passing them to a hook,
+// which may observe them, hold them or fail them.
+type hookTransport struct {
+	base *http.Transport
+	hook atomic.Pointer[func(*http.Request) error]
+}
+
+func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f := h.hook.Load(); f != nil {
+		if err := (*f)(r); err != nil {
+			return nil, err
+		}
+	}
+	return h.base.RoundTrip(r)
+}
+
+// set installs f as the hook (nil: none).
+func (h *hookTransport) set(f func(*http.Request) error) {
+	if f == nil {
+		h.hook.Store(nil)
+		return
+	}
+	h.hook.Store(&f)
+}
+
+// hookedClient returns a client for the shared agent whose requests go
+// through a hookTransport.
+func hookedClient(t *testing.T) (*api.Client, *hookTransport) {
+	t.Helper()
+	ht := &hookTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	cfg := integration.Shared(t).Config()
+	cfg.Transport = ht
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(ht.base.CloseIdleConnections)
+	return c, ht
+}
+
+// isWatch reports whether r is a blocking query (a holder's watch).
+func isWatch(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Get("index") != ""
+}
+
+// holdWatches makes the watch of a held slot wait, without reaching the
+// agent, until it is cancelled: the holder does not see changes.
+func holdWatches(r *http.Request) error {
+	if isWatch(r) {
+		<-r.Context().Done()
+		return r.Context().Err()
+	}
+	return nil
+}
+
+// TestReleaseOfLostSlot: a slot lost before Release, while the watcher
+// has not seen it, is reported lost by Release, and what is left of it is
+// cleaned up.
+func TestReleaseOfLostSlot(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(t *testing.T, c *api.Client, prefix, sid string)
+	}{
+		{"contender key deleted", func(t *testing.T, c *api.Client, prefix, sid string) {
+			_, err := c.KV().Delete(t.Context(), prefix+"/"+sid, nil)
+			require.NoError(t, err)
+		}},
+		{"contender key released", func(t *testing.T, c *api.Client, prefix, sid string) {
+			ok, _, err := c.KV().Release(t.Context(), &api.KVPair{Key: prefix + "/" + sid, Flags: semaphore.Flag, Session: sid}, nil)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}},
+		{"session destroyed", func(t *testing.T, c *api.Client, prefix, sid string) {
+			_, err := c.Session().Destroy(t.Context(), sid, nil)
+			require.NoError(t, err)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain := newClient(t)
+			c, ht := hookedClient(t)
+			prefix := semPrefix(t)
+			sess := integration.NewSession(t, plain)
+			s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+			require.NoError(t, err)
+			ht.set(holdWatches)
+			_, err = s.Acquire(t.Context())
+			require.NoError(t, err)
+
+			tt.break_(t, plain, prefix, sess.ID())
+			err = s.Release(t.Context())
+			require.ErrorIs(t, err, semaphore.ErrLost)
+
+			pair, _, err := plain.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
+			require.NoError(t, err)
+			assert.Nil(t, pair, "contender key left behind")
+			if _, st := readLock(t, plain, prefix); st != nil {
+				assert.NotContains(t, st.Holders, sess.ID())
+			}
+		})
+	}
+}
+
+// TestHeldEndsBeforeReleaseSent: the held context is cancelled, with
+// ErrReleased, before the release reaches Consul: another process can
+// take the slot only once this one's held context has ended.
+func TestHeldEndsBeforeReleaseSent(t *testing.T) {
+	c, ht := hookedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, newClient(t))
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	for _, watchFirst := range []bool{false, true} {
+		var watched atomic.Bool
+		ht.set(func(r *http.Request) error {
+			if isWatch(r) {
+				watched.Store(true)
+			}
+			return nil
+		})
+		held, err := s.Acquire(t.Context())
+		require.NoError(t, err)
+		if watchFirst {
+			// The watcher's query is parked: the release wakes it.
+			require.Eventually(t, watched.Load, 5*time.Second, time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
+		}
+		var txns, live atomic.Int32
+		ht.set(func(r *http.Request) error {
+			if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/txn") {
+				txns.Add(1)
+				if held.Err() == nil {
+					live.Add(1)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, s.Release(t.Context()))
+		ht.set(nil)
+		assert.NotZero(t, txns.Load(), "no release transaction seen")
+		assert.Zero(t, live.Load(), "release sent while the held context was live")
+		assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
+	}
+	assert.Empty(t, keys(t, c, prefix))
+}
+
+// TestAcquireWhileReleasing: an Acquire woken by the end of the held
+// context while the release is still in flight waits for it, then
+// acquires.
+func TestAcquireWhileReleasing(t *testing.T) {
+	c, ht := hookedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, newClient(t))
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+
+	gate := make(chan struct{})
+	ht.set(func(r *http.Request) error {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/txn") {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return r.Context().Err()
+			}
+		}
+		return nil
+	})
+	released := make(chan error, 1)
+	go func() { released <- s.Release(t.Context()) }()
+	waitDone(t, held, 5*time.Second)
+	acquired := make(chan error, 1)
+	var again context.Context
+	go func() {
+		var err error
+		again, err = s.Acquire(t.Context())
+		acquired <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ht.set(nil)
+	close(gate)
+	require.NoError(t, <-released)
+	require.NoError(t, <-acquired)
+	require.NoError(t, again.Err())
+	require.NoError(t, s.Release(t.Context()))
+	assert.Empty(t, keys(t, c, prefix))
+}
+
+// TestFailedReleaseWithSession: a Release that cannot reach Consul before
+// its ctx ends says that the slot may stay held until the session ends;
+// the next Acquire, once Consul answers again, acquires afresh.
+func TestFailedReleaseWithSession(t *testing.T) {
+	a := integration.Shared(t)
+	plain := newClient(t)
+	c, proxy := a.ProxiedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, plain)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+	proxy.Set(integration.ServerError)
+	sent := proxy.Requests()
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	err = s.Release(ctx)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, semaphore.ErrLost)
+	assert.ErrorContains(t, err, "may stay held until session "+sess.ID()+" ends")
+	assert.Greater(t, proxy.Requests(), sent+1, "the release was not retried")
+	waitDone(t, held, time.Second)
+	holders, err := semaphore.New(plain, prefix, 1)
+	require.NoError(t, err)
+	hs, err := holders.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{sess.ID()}, hs, "the slot is still held")
+
+	// The failed Release gave up the Semaphore's claim on the contender
+	// key: another Semaphore on the session may take the slot over.
+	proxy.Set(integration.Pass)
+	s2, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess), semaphore.WithValue([]byte("second")))
+	require.NoError(t, err)
+	held, err = s2.Acquire(t.Context())
+	require.NoError(t, err)
+	pair, _, err := plain.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, "second", string(pair.Value), "acquired without a write")
+	require.NoError(t, s2.Release(t.Context()))
+	waitDone(t, held, time.Second)
+	assert.Empty(t, keys(t, plain, prefix))
+}
+
+// TestReleaseStopsWhenSessionEnds: a Release retrying through errors
+// stops when the session ends (which frees the slot by itself) and
+// reports the slot lost.
+func TestReleaseStopsWhenSessionEnds(t *testing.T) {
+	a := integration.Shared(t)
+	plain := newClient(t)
+	c, proxy := a.ProxiedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, plain)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+
+	_, err = s.Acquire(t.Context())
+	require.NoError(t, err)
+	proxy.Set(integration.ServerError)
+	released := make(chan error, 1)
+	go func() { released <- s.Release(t.Context()) }()
+	require.Eventually(t, func() bool { return proxy.Requests() >= 4 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, sess.Close(t.Context()))
+	proxy.Set(integration.Pass)
+	select {
+	case err := <-released:
+		assert.ErrorIs(t, err, semaphore.ErrLost)
+		assert.ErrorIs(t, err, session.ErrClosed)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Release still retrying after the session ended")
+	}
+	assert.Empty(t, keys(t, plain, prefix), "what was left of the slot is cleaned up")
+}
+
+// TestAcquireRewritesLeftover: a slot that the prefix shows this session
+// holding, left by an earlier failed release, is not taken as acquired
+// as is: the acquisition writes it afresh, with this Semaphore's value,
+// pruning dead holders as any acquisition does.
+func TestAcquireRewritesLeftover(t *testing.T) {
+	for _, try := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Acquire", true: "TryAcquire"}[try], func(t *testing.T) {
+			c := newClient(t)
+			prefix := semPrefix(t)
+			sess := integration.NewSession(t, c)
+			ok, _, err := c.KV().Acquire(t.Context(), &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag,
+				Session: sess.ID(), Value: []byte("old")}, nil)
+			require.NoError(t, err)
+			require.True(t, ok)
+			_, err = c.KV().Put(t.Context(), &api.KVPair{Key: prefix + "/.lock", Flags: semaphore.Flag,
+				Value: []byte(`{"Limit":1,"Holders":{"` + sess.ID() + `":true,"0b1d7a57-0000-4000-8000-000000000003":true}}`)}, nil)
+			require.NoError(t, err)
+			before, _ := readLock(t, c, prefix)
+
+			s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess), semaphore.WithValue([]byte("new")))
+			require.NoError(t, err)
+			acquire := s.Acquire
+			if try {
+				acquire = s.TryAcquire
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			held, err := acquire(ctx)
+			require.NoError(t, err)
+			after, st := readLock(t, c, prefix)
+			assert.Greater(t, after.ModifyIndex, before.ModifyIndex, "acquired without a write")
+			assert.Equal(t, map[string]bool{sess.ID(): true}, st.Holders)
+			pair, _, err := c.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
+			require.NoError(t, err)
+			require.NotNil(t, pair)
+			assert.Equal(t, "new", string(pair.Value))
+			assert.Equal(t, sess.ID(), pair.Session)
+
+			require.NoError(t, s.Release(t.Context()))
+			waitDone(t, held, time.Second)
+			assert.NotErrorIs(t, context.Cause(held), semaphore.ErrLost)
+			assert.Empty(t, keys(t, c, prefix))
+		})
+	}
+}
