@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -138,6 +139,9 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 		return nil, 0, &ValidationError{Field: "ctx", Reason: "nil context"}
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	if err := checkPath(r.path); err != nil {
 		return nil, 0, err
 	}
 	u := c.base
@@ -333,6 +337,21 @@ func requireID(field, v string) error {
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
 			return &ValidationError{Field: field, Reason: "contains a control character"}
+		}
+	}
+	return nil
+}
+
+// checkPath rejects a request path that Consul's HTTP server would
+// redirect to a cleaned one, naming something else: one with an empty
+// segment (but for a trailing slash), or a "." or ".." segment. An ID
+// argument that puts such a segment into the path is caught here, before
+// anything is sent.
+func checkPath(p string) error {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+			return &ValidationError{Field: "path", Reason: "empty, \".\" or \"..\" segment (Consul would redirect it elsewhere): " + strconv.Quote(p)}
 		}
 	}
 	return nil

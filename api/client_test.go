@@ -133,8 +133,9 @@ func TestStatusErrorFromPipeline(t *testing.T) {
 	assert.ErrorIs(t, err, ErrPermissionDenied)
 }
 
-// TestRedirectNotFollowed: Consul answers a path it would clean ("a//b")
-// with a redirect to another key; the client must not follow it.
+// TestRedirectNotFollowed: a redirect (Consul answers one for a path it
+// would clean, which checkPath now refuses before sending) must not be
+// followed: it would write to another key.
 func TestRedirectNotFollowed(t *testing.T) {
 	var paths []string
 	var mu sync.Mutex
@@ -156,13 +157,13 @@ func TestRedirectNotFollowed(t *testing.T) {
 					cfg.Transport = &http.Transport{}
 				}
 			})
-			_, err := c.write(t.Context(), http.MethodPut, "/v1/kv/a//b", nil, nil, nil)
+			_, err := c.write(t.Context(), http.MethodPut, "/v1/kv/a/c", nil, nil, nil)
 			var se *StatusError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, http.StatusTemporaryRedirect, se.Code)
 			assert.False(t, IsRetryable(err))
 			mu.Lock()
-			assert.Equal(t, []string{"PUT /v1/kv/a//b"}, paths)
+			assert.Equal(t, []string{"PUT /v1/kv/a/c"}, paths)
 			mu.Unlock()
 			c.hc.CloseIdleConnections()
 		})
@@ -353,6 +354,28 @@ func TestManyBlockingQueries(t *testing.T) {
 	for err := range errs {
 		assert.NoError(t, err)
 	}
+}
+
+// An ID that would put an empty, "." or ".." segment into the request
+// path is refused before anything is sent: Consul would redirect the
+// request to another path.
+func TestPathChangingIDsAreRefused(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Config{Address: srv.URL})
+	require.NoError(t, err)
+	for _, id := range []string{"..", "web/../alive", "./a", "a//b", "/a", "a/."} {
+		_, err := c.Agent().UpdateTTL(t.Context(), id, "", HealthPassing, nil)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, "id %q", id)
+		assert.ErrorIs(t, err, ErrInvalid)
+	}
+	for _, id := range []string{"a..b", "web/alive", "a/"} {
+		_, err := c.Agent().UpdateTTL(t.Context(), id, "", HealthPassing, nil)
+		require.NoError(t, err, "id %q", id)
+	}
+	assert.EqualValues(t, 3, sent.Load(), "only the good IDs were sent")
 }
 
 func TestRequireID(t *testing.T) {

@@ -40,6 +40,8 @@ func TestNewValidation(t *testing.T) {
 		{name: "control character in ID", check: func(c *ttlcheck.Check) { c.ID = "a\nb" }, field: "Check.ID"},
 		{name: "empty name", check: func(c *ttlcheck.Check) { c.Name = "" }, field: "Check.Name"},
 		{name: "control character in service ID", check: func(c *ttlcheck.Check) { c.ServiceID = "s\x00" }, field: "Check.ServiceID"},
+		{name: "dot-dot segment in ID", check: func(c *ttlcheck.Check) { c.ID = "web/../alive" }, field: "Check.ID"},
+		{name: "empty segment in service ID", check: func(c *ttlcheck.Check) { c.ServiceID = "a//b" }, field: "Check.ServiceID"},
 		{name: "zero TTL", check: func(c *ttlcheck.Check) { c.TTL = 0 }, field: "Check.TTL"},
 		{name: "TTL under 1s", check: func(c *ttlcheck.Check) { c.TTL = 999 * time.Millisecond }, field: "Check.TTL"},
 		{name: "interval equal to TTL", opts: []ttlcheck.Option{ttlcheck.WithInterval(3 * time.Second)}, field: "WithInterval"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -280,7 +281,7 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 		if h.serviceID == "" {
 			h.serviceID = svc.Name
 		}
-		if err := checkName("service ID", h.serviceID); err != nil {
+		if err := checkID("service ID", h.serviceID); err != nil {
 			if svc.ID != "" {
 				cfg.errs = append(cfg.errs, err)
 			}
@@ -322,14 +323,14 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 
 func (h *Heartbeat) validate(cfg *config) error {
 	c := h.check
-	if err := checkName("Check.ID", c.ID); err != nil {
+	if err := checkID("Check.ID", c.ID); err != nil {
 		cfg.errs = append(cfg.errs, err)
 	}
 	if err := checkName("Check.Name", c.Name); err != nil {
 		cfg.errs = append(cfg.errs, err)
 	}
 	if c.ServiceID != "" {
-		if err := checkName("Check.ServiceID", c.ServiceID); err != nil {
+		if err := checkID("Check.ServiceID", c.ServiceID); err != nil {
 			cfg.errs = append(cfg.errs, err)
 		}
 	}
@@ -365,6 +366,21 @@ func checkName(field, v string) error {
 	}
 	if !utf8.ValidString(v) {
 		return &ConfigError{Field: field, Reason: "is not valid UTF-8"}
+	}
+	return nil
+}
+
+// checkID is checkName for an ID that goes into request paths: an empty,
+// "." or ".." segment would make the agent redirect the request elsewhere,
+// after the check was registered (the ID travels in the body there).
+func checkID(field, v string) error {
+	if err := checkName(field, v); err != nil {
+		return err
+	}
+	for _, seg := range strings.Split(v, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return &ConfigError{Field: field, Reason: "has an empty, \".\" or \"..\" path segment"}
+		}
 	}
 	return nil
 }
