@@ -67,6 +67,11 @@ func getBackend(ctx context.Context, m Mode) (backend, error) {
 	default:
 		return nil, fmt.Errorf("integration: cannot start agents in %s mode", m)
 	}
+	if err == nil {
+		if rerr := startReaper(); rerr != nil {
+			fmt.Fprintf(os.Stderr, "integration: %v (what this run starts is removed by the next run if it crashes)\n", rerr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +88,7 @@ func closeBackends(ctx context.Context) error {
 		errs = append(errs, b.close(ctx))
 		delete(backends, m)
 	}
+	errs = append(errs, stopReaper(ctx))
 	return errors.Join(errs...)
 }
 

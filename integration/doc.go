@@ -22,8 +22,12 @@
 //
 //	func TestMain(m *testing.M) { integration.Main(m) }
 //
-// Everything the harness starts carries its owner's process ID, and
-// containers, networks and processes left by a run that was killed are
+// Everything the harness starts carries its owner's process ID. A run
+// that dies without cleaning up (a test that panics, go test -timeout,
+// Ctrl-C, SIGKILL) is cleaned up after by its reaper: the same executable,
+// started again in a process group of its own when the first agent is,
+// which removes the dead run's containers, networks, processes and data
+// directories as soon as it is gone. What a reaper could not remove is
 // removed when the next run starts. Clusters (NewCluster) support Stop,
 // Start, Kill, Pause, Unpause and Disconnect/Reconnect of one server in
 // docker mode; process mode does what signals allow and returns

@@ -3,6 +3,8 @@ package integration_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -13,7 +15,30 @@ import (
 	"github.com/consulkit/consulkit/integration"
 )
 
-func TestMain(m *testing.M) { integration.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envCrash) != "" {
+		crash()
+	}
+	integration.Main(m)
+}
+
+// envCrash makes the test binary a run that crashes after starting an
+// agent (see TestReaperRemovesWhatACrashedRunLeft).
+const envCrash = "CONSULKIT_TEST_CRASH"
+
+// crash starts an agent, says so on stdout, and panics, so that nothing
+// is cleaned up by the process itself.
+func crash() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, err := integration.StartAgent(ctx, integration.WithName("crash"))
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(3)
+	}
+	fmt.Printf("agent %s owner %d\n", a.Addr, os.Getpid())
+	panic("crashing on purpose, leaving the agent behind")
+}
 
 func TestSharedAgentKVRoundTrip(t *testing.T) {
 	c := integration.Shared(t).Client(t)

@@ -26,7 +26,7 @@ func newProcessBackend(ctx context.Context) (*processBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(filepath.Dir(cachedBinary()), "..", "run")
+	dir := processStateDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("integration: state dir: %w", err)
 	}

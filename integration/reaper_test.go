@@ -1,0 +1,71 @@
+package integration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	dc "github.com/ory/dockertest/v3/docker"
+	"github.com/stretchr/testify/require"
+)
+
+// A run that dies without cleaning up (here a panic, after which Go runs
+// no cleanup) leaves nothing behind: its reaper removes the agent it
+// started, whichever mode it ran in.
+func TestReaperRemovesWhatACrashedRunLeft(t *testing.T) {
+	if DetectMode() == ModeExternal {
+		t.Skip("external mode starts nothing that could be left behind")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.CommandContext(t.Context(), exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CONSULKIT_TEST_CRASH=1")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "the crashing run must fail: %v\n%s", err, out)
+	var addr string
+	var owner int
+	_, err = fmt.Sscanf(string(out), "agent %s owner %d", &addr, &owner)
+	require.NoError(t, err, "crashing run's output: %s", out)
+
+	require.Eventually(t, func() bool { return !hasLeftovers(t, owner) }, time.Minute, 200*time.Millisecond,
+		"what run %d started (agent %s) is still there", owner, addr)
+}
+
+// hasLeftovers reports whether anything the harness started for owner is
+// still there: containers or networks labelled with it, or processes the
+// process backend recorded for it.
+func hasLeftovers(t *testing.T, owner int) bool {
+	t.Helper()
+	id := strconv.Itoa(owner)
+	if dockerAvailable() {
+		p, err := pool()
+		require.NoError(t, err)
+		filter := map[string][]string{"label": {labelHarness + "=1", labelOwner + "=" + id}}
+		cs, err := p.Client.ListContainers(dc.ListContainersOptions{All: true, Filters: filter})
+		require.NoError(t, err)
+		ns, err := p.Client.FilteredListNetworks(dc.NetworkFilterOpts{"label": {labelHarness + "=1": true, labelOwner + "=" + id: true}})
+		require.NoError(t, err)
+		if len(cs)+len(ns) > 0 {
+			return true
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(processStateDir(), "*.json"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r procRecord
+		if json.Unmarshal(raw, &r) == nil && r.Owner == owner {
+			return true
+		}
+	}
+	return false
+}
