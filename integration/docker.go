@@ -77,12 +77,29 @@ type dockerNet struct {
 	id     string
 	prefix string // "10.213.7." for 10.213.7.0/24
 	next   int
+	free   []string // addresses given back by removed containers
 }
 
-func (n *dockerNet) allocIP() string {
+// errNoAddress: every address of a network is in use.
+var errNoAddress = errors.New("integration: no free address left on the harness's docker network")
+
+// allocIP returns an address for a container: one given back by a removed
+// container, or the next one never used (from .10 to .254).
+func (n *dockerNet) allocIP() (string, error) {
+	if k := len(n.free); k > 0 {
+		ip := n.free[k-1]
+		n.free = n.free[:k-1]
+		return ip, nil
+	}
+	if n.next+10 > 254 {
+		return "", errNoAddress
+	}
 	n.next++
-	return n.prefix + strconv.Itoa(n.next+9)
+	return n.prefix + strconv.Itoa(n.next+9), nil
 }
+
+// freeIP gives an address back for reuse.
+func (n *dockerNet) freeIP(ip string) { n.free = append(n.free, ip) }
 
 func newDockerBackend(ctx context.Context) (*dockerBackend, error) {
 	p, err := pool()
@@ -284,9 +301,10 @@ func (b *dockerBackend) run(ctx context.Context, name string, args []string, ctl
 		Context: ctx,
 	})
 	if err != nil {
+		b.releaseIP(ctlIP)
 		return nil, fmt.Errorf("integration: creating container: %w", err)
 	}
-	n := &dockerNode{b: b, id: c.ID, cluster: cluster, clusterIP: clusterIP}
+	n := &dockerNode{b: b, id: c.ID, ctlIP: ctlIP, cluster: cluster, clusterIP: clusterIP}
 	if cluster != nil {
 		if err := n.reconnect(ctx); err != nil {
 			_ = n.remove(ctx)
@@ -300,10 +318,22 @@ func (b *dockerBackend) run(ctx context.Context, name string, args []string, ctl
 	return n, nil
 }
 
+// releaseIP gives a ctl address back once its container is gone.
+func (b *dockerBackend) releaseIP(ip string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctl != nil {
+		b.ctl.freeIP(ip)
+	}
+}
+
 func (b *dockerBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, error) {
 	b.mu.Lock()
-	ip := b.ctl.allocIP()
+	ip, err := b.ctl.allocIP()
 	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	args := []string{"agent", "-dev", "-node", spec.name, "-client", "0.0.0.0", "-bind", ip,
 		"-dns-port", "-1", "-log-level", "warn"}
 	a := &Agent{Addr: ip + ":8500", Name: spec.name, Mode: ModeDocker}
@@ -328,12 +358,16 @@ func (b *dockerBackend) startCluster(ctx context.Context, size int) (*Cluster, e
 	cl := &Cluster{Mode: ModeDocker, closeNet: func() { b.removeNet(cnet) }}
 	ips := make([]string, size)
 	for i := range ips {
-		ips[i] = cnet.allocIP()
+		ips[i], _ = cnet.allocIP() // a new network has room for far more
 	}
 	for i := range size {
 		b.mu.Lock()
-		ctlIP := b.ctl.allocIP()
+		ctlIP, err := b.ctl.allocIP()
 		b.mu.Unlock()
+		if err != nil {
+			_ = cl.Close(ctx)
+			return nil, err
+		}
 		name := fmt.Sprintf("server-%d-%s", i, randomSuffix())
 		args := []string{"agent", "-server", "-bootstrap-expect", strconv.Itoa(size), "-node", name,
 			"-data-dir", "/data", "-client", "0.0.0.0", "-bind", ips[i], "-dns-port", "-1",
@@ -358,6 +392,8 @@ func (b *dockerBackend) startCluster(ctx context.Context, size int) (*Cluster, e
 type dockerNode struct {
 	b         *dockerBackend
 	id        string
+	ctlIP     string
+	removed   sync.Once // gives ctlIP back once
 	raft      string
 	cluster   *dockerNet
 	clusterIP string
@@ -439,5 +475,6 @@ func (n *dockerNode) remove(context.Context) error {
 	if err != nil && !errors.As(err, &noSuch) {
 		return err
 	}
+	n.removed.Do(func() { n.b.releaseIP(n.ctlIP) })
 	return nil
 }

@@ -69,3 +69,4 @@ func hasLeftovers(t *testing.T, owner int) bool {
 	}
 	return false
 }
+
