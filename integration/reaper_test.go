@@ -69,4 +69,3 @@ func hasLeftovers(t *testing.T, owner int) bool {
 	}
 	return false
 }
-
