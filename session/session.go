@@ -320,8 +320,10 @@ func (s *Session) Claim(key string) (release func(), err error) {
 // Close stops renewing, waits for the renew goroutine and destroys the
 // session, releasing (or deleting) the keys it holds. It is safe to call
 // more than once and from several goroutines; later calls wait for the
-// first (or for their ctx) and return its result. A session that Consul
-// already invalidated is not destroyed again.
+// first (or for their ctx). When the first could not destroy the session
+// (its ctx had ended, Consul could not be reached), a later call tries
+// again, so that the keys are not left held until the TTL runs out. A
+// session that Consul already invalidated is not destroyed again.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -332,8 +334,18 @@ func (s *Session) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.closeErr
+		failed := s.closeErr != nil
+		s.mu.Unlock()
+		if !failed {
+			return nil
+		}
+		if _, derr := s.client.Session().Destroy(ctx, s.id, &s.write); derr != nil {
+			return fmt.Errorf("session: destroy: %w", derr)
+		}
+		s.mu.Lock()
+		s.closeErr = nil
+		s.mu.Unlock()
+		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()

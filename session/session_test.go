@@ -82,6 +82,28 @@ func TestSessionIsCreatedWithItsOptionsAndDestroyedByClose(t *testing.T) {
 	assert.Nil(t, info, "Close must destroy the session")
 }
 
+// A Close that could not destroy the session (its ctx had ended) is
+// not the last word: a later Close destroys it.
+func TestCloseAgainAfterAFailedDestroy(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	s, err := session.New(ctx, c)
+	require.NoError(t, err)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	require.ErrorIs(t, s.Close(cancelled), context.Canceled)
+	assert.ErrorIs(t, s.Err(), session.ErrClosed)
+	info, _, err := c.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, info, "not destroyed yet")
+
+	require.NoError(t, s.Close(ctx))
+	info, _, err = c.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "the second Close destroyed the session")
+	require.NoError(t, s.Close(ctx))
+}
+
 func TestSessionOutlivesItsTTLByRenewing(t *testing.T) {
 	t.Parallel()
 	c := integration.Shared(t).Client(t)
