@@ -43,7 +43,10 @@
 //     several retries fit within the TTL. A request that is not answered
 //     (a dead connection, a stalled agent) is given at most half of what
 //     is left of the TTL (at least 200ms, at most the interval bounded to
-//     1s..10s), so that its retry still reaches the agent in time.
+//     1s..10s), so that its retry still reaches the agent in time. A beat
+//     that waits for the agent for an interval or more is probed again
+//     (every interval), so that the agent, once it answers, gets what the
+//     probe says then, not what it said before the outage.
 //   - Notes are bounded to MaxNoteSize (4 KiB) and cut with
 //     TruncatedMarker.
 //   - Status changes, re-registrations, retried failures and probe panics

@@ -449,6 +449,44 @@ func TestExplicitStatus(t *testing.T) {
 	})
 }
 
+// After an outage longer than an interval, the first update the agent
+// accepts carries what the probe says now, not what it said before the
+// outage: the beat that waited is probed again every interval.
+func TestRunProbesAgainDuringAnOutage(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 3 * time.Second // beats every second
+	var status atomic.Value
+	status.Store(ttlcheck.Passing)
+	probe := func(context.Context) (ttlcheck.Status, string) { return status.Load().(ttlcheck.Status), "" }
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
+		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
+	})
+
+	var down atomic.Bool
+	down.Store(true)
+	f.setHook(func(r fakeReq) (int, string) {
+		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
+			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
+		}
+		return 0, ""
+	})
+	// The next beat is probed (Passing) and fails; then the application
+	// fails too, while the agent is still unreachable.
+	time.Sleep(1300 * time.Millisecond)
+	status.Store(ttlcheck.Critical)
+	time.Sleep(2200 * time.Millisecond)
+	before := len(f.check(chk.ID).updates)
+	down.Store(false)
+
+	c := f.waitCheck(t, chk.ID, 3*time.Second, "accepted again", func(c *fakeCheck) bool { return len(c.updates) > before })
+	assert.Equal(t, api.HealthCritical, c.status, "the first update after the outage carries the current status")
+	require.ErrorIs(t, stop(), context.Canceled)
+}
+
 func TestProbe(t *testing.T) {
 	release := make(chan struct{})
 	tests := []struct {

@@ -335,7 +335,24 @@ func (r *runner) send(ctx context.Context) error {
 	d := r.bo.Next()
 	r.retryAt = time.Now().Add(d)
 	h.log.Warn("ttlcheck: update failed; retrying", "check", h.check.ID, "retry_in", d, "error", err)
+	r.refreshStale(time.Now())
 	return nil
+}
+
+// refreshStale starts a new probe for a beat that has waited for the agent
+// for an interval or more: the status it carries is that old, and the
+// agent would otherwise get it, once it answers again, for one more
+// interval (a Passing from before an outage, say, while the application
+// has failed since). The probe's result replaces the status of the beat
+// still waiting.
+func (r *runner) refreshStale(now time.Time) {
+	h := r.h
+	if h.probe == nil || !r.beatQueued || !r.gotResult || r.inflight || now.Sub(r.due) < h.interval {
+		return
+	}
+	r.cycle++ // a result of the old cycle's probe, if any, is now late
+	r.probed, r.hung, r.gotResult = false, false, false
+	r.due = now.Add(h.probeTimeout) // the new probe's deadline
 }
 
 // update registers the check when needed and sends rep; when the agent
