@@ -653,6 +653,7 @@ func TestOverwrittenKeyIsLetGo(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
 	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	t.Cleanup(func() { _, _ = c.KV().Delete(context.Background(), key(t), nil) })
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	held, err := l.Lock(ctx)
