@@ -99,6 +99,21 @@ type TxnOpError struct {
 	What    string
 }
 
+// Is makes a TxnError match ErrPermissionDenied when one of its
+// operations was refused for want of an ACL permission (Consul rolls such
+// a transaction back with 409, not 403).
+func (e *TxnError) Is(target error) bool {
+	if target != ErrPermissionDenied {
+		return false
+	}
+	for _, oe := range e.Errors {
+		if oe.PermissionDenied() {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *TxnError) Error() string {
 	parts := make([]string, len(e.Errors))
 	for i, oe := range e.Errors {

@@ -91,6 +91,13 @@ func TestTxnErrorMessage(t *testing.T) {
 	}}
 	assert.Equal(t, `consul: transaction rolled back: op 0: failed to lock key "a": key is already locked; op 2: index is stale`, err.Error())
 	assert.False(t, IsRetryable(err))
+	assert.NotErrorIs(t, err, ErrPermissionDenied)
+
+	denied := fmt.Errorf("lock: %w", &TxnError{Errors: []TxnOpError{
+		{OpIndex: 1, What: `Permission denied: token with AccessorID 'x' lacks permission 'key:write' on "a"`},
+	}})
+	assert.ErrorIs(t, denied, ErrPermissionDenied)
+	assert.NotErrorIs(t, denied, ErrNotFound)
 }
 
 func TestIsRetryable(t *testing.T) {

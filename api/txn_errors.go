@@ -38,6 +38,10 @@ func (e TxnOpError) Exists() bool {
 // it names does not exist (destroyed or invalidated).
 func (e TxnOpError) InvalidSession() bool { return strings.Contains(e.What, "invalid session") }
 
+// PermissionDenied reports whether an operation was refused because the
+// token lacks a permission.
+func (e TxnOpError) PermissionDenied() bool { return strings.Contains(e.What, "Permission denied") }
+
 // Op returns the failed operation with index i, if it is among the errors.
 func (e *TxnError) Op(i int) (TxnOpError, bool) {
 	for _, oe := range e.Errors {

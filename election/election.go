@@ -397,7 +397,11 @@ func (e *Election) Resign(ctx context.Context) error {
 	case errors.Is(err, lock.ErrLost):
 		return fmt.Errorf("%w: %w", ErrDeposed, err)
 	case errors.Is(err, lock.ErrNotHeld):
-		// Another Resign got there first.
+		// Either another Resign got there first, or the term was lost
+		// just before: the term's end says which.
+		if cause := context.Cause(t.ctx); errors.Is(cause, ErrDeposed) {
+			return cause
+		}
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	default:
 		// The release may not have happened; the session (or its end)

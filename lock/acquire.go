@@ -136,7 +136,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 					return Token{}, ctx.Err()
 				}
 				if !api.IsRetryable(err) {
-					return Token{}, fmt.Errorf("lock: releasing the session's earlier hold: %w", err)
+					return Token{}, err
 				}
 				a.logRetry(err)
 				if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
@@ -265,7 +265,12 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 	_, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
 	var te *api.TxnError
 	if errors.As(err, &te) {
-		return nil // it changed: read again
+		if _, failed := te.Op(0); failed {
+			return nil // the key changed since it was read: read again
+		}
+		// The unlock itself was refused (a token that may read the key
+		// but not write it): it would be refused again.
+		return fmt.Errorf("lock: releasing the session's earlier hold: %w", err)
 	}
 	return err
 }

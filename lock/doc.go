@@ -34,7 +34,10 @@
 //   - A request of Lock in flight when the session ends is abandoned, and
 //     Lock returns the session's error. A key overwritten with other flags
 //     while held (a plain write) is a loss with ErrConflict, and the
-//     session lets go of it, keeping what was written.
+//     session lets go of it, keeping what was written. An Unlock whose
+//     release reaches Consul before the watcher has seen such a write
+//     overwrites it with the lock's value and flag, as Consul's own lock
+//     does.
 //   - One acquisition over a reused session costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query
 //     that watches, one transaction to release. The watch is not sent when

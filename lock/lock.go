@@ -467,9 +467,11 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			return
 		case pair.Flags != Flag:
 			// Someone wrote the key without acquiring it: our session
-			// still holds it. Let go of it, keeping what was written.
-			l.releaseForeign(h, pair)
+			// still holds it. Report the loss first, so that an Unlock
+			// from now on sends nothing that would overwrite what was
+			// written, then let go of the key, keeping it.
 			l.lose(h, ErrConflict)
+			l.releaseForeign(h, pair)
 			return
 		}
 	}

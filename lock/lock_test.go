@@ -701,3 +701,37 @@ func TestLockReturnsWhenSessionEndsDuringARequest(t *testing.T) {
 		t.Fatal("Lock still waiting after its session ended")
 	}
 }
+
+// A hold of the Lock's session that the Lock may not release (its token
+// may read the key but not write it) is an error, not a loop that reads
+// and refuses until ctx ends.
+func TestLeftoverHoldThatCannotBeReleased(t *testing.T) {
+	t.Parallel()
+	a := integration.NewACLAgent(t)
+	admin := a.Client(t)
+	ctx := t.Context()
+	k := key(t)
+	pol, _, err := admin.ACL().PolicyCreate(ctx, &api.ACLPolicy{Name: "read-" + t.Name(), Rules: `key_prefix "" { policy = "read" }
+session_prefix "" { policy = "write" }`}, nil)
+	require.NoError(t, err)
+	tok, _, err := admin.ACL().TokenCreate(ctx, &api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	require.NoError(t, err)
+	cfg := a.Config()
+	cfg.Token = tok.SecretID
+	reader, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s := integration.NewSession(t, admin, session.WithLockDelay(0))
+	ok, _, err := admin.KV().Acquire(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: s.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	l, err := lock.New(reader, k, lock.WithSession(s))
+	require.NoError(t, err)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = l.Lock(lctx)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "it looped until ctx ended")
+	assert.ErrorIs(t, err, api.ErrPermissionDenied)
+}
