@@ -458,7 +458,10 @@ func TestRunProbesAgainDuringAnOutage(t *testing.T) {
 	chk.TTL = 3 * time.Second // beats every second
 	var status atomic.Value
 	status.Store(ttlcheck.Passing)
-	probe := func(context.Context) (ttlcheck.Status, string) { return status.Load().(ttlcheck.Status), "" }
+	probe := func(context.Context) (ttlcheck.Status, string) {
+		time.Sleep(300 * time.Millisecond) // slower than the first retries
+		return status.Load().(ttlcheck.Status), ""
+	}
 	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
 	require.NoError(t, err)
 	stop := startRun(t, hb)
@@ -484,6 +487,43 @@ func TestRunProbesAgainDuringAnOutage(t *testing.T) {
 
 	c := f.waitCheck(t, chk.ID, 3*time.Second, "accepted again", func(c *fakeCheck) bool { return len(c.updates) > before })
 	assert.Equal(t, api.HealthCritical, c.status, "the first update after the outage carries the current status")
+	require.ErrorIs(t, stop(), context.Canceled)
+}
+
+// A status set with Fail during an outage is newer than the probe's last
+// result: the probing of a waiting beat does not replace it, and it is
+// what the agent gets when it answers again.
+func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 3 * time.Second
+	probe := func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Passing, "" }
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
+		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
+	})
+
+	var down atomic.Bool
+	down.Store(true)
+	f.setHook(func(r fakeReq) (int, string) {
+		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
+			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
+		}
+		return 0, ""
+	})
+	time.Sleep(1300 * time.Millisecond)
+	failed := make(chan error, 1)
+	go func() { failed <- hb.Fail(context.Background(), "draining") }()
+	time.Sleep(2200 * time.Millisecond)
+	before := len(f.check(chk.ID).updates)
+	down.Store(false)
+
+	c := f.waitCheck(t, chk.ID, 3*time.Second, "accepted again", func(c *fakeCheck) bool { return len(c.updates) > before })
+	assert.Equal(t, api.HealthCritical, c.status, "the first update after the outage carries Fail's status")
+	assert.Equal(t, "draining", c.output)
+	require.NoError(t, <-failed)
 	require.ErrorIs(t, stop(), context.Canceled)
 }
 

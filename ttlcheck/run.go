@@ -109,6 +109,8 @@ type runner struct {
 	attempted   bool      // a registration may have taken effect: deregister on return
 	lastStatus  Status    // the last status the agent accepted, "" before any
 	acceptedAt  time.Time // when the last accepted update was sent: the agent reset the TTL after it
+	probeGen    uint64    // the report generation of the last probe result
+	refreshing  bool      // a beat waiting out an outage waits for a new probe's result
 }
 
 type probeResult struct {
@@ -180,7 +182,13 @@ func (r *runner) loop(ctx context.Context) error {
 				continue
 			}
 			r.gotResult = true
-			h.setReport(res.status, res.note)
+			r.probeGen = h.setReport(res.status, res.note)
+			if r.refreshing {
+				// The beat waiting out an outage takes the fresh status
+				// with its next attempt, now.
+				r.refreshing = false
+				r.retryAt = time.Time{}
+			}
 			if !r.established && !r.beatQueued {
 				// The first status goes out as soon as it is known.
 				r.queueBeat()
@@ -208,7 +216,7 @@ func (r *runner) probeMissed(now time.Time) {
 		note = fmt.Sprintf("probe timed out after %s", now.Sub(r.probeStart).Round(time.Millisecond))
 	}
 	r.gotResult = true
-	h.setReport(Critical, note)
+	r.probeGen = h.setReport(Critical, note)
 }
 
 // startProbe runs the probe for the current cycle in a goroutine, under a
@@ -302,6 +310,7 @@ func (r *runner) send(ctx context.Context) error {
 	if err == nil {
 		h.markSent(rep)
 		r.acceptedAt = start
+		r.refreshing = false
 		r.established = true
 		r.bo.Reset()
 		r.needSend = false
@@ -343,16 +352,23 @@ func (r *runner) send(ctx context.Context) error {
 // for an interval or more: the status it carries is that old, and the
 // agent would otherwise get it, once it answers again, for one more
 // interval (a Passing from before an outage, say, while the application
-// has failed since). The probe's result replaces the status of the beat
-// still waiting.
+// has failed since). The next attempt waits for the probe's result (at
+// most the probe timeout), which replaces the status of the beat. A
+// status set by Pass, Warn or Fail since the last probe result is newer
+// than what the beat carries: it is kept, not probed over.
 func (r *runner) refreshStale(now time.Time) {
 	h := r.h
 	if h.probe == nil || !r.beatQueued || !r.gotResult || r.inflight || now.Sub(r.due) < h.interval {
 		return
 	}
+	if h.current().gen > r.probeGen {
+		return
+	}
 	r.cycle++ // a result of the old cycle's probe, if any, is now late
 	r.probed, r.hung, r.gotResult = false, false, false
 	r.due = now.Add(h.probeTimeout) // the new probe's deadline
+	r.refreshing = true
+	r.retryAt = r.due
 }
 
 // update registers the check when needed and sends rep; when the agent

@@ -475,10 +475,11 @@ func (h *Heartbeat) setLocked(s Status, note string) uint64 {
 	return h.gen
 }
 
-func (h *Heartbeat) setReport(s Status, note string) {
+// setReport records a status from the probe and returns its generation.
+func (h *Heartbeat) setReport(s Status, note string) uint64 {
 	h.mu.Lock()
-	h.setLocked(s, note)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	return h.setLocked(s, note)
 }
 
 func (h *Heartbeat) current() report {
