@@ -88,7 +88,7 @@ func closeBackends(ctx context.Context) error {
 		errs = append(errs, b.close(ctx))
 		delete(backends, m)
 	}
-	errs = append(errs, stopReaper(ctx))
+	stopReaper(ctx)
 	return errors.Join(errs...)
 }
 

@@ -83,19 +83,21 @@ type dockerNet struct {
 // errNoAddress: every address of a network is in use.
 var errNoAddress = errors.New("integration: no free address left on the harness's docker network")
 
-// allocIP returns an address for a container: one given back by a removed
-// container, or the next one never used (from .10 to .254).
+// allocIP returns an address for a container: the next one never used
+// (from .10 to .254), else the one given back longest ago, so that a
+// client left over from a finished test does not reach the next test's
+// agent.
 func (n *dockerNet) allocIP() (string, error) {
-	if k := len(n.free); k > 0 {
-		ip := n.free[k-1]
-		n.free = n.free[:k-1]
-		return ip, nil
+	if n.next+10 <= 254 {
+		n.next++
+		return n.prefix + strconv.Itoa(n.next+9), nil
 	}
-	if n.next+10 > 254 {
+	if len(n.free) == 0 {
 		return "", errNoAddress
 	}
-	n.next++
-	return n.prefix + strconv.Itoa(n.next+9), nil
+	ip := n.free[0]
+	n.free = n.free[1:]
+	return ip, nil
 }
 
 // freeIP gives an address back for reuse.
