@@ -8,6 +8,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -96,6 +97,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			a.waitIndex = 0 // changed or held: read now
 		}
 
+		sent := time.Now()
 		pair, meta, err := a.l.client.KV().Get(ctx, a.l.key, &api.QueryOptions{
 			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.Wait,
 		})
@@ -113,6 +115,15 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			continue
 		}
 		bo.Reset()
+		if a.waitIndex != 0 {
+			// A blocking read (not the first, index 0, read) that came
+			// back at once without a change.
+			if d := holder.IdleWait(a.waitIndex, meta.LastIndex, sent); d > 0 {
+				if serr := backoff.Sleep(ctx, d); serr != nil {
+					return Token{}, serr
+				}
+			}
+		}
 		a.waitIndex = api.NextWaitIndex(a.waitIndex, meta.LastIndex)
 		switch {
 		case pair == nil:

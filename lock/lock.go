@@ -436,6 +436,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			l.lose(h, h.sess.Err())
 			return
 		}
+		sent := time.Now()
 		pair, meta, err := l.client.KV().Get(qctx, l.key, &api.QueryOptions{
 			WaitIndex: idx, WaitTime: l.cfg.Wait, Consistency: api.ConsistencyConsistent,
 		})
@@ -453,6 +454,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			continue
 		}
 		bo.Reset()
+		pause := holder.IdleWait(idx, meta.LastIndex, sent)
 		idx = api.NextWaitIndex(idx, meta.LastIndex)
 		still := pair != nil && pair.Session == h.sess.ID() && pair.Flags == Flag
 		if !still && h.releasing.Load() {
@@ -473,6 +475,9 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 			l.lose(h, ErrConflict)
 			l.releaseForeign(h, pair)
 			return
+		}
+		if pause > 0 {
+			_ = backoff.Sleep(qctx, pause)
 		}
 	}
 }

@@ -598,6 +598,7 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 			s.lose(h, err)
 			return
 		}
+		sent := time.Now()
 		v, err := s.read(qctx, h.sess, idx, true)
 		if ctx.Err() != nil {
 			return
@@ -624,7 +625,11 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		h.mu.Lock()
 		h.last = v
 		h.mu.Unlock()
+		pause := holder.IdleWait(idx, v.index, sent)
 		idx = api.NextWaitIndex(idx, v.index)
+		if pause > 0 {
+			_ = backoff.Sleep(qctx, pause)
+		}
 	}
 }
 

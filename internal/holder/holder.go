@@ -129,6 +129,23 @@ func (g *WatchGate) Start() bool { return g.state.CompareAndSwap(gatePending, ga
 // started never will.
 func (g *WatchGate) Skip() { g.state.CompareAndSwap(gatePending, gateSkipped) }
 
+// minIdleWake is the shortest interval between two blocking reads whose
+// index did not move.
+const minIdleWake = time.Second
+
+// IdleWait returns how long a watch loop pauses after a blocking read sent
+// at sent with index prev that came back with index got: nothing when the
+// index moved; otherwise what is left of a second since it was sent.
+// Consul answers without a change only when the wait time runs out; a
+// server or proxy that answers at once (no X-Consul-Index, say) would
+// otherwise turn the loop into a busy poll.
+func IdleWait(prev, got uint64, sent time.Time) time.Duration {
+	if got > prev {
+		return 0
+	}
+	return time.Until(sent.Add(minIdleWake))
+}
+
 // AwaitWatcher waits for a holding's watcher to return after the holding
 // was given up. When the release was sent and answered (released), the
 // watcher is given a second to see the change and return by itself;
