@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/session"
 )
@@ -363,7 +364,9 @@ func (e *Election) Token() lock.Token {
 // Resign gives up leadership: it releases the key, so that another
 // candidate can be elected at once (no lock-delay applies to a release),
 // and waits until the leading context is cancelled (cause ErrResigned)
-// and OnDeposed has returned. It returns ErrNotLeader when not leading,
+// and OnDeposed has returned. A ctx that has already ended when Resign is
+// called still gets the release sent and waited for, within 5 seconds.
+// It returns ErrNotLeader when not leading,
 // and an error wrapping ErrDeposed when leadership was lost before it
 // could be given up.
 func (e *Election) Resign(ctx context.Context) error {
@@ -373,6 +376,10 @@ func (e *Election) Resign(ctx context.Context) error {
 	if t == nil {
 		return ErrNotLeader
 	}
+	// A ctx that has already ended (Resign deferred past a shutdown) still
+	// gets the release sent and waited for, within a few seconds.
+	ctx, cancel := holder.ReleaseContext(ctx)
+	defer cancel()
 	if t.ctx.Err() != nil {
 		select {
 		case <-t.exited:

@@ -763,3 +763,21 @@ func TestConcurrentResign(t *testing.T) {
 		require.Equal(t, 1, notLeader)
 	}
 }
+
+// Resign deferred with a ctx that a shutdown has cancelled still gives
+// leadership up at once: the next candidate does not wait for the session
+// to end.
+func TestResignWithEndedContext(t *testing.T) {
+	c := newClient(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, electionKey(t), election.WithSession(s))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	leading, err := e.Campaign(ctx, nil)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, e.Resign(ctx))
+	assert.ErrorIs(t, context.Cause(leading), election.ErrResigned)
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader)
+}

@@ -24,7 +24,9 @@
 //   - Unlock cancels the held context (cause ErrUnlocked) before it sends
 //     the release, so that what the context guards stops before another
 //     holder can take the key. It retries transient errors until its ctx
-//     ends or the session does. A release that still fails leaves the key
+//     ends or the session does; a ctx that has already ended when Unlock
+//     is called (a deferred Unlock after a shutdown) still gets the
+//     release sent, within 5 seconds. A release that still fails leaves the key
 //     held by the session: an own session is destroyed at once; a caller's
 //     session keeps it until the session ends or the Lock locks again.
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is

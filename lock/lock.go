@@ -245,7 +245,9 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // The held context is cancelled (cause ErrUnlocked) before the release is
 // sent, so that whatever it guards stops before another holder can take
 // the key. Transient errors are retried until ctx ends or the session
-// does (Consul then frees the key itself). The release is sent before the
+// does (Consul then frees the key itself). A ctx that has already ended
+// when Unlock is called (defer l.Unlock(ctx) after a shutdown cancelled
+// ctx) still gets the release sent, within 5 seconds. The release is sent before the
 // watcher is stopped: its blocking query returns on its own because the
 // key changed, where cancelling it would make the HTTP client drop its
 // connection and dial a new one on every cycle.
@@ -313,7 +315,7 @@ var errUncertainRelease = errors.New("lock: release: an attempt got no answer an
 // release unlocks the key, retrying transient errors until ctx ends or
 // the session does, and returns the key's ModifyIndex after the release.
 func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := holder.ReleaseContext(ctx)
 	defer cancel()
 	stop := context.AfterFunc(h.sess.Context(), cancel)
 	defer stop()

@@ -620,29 +620,51 @@ func TestUnlockEndsHeldContextFirstAndRetries(t *testing.T) {
 // newer than the one of the holding that was never released.
 func TestLockAfterFailedReleaseGetsANewerToken(t *testing.T) {
 	t.Parallel()
-	c := integration.Shared(t).Client(t)
+	c, proxy, s, direct := proxied(t)
 	ctx := t.Context()
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	_, err = l.Lock(ctx)
 	require.NoError(t, err)
 	first := l.Token()
 
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	err = l.Unlock(cancelled)
-	require.ErrorIs(t, err, context.Canceled)
-	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	proxy.Set(integration.ServerError)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = l.Unlock(short)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, lock.ErrLost)
+	assert.ErrorContains(t, err, "stays held by session "+s.ID())
+	pair, _, err := direct.KV().Get(ctx, key(t), nil)
 	require.NoError(t, err)
 	require.Equal(t, s.ID(), pair.Session, "the failed release left the key held")
 
+	proxy.Set(integration.Pass)
 	_, err = l.Lock(ctx)
 	require.NoError(t, err)
 	second := l.Token()
 	assert.True(t, second.Newer(first), "token %+v must be newer than %+v", second, first)
 	assert.Greater(t, second.LockIndex, first.LockIndex)
 	require.NoError(t, l.Unlock(ctx))
+}
+
+// Unlock deferred with a ctx that a shutdown has cancelled still releases
+// the key: otherwise it stays held until the session ends, and the next
+// holder waits out the lock-delay.
+func TestUnlockWithEndedContextStillReleases(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := integration.NewSession(t, c)
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, l.Unlock(ctx))
+	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session, "released")
 }
 
 // A plain write over a held lock key (flags of another kind) is a loss

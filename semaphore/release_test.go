@@ -325,3 +325,18 @@ func TestAcquireRewritesLeftover(t *testing.T) {
 		})
 	}
 }
+
+// Release deferred with a ctx that a shutdown has cancelled still frees
+// the slot.
+func TestReleaseWithEndedContextStillReleases(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err = s.Acquire(ctx)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, s.Release(ctx))
+	assert.Empty(t, keys(t, c, prefix), "the slot and the coordination key are gone")
+}

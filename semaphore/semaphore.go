@@ -339,7 +339,8 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 // It returns ErrNotHeld when no slot is held, and an error wrapping
 // ErrLost when the slot was lost before it could be released (what is
 // left of it is then cleaned up). Transient errors are retried until ctx
-// ends or the session ends; a session that ends frees the slot by itself,
+// ends or the session ends (a ctx that has already ended when Release is
+// called still gets the release sent, within 5 seconds); a session that ends frees the slot by itself,
 // which is reported as ErrLost. Any other failure leaves the slot held
 // until the session ends: with WithSession, that is for as long as the
 // caller keeps the session, and the error says so. The Semaphore no
@@ -386,7 +387,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 // releaseHeld sends the release of h, retrying transient errors until ctx
 // ends or the session ends.
 func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := holder.ReleaseContext(ctx)
 	defer cancel()
 	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
 	defer stopAfter()

@@ -295,6 +295,16 @@ func (s *Session) renewLoop(ctx context.Context) {
 	}
 }
 
+// destroyContext is the context a destroy runs under: ctx, or, when ctx
+// has already ended, one that keeps its values and ends after 5 seconds,
+// so that a deferred Close after a shutdown still frees the keys.
+func destroyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
 // Claim records that one holder (a lock, an election, a semaphore slot)
 // uses key through this session, and fails with ErrClaimed when another
 // holder already does: Consul lets a session acquire a key it already
@@ -318,12 +328,14 @@ func (s *Session) Claim(key string) (release func(), err error) {
 }
 
 // Close stops renewing, waits for the renew goroutine and destroys the
-// session, releasing (or deleting) the keys it holds. It is safe to call
-// more than once and from several goroutines; later calls wait for the
-// first (or for their ctx). When the first could not destroy the session
-// (its ctx had ended, Consul could not be reached), a later call tries
-// again, so that the keys are not left held until the TTL runs out. A
-// session that Consul already invalidated is not destroyed again.
+// session, releasing (or deleting) the keys it holds. A ctx that has
+// already ended when Close is called (defer s.Close(ctx) after a shutdown
+// cancelled ctx) still gets the destroy sent, within 5 seconds. It is safe
+// to call more than once and from several goroutines; later calls wait
+// for the first (or for their ctx). When the first could not destroy the
+// session (Consul could not be reached), a later call tries again, so that
+// the keys are not left held until the TTL runs out. A session that Consul
+// already invalidated is not destroyed again.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -339,7 +351,9 @@ func (s *Session) Close(ctx context.Context) error {
 		if !failed {
 			return nil
 		}
-		if _, derr := s.client.Session().Destroy(ctx, s.id, &s.write); derr != nil {
+		dctx, cancel := destroyContext(ctx)
+		defer cancel()
+		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
 			return fmt.Errorf("session: destroy: %w", derr)
 		}
 		s.mu.Lock()
@@ -357,9 +371,11 @@ func (s *Session) Close(ctx context.Context) error {
 
 	var err error
 	if !errors.Is(lostBefore, ErrInvalidated) {
-		if _, derr := s.client.Session().Destroy(ctx, s.id, &s.write); derr != nil {
+		dctx, cancel := destroyContext(ctx)
+		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
 			err = fmt.Errorf("session: destroy: %w", derr)
 		}
+		cancel()
 	}
 	s.mu.Lock()
 	s.closeErr = err

@@ -82,26 +82,45 @@ func TestSessionIsCreatedWithItsOptionsAndDestroyedByClose(t *testing.T) {
 	assert.Nil(t, info, "Close must destroy the session")
 }
 
-// A Close that could not destroy the session (its ctx had ended) is
-// not the last word: a later Close destroys it.
+// A Close that could not destroy the session (Consul could not be
+// reached) is not the last word: a later Close destroys it.
 func TestCloseAgainAfterAFailedDestroy(t *testing.T) {
-	c := integration.Shared(t).Client(t)
+	a := integration.Shared(t)
+	c, proxy := a.ProxiedClient(t)
+	direct := a.Client(t)
 	ctx := t.Context()
 	s, err := session.New(ctx, c)
 	require.NoError(t, err)
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	require.ErrorIs(t, s.Close(cancelled), context.Canceled)
+	t.Cleanup(func() { _, _ = direct.Session().Destroy(context.Background(), s.ID(), nil) })
+	proxy.Set(integration.ServerError)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	require.Error(t, s.Close(short))
 	assert.ErrorIs(t, s.Err(), session.ErrClosed)
-	info, _, err := c.Session().Info(ctx, s.ID(), nil)
+	info, _, err := direct.Session().Info(ctx, s.ID(), nil)
 	require.NoError(t, err)
 	require.NotNil(t, info, "not destroyed yet")
 
+	proxy.Set(integration.Pass)
 	require.NoError(t, s.Close(ctx))
-	info, _, err = c.Session().Info(ctx, s.ID(), nil)
+	info, _, err = direct.Session().Info(ctx, s.ID(), nil)
 	require.NoError(t, err)
 	assert.Nil(t, info, "the second Close destroyed the session")
 	require.NoError(t, s.Close(ctx))
+}
+
+// Close deferred with a ctx that a shutdown has cancelled still destroys
+// the session.
+func TestCloseWithEndedContextStillDestroys(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err := session.New(ctx, c)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, s.Close(ctx))
+	info, _, err := c.Session().Info(t.Context(), s.ID(), nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "destroyed")
 }
 
 func TestSessionOutlivesItsTTLByRenewing(t *testing.T) {
