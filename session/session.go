@@ -342,8 +342,12 @@ func (s *Session) Close(ctx context.Context) error {
 		s.mu.Unlock()
 		select {
 		case <-s.closing:
-		case <-ctx.Done():
-			return ctx.Err()
+		default:
+			select {
+			case <-s.closing:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		s.mu.Lock()
 		failed := s.closeErr != nil

@@ -490,9 +490,10 @@ func TestRunProbesAgainDuringAnOutage(t *testing.T) {
 	require.ErrorIs(t, stop(), context.Canceled)
 }
 
-// A status set with Fail during an outage is newer than the probe's last
-// result: the probing of a waiting beat does not replace it, and it is
-// what the agent gets when it answers again.
+// A status set with Fail during an outage, less than an interval before
+// the agent answers again, is not probed over: it is what the agent gets.
+// (Set longer ago, the probe's next result replaces it, as without an
+// outage.)
 func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
@@ -513,10 +514,10 @@ func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
 		}
 		return 0, ""
 	})
-	time.Sleep(1300 * time.Millisecond)
+	time.Sleep(3 * time.Second) // the waiting beat has been probed again
 	failed := make(chan error, 1)
 	go func() { failed <- hb.Fail(context.Background(), "draining") }()
-	time.Sleep(2200 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	before := len(f.check(chk.ID).updates)
 	down.Store(false)
 
@@ -524,6 +525,56 @@ func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
 	assert.Equal(t, api.HealthCritical, c.status, "the first update after the outage carries Fail's status")
 	assert.Equal(t, "draining", c.output)
 	require.NoError(t, <-failed)
+	require.ErrorIs(t, stop(), context.Canceled)
+}
+
+// A beat waiting out an outage whose new probe does not answer by its
+// deadline (the application hangs) carries Critical, not the status from
+// before the outage, when the agent answers again.
+func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 3 * time.Second
+	var hang atomic.Bool
+	hung := make(chan struct{}, 1)
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if hang.Load() {
+			select {
+			case hung <- struct{}{}:
+			default:
+			}
+			<-ctx.Done()
+		}
+		return ttlcheck.Passing, ""
+	}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
+		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
+	})
+
+	var down atomic.Bool
+	down.Store(true)
+	f.setHook(func(r fakeReq) (int, string) {
+		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
+			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
+		}
+		return 0, ""
+	})
+	time.Sleep(1300 * time.Millisecond)
+	hang.Store(true)
+	select {
+	case <-hung: // the waiting beat is being probed again, and it hangs
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting beat was not probed again")
+	}
+	before := len(f.check(chk.ID).updates)
+	down.Store(false) // back before the probe's deadline
+
+	c := f.waitCheck(t, chk.ID, 3*time.Second, "accepted again", func(c *fakeCheck) bool { return len(c.updates) > before })
+	assert.Equal(t, api.HealthCritical, c.status, "the first update after the outage says the probe timed out")
+	assert.Contains(t, c.output, "probe timed out")
 	require.ErrorIs(t, stop(), context.Canceled)
 }
 

@@ -109,8 +109,8 @@ type runner struct {
 	attempted   bool      // a registration may have taken effect: deregister on return
 	lastStatus  Status    // the last status the agent accepted, "" before any
 	acceptedAt  time.Time // when the last accepted update was sent: the agent reset the TTL after it
-	probeGen    uint64    // the report generation of the last probe result
 	refreshing  bool      // a beat waiting out an outage waits for a new probe's result
+	kickAt      time.Time // when Pass, Warn or Fail last set a status
 }
 
 type probeResult struct {
@@ -140,6 +140,13 @@ func (r *runner) loop(ctx context.Context) error {
 			r.queueBeat()
 		}
 		if r.needSend && !now.Before(r.retryAt) {
+			if r.refreshing && !r.gotResult {
+				// The new probe of a beat waiting out an outage did not
+				// answer by its deadline: as for any beat, that is
+				// Critical, not the status from before the outage.
+				r.refreshing = false
+				r.probeMissed(now)
+			}
 			if err := r.send(ctx); err != nil {
 				return err
 			}
@@ -171,6 +178,15 @@ func (r *runner) loop(ctx context.Context) error {
 			return ctx.Err()
 		case <-tc:
 		case <-h.kick:
+			r.kickAt = time.Now()
+			if r.refreshing {
+				// A status set by Pass, Warn or Fail is newer than what
+				// the refresh probe will say: send it, and let the
+				// probe's result go as late.
+				r.refreshing = false
+				r.gotResult = true
+				r.retryAt = time.Time{}
+			}
 			if !r.needSend {
 				r.needSend = true
 				r.retryAt = time.Time{}
@@ -182,7 +198,7 @@ func (r *runner) loop(ctx context.Context) error {
 				continue
 			}
 			r.gotResult = true
-			r.probeGen = h.setReport(res.status, res.note)
+			h.setReport(res.status, res.note)
 			if r.refreshing {
 				// The beat waiting out an outage takes the fresh status
 				// with its next attempt, now.
@@ -216,7 +232,7 @@ func (r *runner) probeMissed(now time.Time) {
 		note = fmt.Sprintf("probe timed out after %s", now.Sub(r.probeStart).Round(time.Millisecond))
 	}
 	r.gotResult = true
-	r.probeGen = h.setReport(Critical, note)
+	h.setReport(Critical, note)
 }
 
 // startProbe runs the probe for the current cycle in a goroutine, under a
@@ -353,15 +369,17 @@ func (r *runner) send(ctx context.Context) error {
 // agent would otherwise get it, once it answers again, for one more
 // interval (a Passing from before an outage, say, while the application
 // has failed since). The next attempt waits for the probe's result (at
-// most the probe timeout), which replaces the status of the beat. A
-// status set by Pass, Warn or Fail since the last probe result is newer
-// than what the beat carries: it is kept, not probed over.
+// most the probe timeout: a probe that does not answer by then is
+// Critical), which replaces the status of the beat. A status set by Pass,
+// Warn or Fail less than an interval ago is kept, not probed over, as
+// without an outage (the probe's next result replaces it at most an
+// interval later).
 func (r *runner) refreshStale(now time.Time) {
 	h := r.h
 	if h.probe == nil || !r.beatQueued || !r.gotResult || r.inflight || now.Sub(r.due) < h.interval {
 		return
 	}
-	if h.current().gen > r.probeGen {
+	if !r.kickAt.IsZero() && now.Sub(r.kickAt) < h.interval {
 		return
 	}
 	r.cycle++ // a result of the old cycle's probe, if any, is now late

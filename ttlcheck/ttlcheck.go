@@ -475,11 +475,11 @@ func (h *Heartbeat) setLocked(s Status, note string) uint64 {
 	return h.gen
 }
 
-// setReport records a status from the probe and returns its generation.
-func (h *Heartbeat) setReport(s Status, note string) uint64 {
+// setReport records a status from the probe.
+func (h *Heartbeat) setReport(s Status, note string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.setLocked(s, note)
+	h.setLocked(s, note)
+	h.mu.Unlock()
 }
 
 func (h *Heartbeat) current() report {
