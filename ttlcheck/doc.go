@@ -46,7 +46,10 @@
 //     1s..10s), so that its retry still reaches the agent in time. A beat
 //     that waits for the agent for an interval or more is probed again
 //     (every interval), so that the agent, once it answers, gets what the
-//     probe says then, not what it said before the outage.
+//     probe says then, not what it said before the outage; a probe that
+//     does not answer by its deadline makes it Critical, and a status set
+//     with Pass, Warn or Fail is kept for an interval before it is probed
+//     over, as without an outage.
 //   - Notes are bounded to MaxNoteSize (4 KiB) and cut with
 //     TruncatedMarker.
 //   - Status changes, re-registrations, retried failures and probe panics
