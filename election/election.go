@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
-	"github.com/consulkit/consulkit/internal/holder"
+	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/session"
 )
@@ -378,7 +378,7 @@ func (e *Election) Resign(ctx context.Context) error {
 	}
 	// A ctx that has already ended (Resign deferred past a shutdown) still
 	// gets the release sent and waited for, within a few seconds.
-	ctx, cancel := holder.ReleaseContext(ctx)
+	ctx, cancel := grace.Context(ctx)
 	defer cancel()
 	if t.ctx.Err() != nil {
 		select {

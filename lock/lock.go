@@ -11,6 +11,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
@@ -315,7 +316,7 @@ var errUncertainRelease = errors.New("lock: release: an attempt got no answer an
 // release unlocks the key, retrying transient errors until ctx ends or
 // the session does, and returns the key's ModifyIndex after the release.
 func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
-	rctx, cancel := holder.ReleaseContext(ctx)
+	rctx, cancel := grace.Context(ctx)
 	defer cancel()
 	stop := context.AfterFunc(h.sess.Context(), cancel)
 	defer stop()

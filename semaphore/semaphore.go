@@ -14,6 +14,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
@@ -387,7 +388,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 // releaseHeld sends the release of h, retrying transient errors until ctx
 // ends or the session ends.
 func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
-	rctx, cancel := holder.ReleaseContext(ctx)
+	rctx, cancel := grace.Context(ctx)
 	defer cancel()
 	stopAfter := context.AfterFunc(h.sess.Context(), cancel)
 	defer stopAfter()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/grace"
 )
 
 // Errors reported by Err.
@@ -295,16 +296,6 @@ func (s *Session) renewLoop(ctx context.Context) {
 	}
 }
 
-// destroyContext is the context a destroy runs under: ctx, or, when ctx
-// has already ended, one that keeps its values and ends after 5 seconds,
-// so that a deferred Close after a shutdown still frees the keys.
-func destroyContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-}
-
 // Claim records that one holder (a lock, an election, a semaphore slot)
 // uses key through this session, and fails with ErrClaimed when another
 // holder already does: Consul lets a session acquire a key it already
@@ -355,7 +346,7 @@ func (s *Session) Close(ctx context.Context) error {
 		if !failed {
 			return nil
 		}
-		dctx, cancel := destroyContext(ctx)
+		dctx, cancel := grace.Context(ctx)
 		defer cancel()
 		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
 			return fmt.Errorf("session: destroy: %w", derr)
@@ -375,7 +366,7 @@ func (s *Session) Close(ctx context.Context) error {
 
 	var err error
 	if !errors.Is(lostBefore, ErrInvalidated) {
-		dctx, cancel := destroyContext(ctx)
+		dctx, cancel := grace.Context(ctx)
 		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
 			err = fmt.Errorf("session: destroy: %w", derr)
 		}

@@ -105,22 +105,6 @@ func (l *Lease) Drop(ctx context.Context) {
 	l.CloseOwn(ctx)
 }
 
-// Grace is how long a release may take when it is called with a context
-// that has already ended.
-const Grace = 5 * time.Second
-
-// ReleaseContext returns the context a release runs under: ctx, or, when
-// ctx has already ended, a context that keeps its values and ends after
-// Grace. A release deferred with the context of work that was cancelled
-// (a shutdown) must still be sent: otherwise the key stays held until the
-// session ends, and the next holder waits out the lock-delay.
-func ReleaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ctx.Err() == nil {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), Grace)
-}
-
 // WatchGate decides, once per holding, whether its watcher sends any query.
 // A holding given up before its watcher got to send its first blocking
 // query needs no watch: the release itself finds out whether it was still

@@ -1,0 +1,33 @@
+package grace
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+type key struct{}
+
+func TestContext(t *testing.T) {
+	live, stop := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	ctx, cancel := Context(live)
+	defer cancel()
+	stop()
+	if ctx.Err() == nil {
+		t.Fatal("a live ctx must still bound the cleanup")
+	}
+
+	ended, end := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	end()
+	ctx, cancel = Context(ended)
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("an ended ctx must get a fresh one")
+	}
+	if ctx.Value(key{}) != "v" {
+		t.Fatal("values are kept")
+	}
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > Timeout {
+		t.Fatalf("deadline %v, want within %v", d, Timeout)
+	}
+}
