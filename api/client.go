@@ -348,11 +348,21 @@ func requireID(field, v string) error {
 // argument that puts such a segment into the path is caught here, before
 // anything is sent.
 func checkPath(p string) error {
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	for i, seg := range segs {
-		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
-			return &ValidationError{Field: "path", Reason: "empty, \".\" or \"..\" segment (Consul would redirect it elsewhere): " + strconv.Quote(p)}
-		}
+	if rewritten(strings.TrimPrefix(p, "/")) {
+		return &ValidationError{Field: "path", Reason: "empty, \".\" or \"..\" segment (Consul would redirect it elsewhere): " + strconv.Quote(p)}
 	}
 	return nil
+}
+
+// rewritten reports whether a path (without its leading slash) has a
+// segment that Consul's HTTP server cleans away: an empty one before the
+// last (a trailing slash is kept), or "." or "..".
+func rewritten(p string) bool {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+			return true
+		}
+	}
+	return false
 }

@@ -54,14 +54,8 @@ func validatePrefix(key string) error {
 			return &ValidationError{Field: "key", Reason: "contains a control character: " + strconv.Quote(key)}
 		}
 	}
-	if key == "" {
-		return nil
-	}
-	segs := strings.Split(key, "/")
-	for i, seg := range segs {
-		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
-			return &ValidationError{Field: "key", Reason: "empty, \".\" or \"..\" segment (the HTTP path would be rewritten): " + strconv.Quote(key)}
-		}
+	if rewritten(key) {
+		return &ValidationError{Field: "key", Reason: "empty, \".\" or \"..\" segment (the HTTP path would be rewritten): " + strconv.Quote(key)}
 	}
 	return nil
 }

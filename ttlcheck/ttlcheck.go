@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -370,17 +369,17 @@ func checkName(field, v string) error {
 	return nil
 }
 
-// checkID is checkName for an ID that goes into request paths: an empty,
-// "." or ".." segment would make the agent redirect the request elsewhere,
-// after the check was registered (the ID travels in the body there).
+// checkID is checkName for an ID that goes into request paths, with
+// api.ValidateKey's rules for a path: an empty, "." or ".." segment would
+// make the agent redirect the request elsewhere, after the check was
+// registered (the ID travels in the body there).
 func checkID(field, v string) error {
 	if err := checkName(field, v); err != nil {
 		return err
 	}
-	for _, seg := range strings.Split(v, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return &ConfigError{Field: field, Reason: "has an empty, \".\" or \"..\" path segment"}
-		}
+	var ve *api.ValidationError
+	if err := api.ValidateKey(v); errors.As(err, &ve) {
+		return &ConfigError{Field: field, Reason: ve.Reason}
 	}
 	return nil
 }
