@@ -10,6 +10,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/semaphore"
 )
 
 // TestMain runs the package's tests through the harness, which stops the
@@ -57,4 +58,19 @@ func waitWatchSent(t *testing.T, ct *integration.RequestCounter) {
 		}
 		return false
 	}, 5*time.Second, time.Millisecond, "the watch was not sent: %v", ct.Requests())
+}
+
+// deleteContender deletes sid's contender key under prefix, as an
+// operator might.
+func deleteContender(t *testing.T, c *api.Client, prefix, sid string) {
+	_, err := c.KV().Delete(t.Context(), prefix+"/"+sid, nil)
+	require.NoError(t, err)
+}
+
+// releaseContender releases sid's contender key under prefix, as an
+// operator might, leaving the key.
+func releaseContender(t *testing.T, c *api.Client, prefix, sid string) {
+	ok, _, err := c.KV().Release(t.Context(), &api.KVPair{Key: prefix + "/" + sid, Flags: semaphore.Flag, Session: sid}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
 }

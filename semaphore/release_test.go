@@ -78,15 +78,8 @@ func TestReleaseOfLostSlot(t *testing.T) {
 		name   string
 		break_ func(t *testing.T, c *api.Client, prefix, sid string)
 	}{
-		{"contender key deleted", func(t *testing.T, c *api.Client, prefix, sid string) {
-			_, err := c.KV().Delete(t.Context(), prefix+"/"+sid, nil)
-			require.NoError(t, err)
-		}},
-		{"contender key released", func(t *testing.T, c *api.Client, prefix, sid string) {
-			ok, _, err := c.KV().Release(t.Context(), &api.KVPair{Key: prefix + "/" + sid, Flags: semaphore.Flag, Session: sid}, nil)
-			require.NoError(t, err)
-			require.True(t, ok)
-		}},
+		{"contender key deleted", deleteContender},
+		{"contender key released", releaseContender},
 		{"session destroyed", func(t *testing.T, c *api.Client, prefix, sid string) {
 			_, err := c.Session().Destroy(t.Context(), sid, nil)
 			require.NoError(t, err)

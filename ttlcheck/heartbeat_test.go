@@ -464,19 +464,7 @@ func TestRunProbesAgainDuringAnOutage(t *testing.T) {
 	}
 	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
 	require.NoError(t, err)
-	stop := startRun(t, hb)
-	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
-		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
-	})
-
-	var down atomic.Bool
-	down.Store(true)
-	f.setHook(func(r fakeReq) (int, string) {
-		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
-			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
-		}
-		return 0, ""
-	})
+	stop, down := runThenCutOff(t, f, hb)
 	// The next beat is probed (Passing) and fails; then the application
 	// fails too, while the agent is still unreachable.
 	time.Sleep(1300 * time.Millisecond)
@@ -501,19 +489,7 @@ func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
 	probe := func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Passing, "" }
 	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
 	require.NoError(t, err)
-	stop := startRun(t, hb)
-	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
-		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
-	})
-
-	var down atomic.Bool
-	down.Store(true)
-	f.setHook(func(r fakeReq) (int, string) {
-		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
-			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
-		}
-		return 0, ""
-	})
+	stop, down := runThenCutOff(t, f, hb)
 	time.Sleep(3 * time.Second) // the waiting beat has been probed again
 	failed := make(chan error, 1)
 	go func() { failed <- hb.Fail(context.Background(), "draining") }()
@@ -549,19 +525,7 @@ func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
 	}
 	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
 	require.NoError(t, err)
-	stop := startRun(t, hb)
-	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool {
-		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
-	})
-
-	var down atomic.Bool
-	down.Store(true)
-	f.setHook(func(r fakeReq) (int, string) {
-		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
-			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
-		}
-		return 0, ""
-	})
+	stop, down := runThenCutOff(t, f, hb)
 	time.Sleep(1300 * time.Millisecond)
 	hang.Store(true)
 	select {

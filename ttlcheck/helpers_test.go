@@ -3,9 +3,14 @@ package ttlcheck_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/ttlcheck"
 )
 
@@ -78,4 +83,25 @@ func (h *logRecorder) transitions() []string {
 		out = append(out, r.Attrs["to"])
 	}
 	return out
+}
+
+// runThenCutOff runs hb until the fake agent has accepted a Passing
+// update, then makes the agent fail every update (503 "No cluster
+// leader") until down is set to false. stop ends Run.
+func runThenCutOff(t *testing.T, f *fakeAgent, hb *ttlcheck.Heartbeat) (stop func() error, down *atomic.Bool) {
+	t.Helper()
+	stop = startRun(t, hb)
+	id := hb.Check().ID
+	f.waitCheck(t, id, 3*time.Second, "passing", func(c *fakeCheck) bool {
+		return c != nil && len(c.updates) > 0 && c.status == api.HealthPassing
+	})
+	down = &atomic.Bool{}
+	down.Store(true)
+	f.setHook(func(r fakeReq) (int, string) {
+		if down.Load() && strings.HasPrefix(r.Path, "/v1/agent/check/update/") {
+			return http.StatusServiceUnavailable, "rpc error: No cluster leader"
+		}
+		return 0, ""
+	})
+	return stop, down
 }
