@@ -64,14 +64,15 @@ func sameTerm(a, b Leader) bool {
 // Hooks are called on leadership events. They run synchronously
 // (OnElected in Campaign's caller, OnDeposed in the goroutine that follows
 // the term, OnNewLeader in Run's observer) and must return promptly:
-// Resign waits for
-// OnDeposed, and a campaign does not begin before the previous term's
-// OnDeposed has returned. A hook must not call Resign or Campaign on its
+// Resign waits for OnDeposed, and a campaign does not begin before the
+// previous term's OnDeposed has returned. A hook must not call Resign or Campaign on its
 // own Election (that would wait for the hook itself). A nil hook is not
 // called.
 type Hooks struct {
 	// OnElected is called when this Election becomes leader, before
-	// Campaign returns, with the leading context.
+	// Campaign returns, with the leading context. If it panics, the
+	// Election resigns (OnDeposed gets ErrResigned) before the panic goes
+	// on.
 	OnElected func(leading context.Context, l Leader)
 	// OnDeposed is called once for every term when it ends, after the
 	// leading context is cancelled; cause is ErrResigned or wraps
@@ -279,7 +280,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 		}
 		return nil, fmt.Errorf("election: campaign: %w", err)
 	}
-	tok := lk.Token()
+	tok, _ := lock.TokenFrom(held) // lk.Token() is zero if already lost
 	t := &term{
 		lk:     lk,
 		leader: Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
@@ -291,10 +292,21 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 	e.term = t
 	e.mu.Unlock()
 	go e.follow(t, held, elected)
+	panicked := true
+	defer func() {
+		close(elected)
+		if panicked {
+			// OnElected panicked: nobody has the leading context, so
+			// lead no longer before the panic goes on.
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = e.Resign(rctx)
+		}
+	}()
 	if h := e.cfg.hooks.OnElected; h != nil {
 		h(t.ctx, t.leader.clone())
 	}
-	close(elected)
+	panicked = false
 	return t.ctx, nil
 }
 

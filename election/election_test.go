@@ -493,6 +493,47 @@ func TestHooksOrder(t *testing.T) {
 	assert.True(t, strings.HasPrefix(events[3], "deposed three: "+election.ErrDeposed.Error()), events[3])
 }
 
+// A panic in OnElected resigns: the key is free, OnDeposed is called, and
+// the Election can campaign again.
+func TestPanicInOnElectedResigns(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	var panicky atomic.Bool
+	panicky.Store(true)
+	deposed := make(chan error, 2)
+	e, err := election.New(c, key, election.WithSession(s), election.WithHooks(election.Hooks{
+		OnElected: func(context.Context, election.Leader) {
+			if panicky.Load() {
+				panic("boom")
+			}
+		},
+		OnDeposed: func(_ election.Leader, cause error) { deposed <- cause },
+	}))
+	require.NoError(t, err)
+	func() {
+		defer func() { assert.Equal(t, "boom", recover()) }()
+		_, _ = e.Campaign(t.Context(), []byte("one"))
+	}()
+	select {
+	case cause := <-deposed:
+		assert.ErrorIs(t, cause, election.ErrResigned)
+	default:
+		t.Fatal("OnDeposed not called before the panic went on")
+	}
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session, "still leading after the panic")
+
+	panicky.Store(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	leading, err := e.Campaign(ctx, []byte("two"))
+	require.NoError(t, err)
+	assert.NoError(t, leading.Err())
+	require.NoError(t, e.Resign(t.Context()))
+}
+
 func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)

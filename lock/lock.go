@@ -52,6 +52,19 @@ type Token struct {
 	ModifyIndex uint64
 }
 
+// tokenKey is the key of the Token in a held context.
+type tokenKey struct{}
+
+// TokenFrom returns the fencing token of the acquisition whose held
+// context ctx is, or derives from: the way to get it inside lock.Do, or
+// anywhere only the held context is passed. It returns the token even once
+// ctx has ended (a stale token is refused by whatever it fences); ok is
+// false when ctx does not come from a Lock.
+func TokenFrom(ctx context.Context) (tok Token, ok bool) {
+	tok, ok = ctx.Value(tokenKey{}).(Token)
+	return tok, ok
+}
+
 // IsZero reports whether t is the zero Token (no lock held).
 func (t Token) IsZero() bool { return t == Token{} }
 
@@ -106,6 +119,7 @@ type Lock struct {
 	mu        sync.Mutex
 	busy      bool     // a Lock or TryLock call is in progress
 	held      *holding // nil when not held
+	lost      *holding // the last holding lost, until Unlock reports it
 	lastIndex uint64   // the key's ModifyIndex after our last release, 0 if unknown
 	// The lock delay of the last holder seen, so that contended calls do
 	// not look it up again.
@@ -216,6 +230,11 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 	a.guard = l.lastIndex
 	l.mu.Unlock()
 	tok, err := a.run(actx)
+	if err == nil && sess.Err() != nil {
+		// Acquired as the session ended (Close ends it before destroying
+		// it): the lock is as good as lost already.
+		err = sess.Err()
+	}
 	if err != nil {
 		if ctx.Err() == nil && sess.Err() != nil {
 			return nil, fmt.Errorf("lock: session: %w", sess.Err())
@@ -228,11 +247,11 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 // hold records an acquisition and starts its watcher.
 func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 	h := &holding{token: tok, sess: lease.Session, lease: lease, exited: make(chan struct{})}
-	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	h.ctx, h.cancel = context.WithCancelCause(context.WithValue(context.Background(), tokenKey{}, tok))
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
 	l.mu.Lock()
-	l.held = h
+	l.held, l.lost = h, nil
 	l.mu.Unlock()
 	go l.watch(wctx, h)
 	return h.ctx
@@ -241,7 +260,11 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // Unlock releases the lock, waits for its watcher to stop, and destroys
 // the session the Lock created for itself. It returns ErrNotHeld when the
 // lock is not held and an error wrapping ErrLost when it was lost before it
-// could be released.
+// could be released. After a loss the watcher has seen, Unlock waits for
+// the Lock's cleanup (letting go of a key overwritten with other flags,
+// destroying the session it created) and returns ErrNotHeld wrapping the
+// loss: errors.Is(err, ErrLost) holds until Unlock has reported it once
+// or the Lock locks again.
 //
 // The held context is cancelled (cause ErrUnlocked) before the release is
 // sent, so that whatever it guards stops before another holder can take
@@ -254,10 +277,13 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // connection and dial a new one on every cycle.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
-	h := l.held
+	h, lost := l.held, l.lost
 	l.mu.Unlock()
 	if h == nil {
-		return ErrNotHeld
+		if lost == nil {
+			return ErrNotHeld
+		}
+		return l.reportLoss(ctx, lost)
 	}
 	if h.releasing.Swap(true) {
 		// Another Unlock is under way: once it is done, this one was
@@ -274,14 +300,10 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	forgotten := l.held != h // only the watcher's lose forgets h first
 	l.mu.Unlock()
-	if lost := context.Cause(h.ctx); errors.Is(lost, ErrLost) || forgotten {
+	if errors.Is(context.Cause(h.ctx), ErrLost) || forgotten {
 		// The watcher saw the loss first and the Lock may hold the key
 		// again already, through the same session: send nothing.
-		holder.AwaitWatcher(h.exited, h.stop, false)
-		if !errors.Is(lost, ErrLost) {
-			lost = ErrLost
-		}
-		return fmt.Errorf("%w: %w", ErrNotHeld, lost)
+		return l.reportLoss(ctx, h)
 	}
 	var relErr error
 	idx, err := l.release(ctx, h)
@@ -306,6 +328,30 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.forget(h)
 	h.lease.CloseOwn(ctx)
 	return relErr
+}
+
+// reportLoss is Unlock on a holding its watcher lost: it waits (within
+// ctx, or grace.Timeout if ctx has ended) for the watcher to clean up, and
+// returns ErrNotHeld wrapping the loss.
+func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
+	wctx, cancel := grace.Context(ctx)
+	defer cancel()
+	select {
+	case <-h.exited:
+		h.stop()
+	case <-wctx.Done():
+		return fmt.Errorf("%w: lost, and still cleaning up: %w", ErrNotHeld, wctx.Err())
+	}
+	l.mu.Lock()
+	if l.lost == h {
+		l.lost = nil
+	}
+	l.mu.Unlock()
+	lost := context.Cause(h.ctx)
+	if !errors.Is(lost, ErrLost) {
+		lost = ErrLost // Unlock cancelled h first, with ErrUnlocked
+	}
+	return fmt.Errorf("%w: %w", ErrNotHeld, lost)
 }
 
 // errUncertainRelease: a release attempt got no answer and the next one
@@ -383,18 +429,20 @@ func (l *Lock) forget(h *holding) {
 
 // lose marks h lost with reason, from the watcher. The Lock stops
 // reporting itself held, and can lock again, before the held context is
-// cancelled.
+// cancelled; h stays the Lock's last loss until Unlock reports it.
 func (l *Lock) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
 	l.lastIndex = 0
+	if l.held == h {
+		l.lost = h
+	}
 	l.mu.Unlock()
 	l.forget(h)
 	h.cancel(err)
 	if l.cfg.Logger != nil {
 		l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 	}
-	h.lease.CloseOwn(context.Background())
 }
 
 // releaseForeign gives up the session's hold on a key that was
@@ -418,11 +466,31 @@ var (
 // watch follows the key with consistent blocking queries while the lock
 // is held. Transient errors are retried for as long as the session lives:
 // the session itself reports loss at its deadline.
+//
+// A loss is reported (the held context cancelled) before anything is
+// cleaned up: a key overwritten with other flags is let go, then a session
+// the Lock created is destroyed. An Unlock called meanwhile waits for that
+// cleanup.
 func (l *Lock) watch(ctx context.Context, h *holding) {
 	defer close(h.exited)
 	if !h.gate.Start() {
 		return // Unlock came first
 	}
+	reason, foreign := l.follow(ctx, h)
+	if reason == nil {
+		return
+	}
+	l.lose(h, reason)
+	if foreign != nil {
+		l.releaseForeign(h, foreign)
+	}
+	h.lease.CloseOwn(context.Background())
+}
+
+// follow watches h until it is released (nil), or lost: it then returns
+// the reason, and the key as found when it was overwritten with other
+// flags.
+func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *api.KVPair) {
 	// Session loss interrupts a parked blocking query at once.
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -433,18 +501,17 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		if ctx.Err() != nil {
-			return
+			return nil, nil
 		}
 		if h.sess.Err() != nil {
-			l.lose(h, h.sess.Err())
-			return
+			return h.sess.Err(), nil
 		}
 		sent := time.Now()
 		pair, meta, err := l.client.KV().Get(qctx, l.key, &api.QueryOptions{
 			WaitIndex: idx, WaitTime: l.cfg.Wait, Consistency: api.ConsistencyConsistent,
 		})
 		if ctx.Err() != nil {
-			return
+			return nil, nil
 		}
 		if err != nil {
 			if h.sess.Err() != nil {
@@ -461,23 +528,19 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 		idx = api.NextWaitIndex(idx, meta.LastIndex)
 		still := pair != nil && pair.Session == h.sess.ID() && pair.Flags == Flag
 		if !still && h.releasing.Load() {
-			return // Unlock released it
+			return nil, nil // Unlock released it
 		}
 		switch {
 		case pair == nil:
-			l.lose(h, errKeyDeleted)
-			return
+			return errKeyDeleted, nil
 		case pair.Session != h.sess.ID():
-			l.lose(h, fmt.Errorf("%w (now %q)", errKeyTaken, pair.Session))
-			return
+			return fmt.Errorf("%w (now %q)", errKeyTaken, pair.Session), nil
 		case pair.Flags != Flag:
 			// Someone wrote the key without acquiring it: our session
-			// still holds it. Report the loss first, so that an Unlock
-			// from now on sends nothing that would overwrite what was
-			// written, then let go of the key, keeping it.
-			l.lose(h, ErrConflict)
-			l.releaseForeign(h, pair)
-			return
+			// still holds it. The loss is reported first, so that an
+			// Unlock from now on sends nothing that would overwrite what
+			// was written, then the key is let go, keeping it.
+			return ErrConflict, pair
 		}
 		if pause > 0 {
 			_ = backoff.Sleep(qctx, pause)
@@ -487,9 +550,9 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 
 // Do runs fn while holding the lock on key: it creates a Lock with opts,
 // waits for the lock, calls fn with the held context (cancelled if the lock
-// is lost), and unlocks. It returns fn's error, joined with the reason when
-// the lock was lost while fn ran.
-func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context.Context) error, opts ...Option) error {
+// is lost), and unlocks, also when fn panics. It returns fn's error, joined
+// with the reason (ErrLost) when the lock was lost while fn ran.
+func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context.Context) error, opts ...Option) (err error) {
 	l, err := New(client, key, opts...)
 	if err != nil {
 		return err
@@ -498,15 +561,17 @@ func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context
 	if err != nil {
 		return err
 	}
-	fnErr := fn(held)
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	uerr := l.Unlock(uctx)
-	if errors.Is(uerr, ErrLost) || errors.Is(uerr, ErrNotHeld) {
-		return errors.Join(fnErr, uerr)
-	}
-	if fnErr != nil {
-		return fnErr
-	}
-	return uerr
+	// Unlock even when fn panics or calls runtime.Goexit (t.FailNow).
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		uerr := l.Unlock(uctx)
+		switch {
+		case errors.Is(uerr, ErrLost) || errors.Is(uerr, ErrNotHeld):
+			err = errors.Join(err, uerr)
+		case err == nil:
+			err = uerr
+		}
+	}()
+	return fn(held)
 }

@@ -499,6 +499,9 @@ func TestDoRunsWhileHolding(t *testing.T) {
 		pair, _, err := c.KV().Get(held, key(t), nil)
 		require.NoError(t, err)
 		assert.NotEmpty(t, pair.Session)
+		tok, ok := lock.TokenFrom(held)
+		require.True(t, ok, "no token in the held context")
+		assert.Equal(t, lock.Token{Key: key(t), Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex}, tok)
 		return nil
 	}, lock.WithSessionOptions(session.WithLockDelay(0)))
 	require.NoError(t, err)
@@ -509,6 +512,8 @@ func TestDoRunsWhileHolding(t *testing.T) {
 
 	boom := errors.New("boom")
 	assert.ErrorIs(t, lock.Do(ctx, c, key(t), func(context.Context) error { return boom }), boom)
+	_, ok := lock.TokenFrom(ctx)
+	assert.False(t, ok, "a token in a context that is not held")
 }
 
 func TestInteropWithConsulLockCLI(t *testing.T) {
@@ -690,15 +695,71 @@ func TestOverwrittenKeyIsLetGo(t *testing.T) {
 	}
 	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
 	assert.ErrorIs(t, context.Cause(held), lock.ErrConflict)
-	require.Eventually(t, func() bool {
-		pair, _, err := c.KV().Get(ctx, key(t), nil)
-		return err == nil && pair != nil && pair.Session == ""
-	}, 5*time.Second, 20*time.Millisecond, "the session still holds the overwritten key")
+	// Unlock reports the loss once the key has been let go.
+	err = l.Unlock(ctx)
+	assert.ErrorIs(t, err, lock.ErrNotHeld)
+	assert.ErrorIs(t, err, lock.ErrConflict)
 	pair, _, err := c.KV().Get(ctx, key(t), nil)
 	require.NoError(t, err)
+	assert.Empty(t, pair.Session, "the session still holds the overwritten key")
 	assert.Equal(t, []byte("plain"), pair.Value)
 	assert.Zero(t, pair.Flags)
-	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+	err = l.Unlock(ctx)
+	assert.ErrorIs(t, err, lock.ErrNotHeld)
+	assert.NotErrorIs(t, err, lock.ErrLost, "the loss was reported already")
+}
+
+// Do's own session is gone, and the key let go, when Do returns after a
+// loss; Do reports the loss.
+func TestDoCleansUpALossBeforeReturning(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	t.Cleanup(func() { _, _ = c.KV().Delete(context.Background(), key(t), nil) })
+	var id string
+	err := lock.Do(ctx, c, key(t), func(held context.Context) error {
+		pair, _, err := c.KV().Get(ctx, key(t), nil)
+		require.NoError(t, err)
+		id = pair.Session
+		time.Sleep(50 * time.Millisecond) // the watch is parked
+		_, err = c.KV().Put(ctx, &api.KVPair{Key: key(t), Value: []byte("plain")}, nil)
+		require.NoError(t, err)
+		<-held.Done()
+		return nil
+	}, lock.WithSessionOptions(session.WithLockDelay(0)))
+	assert.ErrorIs(t, err, lock.ErrLost)
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session)
+	assert.Equal(t, []byte("plain"), pair.Value)
+	info, _, err := c.Session().Info(ctx, id, nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "Do returned before destroying its session")
+}
+
+// A panic in fn still unlocks and destroys Do's own session.
+func TestDoUnlocksWhenFnPanics(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	var id string
+	func() {
+		defer func() { assert.Equal(t, "boom", recover()) }()
+		_ = lock.Do(ctx, c, key(t), func(context.Context) error {
+			pair, _, err := c.KV().Get(ctx, key(t), nil)
+			require.NoError(t, err)
+			id = pair.Session
+			panic("boom")
+		})
+	}()
+	require.NotEmpty(t, id)
+	pair, _, err := c.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session, "the lock is still held after the panic")
+	info, _, err := c.Session().Info(ctx, id, nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "Do's session outlived the panic")
 }
 
 // A Lock whose session ends while its request hangs returns the session's

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,4 +333,60 @@ func TestReleaseWithEndedContextStillReleases(t *testing.T) {
 	cancel()
 	require.NoError(t, s.Release(ctx))
 	assert.Empty(t, keys(t, c, prefix), "the slot and the coordination key are gone")
+}
+
+// TestDoReleasesWhenFnPanics: a panic in fn still releases the slot and
+// destroys Do's own session.
+func TestDoReleasesWhenFnPanics(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	var holders []string
+	func() {
+		defer func() { assert.Equal(t, "boom", recover()) }()
+		_ = semaphore.Do(t.Context(), c, prefix, 2, func(ctx context.Context) error {
+			s, err := semaphore.New(c, prefix, 2)
+			require.NoError(t, err)
+			holders, err = s.Holders(ctx)
+			require.NoError(t, err)
+			panic("boom")
+		})
+	}()
+	require.Len(t, holders, 1)
+	assert.Empty(t, keys(t, c, prefix), "the slot is still held after the panic")
+	info, _, err := c.Session().Info(t.Context(), holders[0], nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "Do's session outlived the panic")
+}
+
+// TestAcquireStopsWhenSessionEndsDuringBackoff: an Acquire retrying
+// transient errors returns as soon as its session ends, not after the
+// pause it was in.
+func TestAcquireStopsWhenSessionEndsDuringBackoff(t *testing.T) {
+	plain := newClient(t)
+	c, ht := hookedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, plain)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	var failed atomic.Int32
+	ht.set(func(*http.Request) error {
+		failed.Add(1)
+		return syscall.ECONNRESET
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Acquire(context.Background())
+		done <- err
+	}()
+	// Pauses double from 200ms up to 5s: by the fifth failure the next
+	// pause is over a second long.
+	require.Eventually(t, func() bool { return failed.Load() >= 5 }, 30*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, sess.Close(t.Context()))
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, session.ErrClosed)
+	case <-time.After(time.Second):
+		t.Fatal("Acquire still pausing after its session ended")
+	}
 }

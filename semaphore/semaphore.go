@@ -57,6 +57,9 @@ var (
 	errLockGone       = errors.New("coordination key deleted")
 	errRemoved        = errors.New("removed from the holders")
 	errNotHolding     = errors.New("contender key deleted or no longer held by the session")
+	// errUncertainRelease: as the lock's, a release attempt got no answer
+	// and the next one found the slot gone.
+	errUncertainRelease = errors.New("release: an attempt got no answer and the next found the slot gone: it released the slot, or the slot was lost before")
 )
 
 // Option configures a Semaphore.
@@ -307,9 +310,25 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 	}()
 	sess := lease.Session
 
+	// A request in flight or a pause when the session ends is abandoned:
+	// the slot could not be held anyway.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sess.Context(), cancel)
+	defer stop()
+
 	a := acquirer{s: s, sess: sess, try: try}
-	v, err := a.run(ctx)
+	v, err := a.run(actx)
+	if err == nil && sess.Err() != nil {
+		// Acquired as the session ended (Close ends it before destroying
+		// it): the slot is as good as lost already.
+		s.cleanup(ctx, sess)
+		err = sess.Err()
+	}
 	if err != nil {
+		if ctx.Err() == nil && sess.Err() != nil {
+			return nil, fmt.Errorf("semaphore: session: %w", sess.Err())
+		}
 		return nil, err
 	}
 	return s.hold(v, lease), nil
@@ -339,7 +358,9 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 //
 // It returns ErrNotHeld when no slot is held, and an error wrapping
 // ErrLost when the slot was lost before it could be released (what is
-// left of it is then cleaned up). Transient errors are retried until ctx
+// left of it is then cleaned up), or when an attempt got no answer and the
+// next found the slot gone: that attempt may have released it, or the
+// slot was lost before, and Release cannot tell which. Transient errors are retried until ctx
 // ends or the session ends (a ctx that has already ended when Release is
 // called still gets the release sent, within 5 seconds); a session that ends frees the slot by itself,
 // which is reported as ErrLost. Any other failure leaves the slot held
@@ -359,9 +380,16 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		return ErrNotHeld
 	}
 	if !h.ending.CompareAndSwap(false, true) {
-		// The watcher saw the loss first and cleaned up, or another
-		// Release is under way.
-		<-h.exited
+		// The watcher saw the loss first and is cleaning up, or another
+		// Release is under way: wait for it (within ctx, or grace.Timeout
+		// when ctx has ended).
+		wctx, cancel := grace.Context(ctx)
+		defer cancel()
+		select {
+		case <-h.exited:
+		case <-wctx.Done():
+			return fmt.Errorf("%w: being released or cleaned up: %w", ErrNotHeld, wctx.Err())
+		}
 		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLost) {
 			return fmt.Errorf("%w: %w", ErrNotHeld, cause)
 		}
@@ -489,10 +517,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 		resp, _, err := s.client.Txn().Do(ctx, ops, sess.WriteOptions())
 		if err == nil {
 			if !member {
-				if !uncertain {
-					return nil, fmt.Errorf("%w: %w before Release", ErrLost, errRemoved)
-				}
-				return nil, nil
+				// Not our earlier attempt: it would have deleted the
+				// contender key too, and the check would have failed.
+				return nil, fmt.Errorf("%w: %w before Release", ErrLost, errRemoved)
 			}
 			return s.afterView(*v, sid, rest, enc, resp), nil
 		}
@@ -501,8 +528,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 		case errors.As(err, &te):
 			if _, failed := te.Op(0); check && failed {
 				if uncertain && !member {
-					// An earlier attempt whose answer was lost did it.
-					return nil, nil
+					// An earlier attempt whose answer was lost may have
+					// done it, or the slot was lost before.
+					return nil, fmt.Errorf("%w: %w", ErrLost, errUncertainRelease)
 				}
 				return nil, fmt.Errorf("%w: %w before Release", ErrLost, errNotHolding)
 			}
@@ -542,12 +570,6 @@ func (s *Semaphore) afterView(v view, sid string, rest lockState, enc []byte, re
 	return nil
 }
 
-// finish forgets h and gives up what it used.
-func (s *Semaphore) finish(ctx context.Context, h *holding) {
-	s.forget(h)
-	h.lease.CloseOwn(ctx)
-}
-
 // forget makes the Semaphore stop reporting h as held and gives up its
 // claim on the contender key.
 func (s *Semaphore) forget(h *holding) {
@@ -562,7 +584,8 @@ func (s *Semaphore) forget(h *holding) {
 
 // lose marks h lost with reason, from the watcher, and cleans up what is
 // left of the slot: this session's entry in the coordination key and its
-// contender key.
+// contender key, then the session the Semaphore created. h is forgotten
+// last, so that a Release meanwhile waits for all of it.
 func (s *Semaphore) lose(h *holding, reason error) {
 	if !h.ending.CompareAndSwap(false, true) {
 		return // Release is giving the slot up
@@ -573,7 +596,8 @@ func (s *Semaphore) lose(h *holding, reason error) {
 		s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
 	}
 	s.cleanup(context.Background(), h.sess)
-	s.finish(context.Background(), h)
+	h.lease.CloseOwn(context.Background())
+	s.forget(h)
 }
 
 // watch follows the prefix with consistent blocking queries while the slot
@@ -637,10 +661,10 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 
 // Do runs fn while holding a slot of the semaphore on prefix: it creates a
 // Semaphore with opts, waits for a slot, calls fn with the held context
-// (cancelled if the slot is lost), and releases. It returns fn's error,
-// joined with Release's error (an error wrapping ErrLost when the slot was
-// lost while fn ran) when the release fails.
-func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn func(ctx context.Context) error, opts ...Option) error {
+// (cancelled if the slot is lost), and releases, also when fn panics. It
+// returns fn's error, joined with Release's error (an error wrapping
+// ErrLost when the slot was lost while fn ran) when the release fails.
+func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn func(ctx context.Context) error, opts ...Option) (err error) {
 	if fn == nil {
 		return &api.ValidationError{Field: "fn", Reason: "nil"}
 	}
@@ -652,16 +676,13 @@ func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn fu
 	if err != nil {
 		return err
 	}
-	fnErr := fn(held)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	rerr := s.Release(rctx)
-	if fnErr != nil && rerr != nil {
-		// Both: a failed release may leave the slot held (see Release).
-		return errors.Join(fnErr, rerr)
-	}
-	if fnErr != nil {
-		return fnErr
-	}
-	return rerr
+	// Release even when fn panics or calls runtime.Goexit (t.FailNow).
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		// Both errors when both fail: a failed release may leave the slot
+		// held (see Release).
+		err = errors.Join(err, s.Release(rctx))
+	}()
+	return fn(held)
 }
