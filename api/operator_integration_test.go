@@ -161,8 +161,10 @@ func TestOperatorClusterIntegration(t *testing.T) {
 	st, _, err := op.AutopilotState(ctx, nil)
 	require.NoError(t, err)
 	assert.Len(t, st.Servers, 3)
-	assert.Equal(t, leaderID, st.Leader)
 	assert.Len(t, st.Voters, 3)
+	// The leader seen above, unless a loaded machine made the cluster
+	// elect again meanwhile: a voter in any case.
+	assert.Contains(t, st.Voters, st.Leader)
 
 	// Unknown peers.
 	_, err = op.RaftRemovePeerByID(ctx, "00000000-aaaa-bbbb-cccc-000000000000", nil)

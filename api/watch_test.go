@@ -132,7 +132,9 @@ func TestWatchIndexRules(t *testing.T) {
 	// a pause.
 	assert.GreaterOrEqual(t, times[2].Sub(times[1]), minIdleWake-50*time.Millisecond)
 	for _, i := range []int{1, 3, 4, 5, 6, 7} {
-		assert.Less(t, times[i].Sub(times[i-1]), minIdleWake/2, "read %d", i)
+		// Under the pause (at least minIdleWake-50ms), with room for a
+		// loaded machine.
+		assert.Less(t, times[i].Sub(times[i-1]), minIdleWake*9/10, "read %d", i)
 	}
 }
 
@@ -207,7 +209,7 @@ func TestWatchRetriesWithBackoff(t *testing.T) {
 	assert.GreaterOrEqual(t, times[4].Sub(times[3]), 500*time.Millisecond)
 	// A success resets the backoff.
 	assert.GreaterOrEqual(t, times[6].Sub(times[5]), 125*time.Millisecond)
-	assert.Less(t, times[6].Sub(times[5]), 500*time.Millisecond)
+	assert.Less(t, times[6].Sub(times[5]), 900*time.Millisecond, "not reset: the next pause is [1s,2s]")
 }
 
 func TestWatchNonRetryable(t *testing.T) {

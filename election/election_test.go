@@ -3,6 +3,7 @@ package election_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -372,7 +373,8 @@ func TestObserveCoalescesForSlowReader(t *testing.T) {
 	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
-	obs, err := election.New(c, key)
+	oc, ct := countingClient(t)
+	obs, err := election.New(oc, key)
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -386,8 +388,19 @@ func TestObserveCoalescesForSlowReader(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		require.NoError(t, e.Proclaim(t.Context(), []byte{'v', byte('0' + i)}))
 	}
-	// Give the observer time for a few round trips to a local agent.
-	time.Sleep(500 * time.Millisecond)
+	// Wait for the observer to have read the last change: its blocking
+	// query now waits on the index of v5.
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	parked := fmt.Sprintf("index=%d", pair.ModifyIndex)
+	require.Eventually(t, func() bool {
+		for _, r := range ct.Requests() {
+			if strings.HasPrefix(r, "GET ") && strings.Contains(r, parked) {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "the observer did not catch up: %v", ct.Requests())
 	// Six changes: a slow reader gets the latest, or (when the observer
 	// was still one round trip behind) the one before and then the latest.
 	var got []string

@@ -58,13 +58,14 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 	rp.FlushInterval = -1
 	p := &FaultProxy{Addr: ln.Addr().String(), ln: ln, release: make(chan struct{})}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
 		// The fault and the release channel of a hang are read together,
 		// so that a hang cannot wait on a channel Set has already
-		// replaced.
+		// replaced; the request is counted after, so that a Set made once
+		// Requests has counted it does not apply to it.
 		p.mu.Lock()
 		fault, rel := p.fault, p.release
 		p.mu.Unlock()
+		p.requests.Add(1)
 		switch fault {
 		case ServerError:
 			http.Error(w, "injected fault", http.StatusInternalServerError)

@@ -156,7 +156,7 @@ func TestDisconnectedLeaderIsReplaced(t *testing.T) {
 	if cl.Mode == integration.ModeProcess {
 		// Processes on loopback share one network: there is nothing to cut.
 		require.ErrorIs(t, err, integration.ErrUnsupported)
-		return
+		t.Skip("process mode cannot cut a server off; docker mode runs this test")
 	}
 	require.NoError(t, err)
 	next, err := cl.WaitLeader(ctx, without(3, leader)...)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -342,7 +343,8 @@ func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 			_, err = holder.Lock(ctx)
 			require.NoError(t, err)
 
-			waiter, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c)))
+			wc, counter := integration.Shared(t).CountingClient(t)
+			waiter, err := lock.New(wc, key(t), lock.WithSession(integration.NewSession(t, c)))
 			require.NoError(t, err)
 			got := make(chan time.Time, 1)
 			go func() {
@@ -351,7 +353,17 @@ func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 				}
 				close(got)
 			}()
-			time.Sleep(300 * time.Millisecond) // the waiter is parked on the key
+			// The waiter is parked on the key: it has sent its blocking
+			// query (and so has seen the holder).
+			require.Eventually(t, func() bool {
+				for _, r := range counter.Requests() {
+					if strings.HasPrefix(r, "GET ") && strings.Contains(r, "index=") {
+						return true
+					}
+				}
+				return false
+			}, 10*time.Second, 5*time.Millisecond, "the waiter did not park: %v", counter.Requests())
+			time.Sleep(50 * time.Millisecond) // its query reaches Consul
 
 			// Invalidate the holder's session: the key is released with a
 			// lock-delay.
@@ -426,7 +438,11 @@ func TestLockSurvivesLeaderLossInCluster(t *testing.T) {
 	require.NoError(t, cl.Stop(ctx, leader))
 	_, err = cl.WaitLeader(ctx, follower, (leader+2)%3)
 	require.NoError(t, err)
-	time.Sleep(2 * time.Second) // let the watcher and the renewals go through the new leader
+	// A renew goes through the new leader, and Consul still sees the key
+	// held by the session: a guarded write applies.
+	d0 := s.Deadline()
+	require.Eventually(t, func() bool { return s.Deadline().After(d0) }, 20*time.Second, 50*time.Millisecond, "no renew after the election")
+	require.NoError(t, l.GuardedPut(ctx, &api.KVPair{Key: "cluster/fenced", Value: []byte("x")}))
 	require.NoError(t, held.Err(), "the lock must survive a leader election shorter than the session TTL")
 	assert.Equal(t, tok, l.Token())
 	require.NoError(t, l.Unlock(ctx))
