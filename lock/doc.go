@@ -26,9 +26,11 @@
 //     holder can take the key. It retries transient errors until its ctx
 //     ends or the session does; a ctx that has already ended when Unlock
 //     is called (a deferred Unlock after a shutdown) still gets the
-//     release sent, within 5 seconds. A release that still fails leaves the key
-//     held by the session: an own session is destroyed at once; a caller's
-//     session keeps it until the session ends or the Lock locks again.
+//     release sent, within 5 seconds. A release that still fails leaves the
+//     key held by the session: an own session is destroyed at once; a
+//     caller's session keeps it until the session ends or the Lock locks
+//     again. After a loss, Unlock waits for the Lock's cleanup and returns
+//     ErrNotHeld wrapping the loss; lock.Do unlocks even when fn panics.
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
 //     the Raft index of the acquiring write). Lock never reports as a new
 //     acquisition a hold its session kept from an earlier one: it releases
@@ -58,7 +60,7 @@
 // held context alone to protect a resource; pass the Token to it and make it
 // refuse a token older than the newest it has seen:
 //
-//	tok := l.Token()
+//	tok := l.Token() // or lock.TokenFrom(held), inside lock.Do
 //	db.Exec("UPDATE jobs SET result = $1, fence = $2 WHERE id = $3 AND fence <= $2",
 //	    result, tok.ModifyIndex, id)
 //

@@ -66,19 +66,23 @@ func ExampleLock_TryLock() {
 	_ = held
 }
 
-// Do wraps Lock, the job and Unlock.
+// Do wraps Lock, the job and Unlock; the fencing token comes from the
+// held context.
 func ExampleDo() {
 	ctx := context.Background()
 	client, _ := api.NewClient(api.DefaultConfig())
 	err := lock.Do(ctx, client, "jobs/rebuild-index", func(held context.Context) error {
-		return rebuildIndex(held)
+		tok, _ := lock.TokenFrom(held)
+		return rebuildIndex(held, tok.ModifyIndex)
 	})
-	if err != nil {
+	if errors.Is(err, lock.ErrLost) {
+		log.Print("the lock was lost while the job ran: ", err)
+	} else if err != nil {
 		log.Print(err)
 	}
 }
 
-func rebuildIndex(context.Context) error { return nil }
+func rebuildIndex(context.Context, uint64) error { return nil }
 
 // GuardedPut writes to Consul only while the lock is still held: Consul
 // checks it in the same transaction.
