@@ -27,6 +27,7 @@ type fakeAgent struct {
 	checks   map[string]*fakeCheck
 	services map[string]map[string]any
 	reqs     []fakeReq
+	hung     []hungReq // requests hang held until the client gave up
 	// hook, when set, may answer a request instead of the fake: it returns
 	// a status code (0 to let the fake answer) and a body.
 	hook func(r fakeReq) (int, string)
@@ -52,6 +53,14 @@ type fakeReq struct {
 	Path   string
 	Body   map[string]any
 	At     time.Time
+}
+
+// hungReq is a request that hang held: Ended is when the client gave up on
+// it (its connection was closed), so Ended-At is how long the client let it
+// hang, as seen by the agent.
+type hungReq struct {
+	fakeReq
+	Ended time.Time
 }
 
 func newFakeAgent(t *testing.T) *fakeAgent {
@@ -91,6 +100,9 @@ func (f *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	if hang != nil && hang(req) {
 		<-r.Context().Done()
+		f.mu.Lock()
+		f.hung = append(f.hung, hungReq{fakeReq: req, Ended: time.Now()})
+		f.mu.Unlock()
 		return
 	}
 	f.mu.Lock()
@@ -219,6 +231,14 @@ func (f *fakeAgent) requests(prefix string) []fakeReq {
 		}
 	}
 	return out
+}
+
+// hungRequests returns the requests hang held that the client has given
+// up on.
+func (f *fakeAgent) hungRequests() []hungReq {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]hungReq(nil), f.hung...)
 }
 
 // waitCheck waits until cond holds for the check (nil when absent).

@@ -3,9 +3,11 @@ package ttlcheck_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,12 +178,35 @@ func TestRunRegistersBeatsAndDeregisters(t *testing.T) {
 			hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(200*time.Millisecond))
 			require.NoError(t, err)
 			stop := startRun(t, hb)
-			c := f.waitCheck(t, chk.ID, 2*time.Second, "five beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 5 })
+			c := f.waitCheck(t, chk.ID, 3*time.Second, "six beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 6 })
 			assert.Equal(t, api.HealthPassing, c.status)
+			// A beat may be late on a loaded machine (and lateness adds up:
+			// the next beat is due an interval after the last one was
+			// sent), so no gap is held to 200ms±100ms. What must hold:
+			// - no lapse: every gap leaves 200ms of the 1s TTL (late beats
+			//   stay far below that; a stalled loop does not);
+			// - the pace is the 200ms interval: the mean steady gap (from
+			//   the second update; the first follows the registration) is
+			//   150..400ms (a loop sending back to back, or at the TTL,
+			//   is far out), and the shortest one is under 300ms, which
+			//   the default interval (TTL/3 = 333ms, WithInterval
+			//   ignored) cannot produce, while on time one beat of four
+			//   suffices.
+			var sum, shortest time.Duration
 			for i := 1; i < len(c.updates); i++ {
 				gap := c.updates[i].Sub(c.updates[i-1])
-				assert.InDelta(t, 200*time.Millisecond, gap, float64(100*time.Millisecond), "gap %d", i)
+				assert.Less(t, gap, chk.TTL-200*time.Millisecond, "gap %d: the check must not come close to lapsing", i)
+				if i >= 2 {
+					sum += gap
+					if shortest == 0 || gap < shortest {
+						shortest = gap
+					}
+				}
 			}
+			mean := sum / time.Duration(len(c.updates)-2)
+			assert.GreaterOrEqual(t, mean, 150*time.Millisecond, "mean gap: beats are paced by the interval")
+			assert.LessOrEqual(t, mean, 400*time.Millisecond, "mean gap: beats are paced by the interval")
+			assert.Less(t, shortest, 300*time.Millisecond, "shortest gap: the 200ms interval is used, not the default 333ms")
 			require.ErrorIs(t, stop(), context.Canceled)
 
 			regs := f.requests("/v1/agent/check/register")
@@ -233,6 +258,10 @@ func TestRunRetriesTransientErrors(t *testing.T) {
 	c := f.waitCheck(t, chk.ID, 5*time.Second, "beats again after the errors", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 3 })
 	require.ErrorIs(t, stop(), context.Canceled)
 	assert.EqualValues(t, 4, failed.Load(), "three failures, then the hook lets the update through")
+	// Nominally the interval (667ms) plus three jittered retries of at
+	// most 83+167+333ms: 1.25s at worst, so the 2s TTL leaves 750ms for
+	// lateness over four requests. Retrying no faster than the interval,
+	// or waiting for the next beat, would take 2.67s.
 	gap := c.updates[1].Sub(c.updates[0])
 	assert.Less(t, gap, chk.TTL, "the retries succeeded within the TTL")
 	assert.Len(t, logs.records("ttlcheck: update failed; retrying"), 3)
@@ -260,7 +289,21 @@ func TestRunHungUpdateDoesNotLapse(t *testing.T) {
 	c := f.waitCheck(t, chk.ID, 5*time.Second, "beats after the hung update", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 4 })
 	require.ErrorIs(t, stop(), context.Canceled)
 	require.True(t, hung.Load(), "an update hung")
+	// What the fix guards, measured by the agent and so free of the
+	// client's lateness: how long the client let the hung update hang. An
+	// attempt now gets at most half of what is left of the TTL (nominally
+	// ~333ms here, never over TTL/2 = 500ms); it used to get 1s (the
+	// interval, bounded to 1s..10s). TTL/2 + 250ms leaves room for the
+	// agent to notice the closed connection and still tells the two apart.
+	var hr []hungReq
+	require.Eventually(t, func() bool { hr = f.hungRequests(); return len(hr) == 1 }, 3*time.Second, 10*time.Millisecond, "the client gave up on the hung update")
+	assert.Less(t, hr[0].Ended.Sub(hr[0].At), chk.TTL/2+250*time.Millisecond, "the hung update was given at most half of what was left of the TTL")
+	// Its retry got through (updates[2]: the hang held the third update).
+	// The other gaps are plain beats (nominally 333ms): no lapse there.
 	for i := 1; i < len(c.updates); i++ {
+		if i == 2 {
+			continue // around the hung update: checked through its lifetime above
+		}
 		assert.Less(t, c.updates[i].Sub(c.updates[i-1]), chk.TTL, "gap before update %d", i)
 	}
 }
@@ -544,6 +587,10 @@ func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
 
 func TestProbe(t *testing.T) {
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	// releaseProbe lets the hung probe return; also at cleanup, so that a
+	// failed assertion does not leave Run (and the test) waiting for it.
+	releaseProbe := func() { releaseOnce.Do(func() { close(release) }) }
 	tests := []struct {
 		name   string
 		probe  ttlcheck.Probe
@@ -574,12 +621,35 @@ func TestProbe(t *testing.T) {
 			hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(tt.probe), ttlcheck.WithInterval(200*time.Millisecond))
 			require.NoError(t, err)
 			stop := startRun(t, hb)
-			c := f.waitCheck(t, chk.ID, 3*time.Second, "four beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 4 })
+			if tt.name == "hung" {
+				t.Cleanup(releaseProbe) // runs before startRun's stop
+			}
+			c := f.waitCheck(t, chk.ID, 3*time.Second, "six beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 6 })
 			assert.Equal(t, tt.status, c.status)
 			assert.True(t, strings.HasPrefix(c.output, tt.note), "output %q", c.output)
+			// Beats keep their pace whatever the probe does. A late beat on
+			// a loaded machine is not a fault, so no single gap is held to
+			// the interval; instead:
+			// - no gap comes close to lapsing the check (TTL - interval =
+			//   800ms): a probe that held the beat up, for its hang or
+			//   for long, would;
+			// - the shortest steady gap (from the second update; the
+			//   first follows the registration) is under interval +
+			//   half the probe timeout (250ms): a probe that delayed
+			//   every beat by its timeout (run after the beat was due, or
+			//   waited for past its deadline) makes every gap ~300ms,
+			//   while it takes one beat of four less than 50ms late (late
+			//   beats measured a few ms under load).
+			interval := hb.Interval()
+			var shortest time.Duration
 			for i := 1; i < len(c.updates); i++ {
-				assert.Less(t, c.updates[i].Sub(c.updates[i-1]), 300*time.Millisecond, "beats keep their pace")
+				gap := c.updates[i].Sub(c.updates[i-1])
+				assert.Less(t, gap, chk.TTL-interval, "gap %d: beats keep their pace", i)
+				if i >= 2 && (shortest == 0 || gap < shortest) {
+					shortest = gap
+				}
 			}
+			assert.Less(t, shortest, interval+hb.ProbeTimeout()/2, "shortest gap: the probe does not delay the beats")
 			if tt.name == "hung" {
 				assert.Contains(t, c.output, "has not returned")
 				done := make(chan error, 1)
@@ -589,7 +659,7 @@ func TestProbe(t *testing.T) {
 					t.Fatal("Run returned while its probe was running")
 				case <-time.After(200 * time.Millisecond):
 				}
-				close(release)
+				releaseProbe()
 				require.ErrorIs(t, <-done, context.Canceled)
 				return
 			}
@@ -604,20 +674,46 @@ func TestProbeAndExplicitStatus(t *testing.T) {
 	var calls atomic.Int32
 	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(300*time.Millisecond),
 		ttlcheck.WithProbe(func(context.Context) (ttlcheck.Status, string) {
-			calls.Add(1)
-			return ttlcheck.Passing, "probe"
+			return ttlcheck.Passing, fmt.Sprintf("probe %d", calls.Add(1))
 		}))
 	require.NoError(t, err)
 	startRun(t, hb)
 	f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
-	require.NoError(t, hb.Fail(t.Context(), "explicit"))
-	c := f.check(chk.ID)
-	assert.Equal(t, api.HealthCritical, c.status)
-	assert.Equal(t, "explicit", c.output)
-	n := calls.Load()
-	c = f.waitCheck(t, chk.ID, 2*time.Second, "the next probe result replaces it", func(c *fakeCheck) bool { return c.status == api.HealthPassing })
-	assert.Equal(t, "probe", c.output)
-	assert.Greater(t, calls.Load(), n)
+
+	// Fail sends its status at once: the agent has it when Fail returns.
+	// It is read from the fake's request log, not from the check, because
+	// the probe's next result may already have replaced it (the most
+	// recent wins). A probe result that lands between Fail recording its
+	// status and Run sending it is more recent, and may be sent instead
+	// (Fail then returns once that newer status is accepted, as
+	// documented); that race is rare, so try again when it happened, a
+	// few times at most: a Fail that does not send its status fails
+	// every time.
+	const updates = "/v1/agent/check/update/"
+	var n int32
+	sent := false
+	for attempt := 0; attempt < 5 && !sent; attempt++ {
+		n = calls.Load()
+		before := len(f.requests(updates))
+		require.NoError(t, hb.Fail(t.Context(), "explicit"))
+		for _, r := range f.requests(updates)[before:] {
+			if r.Body["Output"] == "explicit" {
+				assert.Equal(t, api.HealthCritical, r.Body["Status"])
+				sent = true
+			}
+		}
+		if !sent {
+			t.Logf("attempt %d: a probe result was sent in place of Fail's status", attempt)
+		}
+	}
+	require.True(t, sent, "Fail's status was sent before Fail returned")
+	// A later probe result replaces it: one from a probe called after
+	// Fail was (the waited-for update carries its call number).
+	f.waitCheck(t, chk.ID, 2*time.Second, "a later probe result replaces it", func(c *fakeCheck) bool {
+		var k int32
+		_, err := fmt.Sscanf(c.output, "probe %d", &k)
+		return c.status == api.HealthPassing && err == nil && k > n
+	})
 }
 
 func TestNoteTruncated(t *testing.T) {
