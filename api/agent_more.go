@@ -802,7 +802,7 @@ func (a *Agent) Monitor(ctx context.Context, opts *MonitorOptions, q *QueryOptio
 		br := bufio.NewReader(s.body)
 		return func() (string, error) {
 			for {
-				line, err := br.ReadString('\n')
+				line, err := readLine(br, MaxMonitorLine)
 				if err != nil {
 					if line != "" && errors.Is(err, io.EOF) {
 						return strings.TrimRight(line, "\r\n"), nil
@@ -817,6 +817,26 @@ func (a *Agent) Monitor(ctx context.Context, opts *MonitorOptions, q *QueryOptio
 			}
 		}
 	})
+}
+
+// MaxMonitorLine bounds a line of Monitor: a longer one is cut to this
+// many bytes (the rest, up to its newline, is skipped), so that an agent
+// cannot make the client buffer without limit.
+const MaxMonitorLine = 1 << 20
+
+// readLine reads up to and including the next newline, keeping at most
+// limit bytes of it.
+func readLine(br *bufio.Reader, limit int) (string, error) {
+	var b []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if room := limit - len(b); room > 0 {
+			b = append(b, frag[:min(len(frag), room)]...)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return string(b), err
+		}
+	}
 }
 
 // MetricsStream streams the agent's metrics: one MetricsInfo per metrics

@@ -997,6 +997,21 @@ func TestAgentMonitor(t *testing.T) {
 		}
 		assert.Equal(t, []string{"one", "two"}, got)
 	})
+	t.Run("long line cut", func(t *testing.T) {
+		long := strings.Repeat("x", MaxMonitorLine+5000)
+		c, _ := newFakeHandler(t, func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, long+"\nnext\n")
+		})
+		s, err := c.Agent().Monitor(context.Background(), nil, nil)
+		require.NoError(t, err)
+		defer s.Close()
+		l, err := s.Next()
+		require.NoError(t, err)
+		assert.Equal(t, long[:MaxMonitorLine], l)
+		l, err = s.Next()
+		require.NoError(t, err)
+		assert.Equal(t, "next", l)
+	})
 	t.Run("error status", func(t *testing.T) {
 		c, _ := newTokenFake(t, fakeReply{Status: 400, Body: "Unknown log level: foo"})
 		_, err := c.Agent().Monitor(context.Background(), &MonitorOptions{LogLevel: "err"}, nil)

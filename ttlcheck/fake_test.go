@@ -35,6 +35,11 @@ type fakeAgent struct {
 	// answers it; a request it returns true for is never answered (the
 	// client has to give up), as on a dead connection.
 	hang func(r fakeReq) bool
+	// late, when set, is asked about a request hang held once the client
+	// has given up on it: if it returns a channel, the request is applied
+	// (as an agent that finishes a request the client no longer waits
+	// for) once that channel is closed.
+	late func(r fakeReq) <-chan struct{}
 	// unknownCode is how an update of an unknown check is answered: 500
 	// "does not have associated TTL" (Consul 1.14) when 0, else this code.
 	unknownCode int
@@ -96,14 +101,21 @@ func (f *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Lock()
-	hang := f.hang
+	hang, late := f.hang, f.late
 	f.mu.Unlock()
 	if hang != nil && hang(req) {
 		<-r.Context().Done()
 		f.mu.Lock()
 		f.hung = append(f.hung, hungReq{fakeReq: req, Ended: time.Now()})
 		f.mu.Unlock()
-		return
+		var apply <-chan struct{}
+		if late != nil {
+			apply = late(req)
+		}
+		if apply == nil {
+			return
+		}
+		<-apply
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -36,7 +37,10 @@ const cleanupTimeout = 5 * time.Second
 // When ctx ends Run deregisters the check, or for NewService the service,
 // with a context that is not cancelled (bounded to 5s), waits for a probe
 // that is still running, and returns ctx.Err(), joined with the
-// deregistration error if there was one. Only one Run of a Heartbeat may
+// deregistration error if there was one. A Run that never reached the
+// agent deregisters nothing (the ID may be another instance's); one whose
+// last registration got no answer deregisters again a second later, in
+// case the agent applied it late. Only one Run of a Heartbeat may
 // run at a time (ErrRunning otherwise); a Heartbeat may be Run again after
 // Run returned.
 func (h *Heartbeat) Run(ctx context.Context) error {
@@ -56,7 +60,6 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	defer func() {
 		h.mu.Lock()
 		h.running = false
-		close(done)
 		h.mu.Unlock()
 	}()
 
@@ -68,6 +71,11 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(ctx)
 	err := r.loop(lctx)
 	cancel()
+	// From here on Pass, Warn and Fail return ErrNotRunning at once, while
+	// running stays set until the deregistration is done.
+	h.mu.Lock()
+	close(done)
+	h.mu.Unlock()
 	if r.attempted && !h.keep {
 		if derr := r.deregister(context.WithoutCancel(ctx)); derr != nil {
 			err = errors.Join(err, derr)
@@ -107,6 +115,7 @@ type runner struct {
 	registered  bool      // the agent is believed to have the check
 	established bool      // an update succeeded during this Run
 	attempted   bool      // a registration may have taken effect: deregister on return
+	unanswered  bool      // the last registration got no answer: it may still apply
 	lastStatus  Status    // the last status the agent accepted, "" before any
 	acceptedAt  time.Time // when the last accepted update was sent: the agent reset the TTL after it
 	refreshing  bool      // a beat waiting out an outage waits for a new probe's result
@@ -358,10 +367,24 @@ func (r *runner) send(ctx context.Context) error {
 		return fmt.Errorf("ttlcheck: registering check %q: %w", h.check.ID, err)
 	}
 	d := r.bo.Next()
+	if !r.acceptedAt.IsZero() {
+		d = retryDelay(d, r.acceptedAt.Add(h.check.TTL).Sub(time.Now()), retryMin(h.interval))
+	}
 	r.retryAt = time.Now().Add(d)
 	h.log.Warn("ttlcheck: update failed; retrying", "check", h.check.ID, "retry_in", d, "error", err)
 	r.refreshStale(time.Now())
 	return nil
+}
+
+// retryDelay bounds the backoff delay d of a retry to half of what is left
+// of the TTL (left), but not below floor: near the end of the TTL,
+// attempts come closer together, so that an agent that answers again just
+// before the check would lapse is reached in time.
+func retryDelay(d, left, floor time.Duration) time.Duration {
+	if left <= 0 {
+		return d
+	}
+	return min(d, max(left/2, floor))
 }
 
 // refreshStale starts a new probe for a beat that has waited for the agent
@@ -416,6 +439,9 @@ func (r *runner) update(ctx context.Context, rep report) error {
 func (r *runner) register(ctx context.Context, status Status) error {
 	h := r.h
 	c := h.check
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent
+	}
 	def := api.AgentServiceCheck{
 		TTL:                            api.Duration(c.TTL),
 		Status:                         string(status),
@@ -434,13 +460,15 @@ func (r *runner) register(ctx context.Context, status Status) error {
 		}, nil)
 	}
 	var se *api.StatusError
-	if err == nil || !errors.As(err, &se) {
-		// Accepted, or no answer: the agent may have the check now.
-		r.attempted = true
+	answered := err == nil || errors.As(err, &se)
+	if !answered && !notSent(err) {
+		// No answer: the agent may have the check now, or later.
+		r.attempted, r.unanswered = true, true
 	}
 	if err != nil {
 		return err
 	}
+	r.attempted, r.unanswered = true, false
 	r.registered = true
 	if !r.established {
 		h.log.Info("ttlcheck: check registered", "check", c.ID, "service", c.ServiceID, "ttl", c.TTL, "interval", h.interval)
@@ -454,14 +482,42 @@ func (r *runner) deregister(ctx context.Context) error {
 	h := r.h
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	var err error
-	if h.service != nil {
-		_, err = h.client.Agent().ServiceDeregister(ctx, h.serviceID, nil)
-	} else {
-		_, err = h.client.Agent().CheckDeregister(ctx, h.check.ID, nil)
+	deregister := func() error {
+		var err error
+		if h.service != nil {
+			_, err = h.client.Agent().ServiceDeregister(ctx, h.serviceID, nil)
+		} else {
+			_, err = h.client.Agent().CheckDeregister(ctx, h.check.ID, nil)
+		}
+		return err
+	}
+	err := deregister()
+	if r.unanswered && (err == nil || errors.Is(err, api.ErrNotFound)) {
+		// A registration that got no answer may still be applied by the
+		// agent after this deregistration (Consul deregisters an unknown
+		// check without complaint): deregister again a moment later,
+		// rather than leave a check that nobody beats.
+		t := time.NewTimer(lateRegistration)
+		select {
+		case <-t.C:
+			err = deregister()
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("ttlcheck: deregistering check %q: %w", h.check.ID, err)
 	}
 	return nil
+}
+
+// lateRegistration is how long after the deregistration a registration
+// that got no answer is deregistered again.
+const lateRegistration = time.Second
+
+// notSent reports whether err says a request never reached the agent: no
+// connection could be made.
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
