@@ -321,11 +321,11 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 		why = ErrResigned
 	} else {
 		why = fmt.Errorf("%w: %w", ErrDeposed, cause)
-		if e.cfg.logger != nil {
-			e.cfg.logger.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
-		}
 	}
-	t.cancel(why)
+	t.cancel(why) // first: the leading context ends at once
+	if e.cfg.logger != nil && why != ErrResigned {
+		e.cfg.logger.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
+	}
 	<-elected
 	if h := e.cfg.hooks.OnDeposed; h != nil {
 		h(t.currentLeader(), why)

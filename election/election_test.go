@@ -104,7 +104,7 @@ func TestCampaignLeaderResign(t *testing.T) {
 	assert.ErrorIs(t, err, election.ErrLeading)
 
 	require.NoError(t, e.Resign(t.Context()))
-	waitDone(t, leading, time.Second)
+	integration.WaitDone(t, leading, time.Second)
 	assert.ErrorIs(t, context.Cause(leading), election.ErrResigned)
 	assert.True(t, e.Token().IsZero())
 	_, err = e.Leader(t.Context())
@@ -116,7 +116,7 @@ func TestCampaignLeaderResign(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, e.Token().Newer(tok))
 	require.NoError(t, e.Resign(t.Context()))
-	waitDone(t, leading2, time.Second)
+	integration.WaitDone(t, leading2, time.Second)
 }
 
 func TestHandoverOnResign(t *testing.T) {
@@ -163,7 +163,7 @@ func TestHandoverOnResign(t *testing.T) {
 	assert.Equal(t, sb.ID(), l.Session)
 	assert.Equal(t, []byte("b"), l.Value)
 	require.NoError(t, b.Resign(t.Context()))
-	waitDone(t, r.ctx, time.Second)
+	integration.WaitDone(t, r.ctx, time.Second)
 }
 
 func TestFailoverWhenSessionDestroyed(t *testing.T) {
@@ -196,7 +196,7 @@ func TestFailoverWhenSessionDestroyed(t *testing.T) {
 	_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
 	require.NoError(t, err)
 
-	waitDone(t, leadingA, 5*time.Second)
+	integration.WaitDone(t, leadingA, 5*time.Second)
 	cause := context.Cause(leadingA)
 	assert.ErrorIs(t, cause, election.ErrDeposed)
 	assert.ErrorIs(t, cause, lock.ErrLost)
@@ -215,7 +215,7 @@ func TestFailoverWhenSessionDestroyed(t *testing.T) {
 	assert.ErrorIs(t, err, election.ErrNotLeader)
 	assert.ErrorIs(t, deposed.Load().(error), election.ErrDeposed)
 	require.NoError(t, b.Resign(t.Context()))
-	waitDone(t, leadingB, time.Second)
+	integration.WaitDone(t, leadingB, time.Second)
 }
 
 func TestLockDelayRespected(t *testing.T) {
@@ -237,7 +237,7 @@ func TestLockDelayRespected(t *testing.T) {
 	destroyed := time.Now()
 	_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
 	require.NoError(t, err)
-	waitDone(t, leadingA, 5*time.Second)
+	integration.WaitDone(t, leadingA, 5*time.Second)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
@@ -250,7 +250,7 @@ func TestLockDelayRespected(t *testing.T) {
 	assert.GreaterOrEqual(t, took, delay-100*time.Millisecond)
 	assert.Less(t, took, delay+3*time.Second, "waited much longer than the lock-delay")
 	require.NoError(t, b.Resign(t.Context()))
-	waitDone(t, leadingB, time.Second)
+	integration.WaitDone(t, leadingB, time.Second)
 }
 
 func TestCampaignCancelledHoldsNothing(t *testing.T) {
@@ -494,7 +494,7 @@ func TestHooksOrder(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.KV().Delete(t.Context(), key, nil) // deposed from outside
 	require.NoError(t, err)
-	waitDone(t, leading, 5*time.Second)
+	integration.WaitDone(t, leading, 5*time.Second)
 	assert.ErrorIs(t, e.Resign(t.Context()), election.ErrNotLeader) // waits for OnDeposed
 
 	mu.Lock()
@@ -720,7 +720,7 @@ func TestRequestCount(t *testing.T) {
 	leading, err := e.Campaign(t.Context(), []byte("x"))
 	require.NoError(t, err)
 	require.NoError(t, e.Resign(t.Context()))
-	waitDone(t, leading, time.Second)
+	integration.WaitDone(t, leading, time.Second)
 	reqs := ct.Requests()
 	t.Logf("campaign + resign: %d requests: %v", len(reqs), reqs)
 	assert.LessOrEqual(t, len(reqs), 4)

@@ -1,9 +1,7 @@
 package election_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
@@ -30,14 +28,4 @@ func countingClient(t *testing.T) (*api.Client, *integration.RequestCounter) {
 func newClient(t *testing.T) *api.Client {
 	t.Helper()
 	return integration.Shared(t).Client(t)
-}
-
-// waitDone fails the test when ctx is not done within d.
-func waitDone(t *testing.T, ctx context.Context, d time.Duration) {
-	t.Helper()
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-		t.Fatalf("context not cancelled within %s", d)
-	}
 }

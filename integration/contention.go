@@ -57,102 +57,41 @@ type ContentionResult struct {
 // tb after 5 TTLs).
 func Contend(tb TB, a *Agent, c Contention) ContentionResult {
 	tb.Helper()
+	switch {
+	case c.New == nil:
+		tb.Fatalf("integration: contend: New is nil")
+	case c.Limit < 1 || c.Workers <= c.Limit:
+		tb.Fatalf("integration: contend: %d workers for a limit of %d: want more workers than the limit, and a limit of 1 or more", c.Workers, c.Limit)
+	}
 	if c.TTL == 0 {
 		c.TTL = 10 * time.Second
 	}
 	if c.ShortPhase == 0 {
 		c.ShortPhase = 12 * time.Second
 	}
-	ctx, stop := context.WithCancel(tb.Context())
-	defer stop()
-
-	var (
-		inside   atomic.Int32
-		mu       sync.Mutex
-		res      ContentionResult
-		longHold atomic.Bool // the next holder holds until it loses
-		cutOff   = make(chan int, 1)
-		cutLost  atomic.Bool // the holder cut off has seen its loss
-		full     atomic.Bool // Limit others held at once after that
-	)
-	problem := func(err error) { mu.Lock(); res.Problems = append(res.Problems, err); mu.Unlock() }
+	// Every proxy first: a setup that fails leaves no worker running.
+	clients := make([]*api.Client, c.Workers)
 	proxies := make([]*FaultProxy, c.Workers)
-	var wg sync.WaitGroup
 	for w := range c.Workers {
-		cl, p := a.ProxiedClient(tb)
-		proxies[w] = p
+		clients[w], proxies[w] = a.ProxiedClient(tb)
+	}
+
+	ctx, stop := context.WithCancel(tb.Context())
+	r := &contention{Contention: c, ctx: ctx, cutOff: make(chan int, 1)}
+	var wg sync.WaitGroup
+	defer func() {
+		// Also when tb fails: no worker outlives Contend.
+		for _, p := range proxies {
+			p.Set(Pass)
+		}
+		stop()
+		wg.Wait()
+	}()
+	for w := range c.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 42))
-			for ctx.Err() == nil {
-				// A session per life: one that is lost is replaced.
-				s, err := session.New(ctx, cl, session.WithTTL(c.TTL), session.WithLockDelay(0),
-					session.WithName(fmt.Sprintf("contend-%d", w)))
-				if err != nil {
-					sleepCtx(ctx, 200*time.Millisecond) // a fault
-					continue
-				}
-				h, err := c.New(cl, s)
-				if err != nil {
-					problem(err)
-					closeQuietly(s, c.TTL)
-					return
-				}
-				for ctx.Err() == nil && s.Err() == nil {
-					held, err := h.Acquire(ctx)
-					if err != nil {
-						// The session's end or ctx: faults are retried.
-						sleepCtx(ctx, 100*time.Millisecond)
-						continue
-					}
-					switch n := inside.Add(1); {
-					case n > int32(c.Limit):
-						problem(fmt.Errorf("worker %d: %d holders at once, limit %d", w, n, c.Limit))
-					case n == int32(c.Limit) && cutLost.Load():
-						full.Store(true)
-					}
-					if c.Acquired != nil {
-						mu.Lock()
-						if err := c.Acquired(held); err != nil {
-							res.Problems = append(res.Problems, fmt.Errorf("worker %d: %w", w, err))
-						}
-						mu.Unlock()
-					}
-					mu.Lock()
-					res.Acquisitions++
-					mu.Unlock()
-
-					hold := time.Duration(rng.IntN(200)) * time.Millisecond
-					cut := longHold.CompareAndSwap(true, false)
-					if cut {
-						hold = 4 * c.TTL
-						cutOff <- w
-					}
-					select {
-					case <-time.After(hold):
-					case <-held.Done():
-					}
-					inside.Add(-1) // no longer acting as a holder
-					if cut {
-						if held.Err() == nil {
-							problem(fmt.Errorf("worker %d: cut off for %s without seeing a loss", w, hold))
-						}
-						cutLost.Store(true)
-					}
-					if held.Err() != nil {
-						if cause := context.Cause(held); cause != nil && ctx.Err() == nil {
-							mu.Lock()
-							res.Losses = append(res.Losses, cause)
-							mu.Unlock()
-						}
-					}
-					rctx, cancel := context.WithTimeout(context.Background(), 2*c.TTL)
-					_ = h.Release(rctx) // may fail under a fault: the session's end frees it
-					cancel()
-				}
-				closeQuietly(s, c.TTL)
-			}
+			r.work(w, clients[w])
 		}()
 	}
 
@@ -168,28 +107,134 @@ func Contend(tb TB, a *Agent, c Contention) ContentionResult {
 
 	// Cut the next holder off for longer than its TTL, and wait until,
 	// once it has seen its loss, Limit others hold at once.
-	longHold.Store(true)
+	r.longHold.Store(true)
 	var w int
 	select {
-	case w = <-cutOff:
+	case w = <-r.cutOff:
 	case <-time.After(time.Minute):
-		stop()
-		wg.Wait()
 		tb.Fatalf("integration: contend: nobody acquired after the short faults")
 	}
 	proxies[w].Set(Hang)
-	for deadline := time.Now().Add(5 * c.TTL); time.Now().Before(deadline) && !full.Load(); {
+	for deadline := time.Now().Add(5 * c.TTL); time.Now().Before(deadline) && !r.full.Load(); {
 		sleepCtx(ctx, 50*time.Millisecond)
 	}
 	proxies[w].Set(Pass)
 	stop()
 	wg.Wait()
-	if !full.Load() {
-		tb.Fatalf("integration: contend: after worker %d was cut off (loss seen: %v), %d others never held at once", w, cutLost.Load(), c.Limit)
+	if !r.full.Load() {
+		tb.Fatalf("integration: contend: after worker %d was cut off (loss seen: %v), %d others never held at once", w, r.cutLost.Load(), c.Limit)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return res
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.res
+}
+
+// contention is the state of one Contend run, shared by its workers.
+type contention struct {
+	Contention
+	ctx context.Context
+
+	inside   atomic.Int32 // workers acting as holders
+	longHold atomic.Bool  // the next holder holds until it loses
+	cutOff   chan int     // who that holder is
+	cutLost  atomic.Bool  // the holder cut off has seen its loss
+	full     atomic.Bool  // Limit others held at once after that
+
+	mu  sync.Mutex
+	res ContentionResult
+}
+
+func (r *contention) problem(err error) {
+	r.mu.Lock()
+	r.res.Problems = append(r.res.Problems, err)
+	r.mu.Unlock()
+}
+
+// work is worker w: a session per life (one that is lost is replaced),
+// and over it, acquisitions until the run ends.
+func (r *contention) work(w int, cl *api.Client) {
+	rng := rand.New(rand.NewPCG(uint64(w), 42))
+	for r.ctx.Err() == nil {
+		s, err := session.New(r.ctx, cl, session.WithTTL(r.TTL), session.WithLockDelay(0),
+			session.WithName(fmt.Sprintf("contend-%d", w)))
+		if err != nil {
+			sleepCtx(r.ctx, 200*time.Millisecond) // a fault
+			continue
+		}
+		if !r.live(w, cl, s, rng) {
+			return
+		}
+	}
+}
+
+// live acquires over s until s or the run ends; false when the worker
+// must stop.
+func (r *contention) live(w int, cl *api.Client, s *session.Session, rng *rand.Rand) bool {
+	defer closeQuietly(s, r.TTL)
+	h, err := r.New(cl, s)
+	if err != nil {
+		r.problem(fmt.Errorf("worker %d: %w", w, err))
+		return false
+	}
+	for r.ctx.Err() == nil && s.Err() == nil {
+		held, err := h.Acquire(r.ctx)
+		if err != nil {
+			// Faults are retried inside: only the session's end or ctx
+			// may stop an acquisition.
+			if r.ctx.Err() == nil && s.Err() == nil {
+				r.problem(fmt.Errorf("worker %d: acquire: %w", w, err))
+			}
+			sleepCtx(r.ctx, 100*time.Millisecond)
+			continue
+		}
+		r.hold(w, held, rng)
+		rctx, cancel := context.WithTimeout(context.Background(), 2*r.TTL)
+		_ = h.Release(rctx) // may fail under a fault: the session's end frees it
+		cancel()
+	}
+	return true
+}
+
+// hold acts as a holder from the acquisition that returned held until it
+// ends or its time is up.
+func (r *contention) hold(w int, held context.Context, rng *rand.Rand) {
+	switch n := r.inside.Add(1); {
+	case n > int32(r.Limit):
+		r.problem(fmt.Errorf("worker %d: %d holders at once, limit %d", w, n, r.Limit))
+	case n == int32(r.Limit) && r.cutLost.Load():
+		r.full.Store(true)
+	}
+	r.mu.Lock()
+	r.res.Acquisitions++
+	if r.Acquired != nil {
+		if err := r.Acquired(held); err != nil {
+			r.res.Problems = append(r.res.Problems, fmt.Errorf("worker %d: %w", w, err))
+		}
+	}
+	r.mu.Unlock()
+
+	d := time.Duration(rng.IntN(200)) * time.Millisecond
+	cut := r.longHold.CompareAndSwap(true, false)
+	if cut {
+		d = 4 * r.TTL
+		r.cutOff <- w
+	}
+	select {
+	case <-time.After(d):
+	case <-held.Done():
+	}
+	r.inside.Add(-1) // no longer acting as a holder
+	if held.Err() != nil && r.ctx.Err() == nil {
+		r.mu.Lock()
+		r.res.Losses = append(r.res.Losses, context.Cause(held))
+		r.mu.Unlock()
+	}
+	if cut {
+		if held.Err() == nil {
+			r.problem(fmt.Errorf("worker %d: cut off for %s without seeing a loss", w, d))
+		}
+		r.cutLost.Store(true) // after leaving: from now on, n == Limit means others
+	}
 }
 
 func closeQuietly(s *session.Session, ttl time.Duration) {

@@ -161,3 +161,16 @@ func NewCluster(tb TB, n int) *Cluster {
 	})
 	return cl
 }
+
+// WaitDone fails tb when ctx is not done within d: for tests that wait
+// for a held or leading context to end.
+func WaitDone(tb TB, ctx context.Context, d time.Duration) {
+	tb.Helper()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+		tb.Fatalf("context not done within %s", d)
+	}
+}

@@ -324,6 +324,9 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	holder.AwaitWatcher(h.exited, h.stop, err == nil)
 	l.mu.Lock()
 	l.lastIndex = idx // 0 unless released
+	if l.lost == h {
+		l.lost = nil // the watcher saw a loss as well: reported here
+	}
 	l.mu.Unlock()
 	l.forget(h)
 	h.lease.CloseOwn(ctx)
@@ -336,11 +339,12 @@ func (l *Lock) Unlock(ctx context.Context) error {
 func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
 	wctx, cancel := grace.Context(ctx)
 	defer cancel()
+	var waitErr error
 	select {
 	case <-h.exited:
 		h.stop()
 	case <-wctx.Done():
-		return fmt.Errorf("%w: lost, and still cleaning up: %w", ErrNotHeld, wctx.Err())
+		waitErr = wctx.Err()
 	}
 	l.mu.Lock()
 	if l.lost == h {
@@ -350,6 +354,9 @@ func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
 	lost := context.Cause(h.ctx)
 	if !errors.Is(lost, ErrLost) {
 		lost = ErrLost // Unlock cancelled h first, with ErrUnlocked
+	}
+	if waitErr != nil {
+		return fmt.Errorf("%w: %w (its cleanup is still under way: %w)", ErrNotHeld, lost, waitErr)
 	}
 	return fmt.Errorf("%w: %w", ErrNotHeld, lost)
 }
@@ -440,9 +447,6 @@ func (l *Lock) lose(h *holding, reason error) {
 	l.mu.Unlock()
 	l.forget(h)
 	h.cancel(err)
-	if l.cfg.Logger != nil {
-		l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
-	}
 }
 
 // releaseForeign gives up the session's hold on a key that was
@@ -472,11 +476,20 @@ var (
 // the Lock created is destroyed. An Unlock called meanwhile waits for that
 // cleanup.
 func (l *Lock) watch(ctx context.Context, h *holding) {
+	var reason error
+	// Logged once exited is closed: a handler that blocks (on a caller
+	// of Unlock, say) must not hold up the cleanup Unlock waits for.
+	defer func() {
+		if reason != nil && l.cfg.Logger != nil {
+			l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
+		}
+	}()
 	defer close(h.exited)
 	if !h.gate.Start() {
 		return // Unlock came first
 	}
-	reason, foreign := l.follow(ctx, h)
+	var foreign *api.KVPair
+	reason, foreign = l.follow(ctx, h)
 	if reason == nil {
 		return
 	}
@@ -550,8 +563,9 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 
 // Do runs fn while holding the lock on key: it creates a Lock with opts,
 // waits for the lock, calls fn with the held context (cancelled if the lock
-// is lost), and unlocks, also when fn panics. It returns fn's error, joined
-// with the reason (ErrLost) when the lock was lost while fn ran.
+// is lost), and unlocks, also when fn panics. It returns fn's error,
+// joined with Unlock's: one wrapping ErrLost when the lock was lost while
+// fn ran, or a release that failed.
 func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context.Context) error, opts ...Option) (err error) {
 	l, err := New(client, key, opts...)
 	if err != nil {
@@ -565,13 +579,9 @@ func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		uerr := l.Unlock(uctx)
-		switch {
-		case errors.Is(uerr, ErrLost) || errors.Is(uerr, ErrNotHeld):
-			err = errors.Join(err, uerr)
-		case err == nil:
-			err = uerr
-		}
+		// Both errors when both fail: a failed release may leave the key
+		// held (see Unlock).
+		err = errors.Join(err, l.Unlock(uctx))
 	}()
 	return fn(held)
 }

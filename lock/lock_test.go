@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -833,4 +834,66 @@ session_prefix "" { policy = "write" }`}, nil)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "it looped until ctx ended")
 	assert.ErrorIs(t, err, api.ErrPermissionDenied)
+}
+
+// blockingHandler is a slog.Handler whose Handle blocks until release is
+// closed.
+type blockingHandler struct{ release chan struct{} }
+
+func (h blockingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h blockingHandler) Handle(context.Context, slog.Record) error {
+	<-h.release
+	return nil
+}
+func (h blockingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h blockingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A logger that blocks does not hold up Unlock after a loss: the loss is
+// logged once the cleanup Unlock waits for is done.
+func TestUnlockAfterLossDoesNotWaitForTheLogger(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithLogger(slog.New(blockingHandler{release})))
+	require.NoError(t, err)
+	held, err := l.Lock(t.Context())
+	require.NoError(t, err)
+	_, err = c.KV().Delete(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	integration.WaitDone(t, held, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	err = l.Unlock(ctx)
+	assert.ErrorIs(t, err, lock.ErrLost)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "Unlock waited for the logger")
+	once.Do(func() { close(release) })
+}
+
+// An Unlock whose wait for the cleanup after a loss runs out still says
+// the lock was lost.
+func TestUnlockAfterLossWithSlowCleanup(t *testing.T) {
+	t.Parallel()
+	c, proxy := integration.Shared(t).ProxiedClient(t)
+	t.Cleanup(func() { proxy.Set(integration.Pass) })
+	l, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithTTL(10*time.Second), session.WithLockDelay(0)))
+	require.NoError(t, err)
+	held, err := l.Lock(t.Context())
+	require.NoError(t, err)
+	// Cut off: the session expires locally, and destroying it hangs.
+	proxy.Set(integration.Hang)
+	integration.WaitDone(t, held, 20*time.Second)
+	require.ErrorIs(t, context.Cause(held), lock.ErrLost)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	err = l.Unlock(ctx)
+	assert.ErrorIs(t, err, lock.ErrNotHeld)
+	assert.ErrorIs(t, err, lock.ErrLost)
+	proxy.Set(integration.Pass)
+	// Reported once.
+	assert.NotErrorIs(t, l.Unlock(t.Context()), lock.ErrLost)
 }

@@ -1,7 +1,6 @@
 package semaphore_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -34,16 +33,6 @@ func countingClient(t *testing.T) (*api.Client, *integration.RequestCounter) {
 func newClient(t *testing.T) *api.Client {
 	t.Helper()
 	return integration.Shared(t).Client(t)
-}
-
-// waitDone fails the test when ctx is not done within d.
-func waitDone(t *testing.T, ctx context.Context, d time.Duration) {
-	t.Helper()
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-		t.Fatalf("context not cancelled within %s", d)
-	}
 }
 
 // waitWatchSent waits until the counter has recorded, since its last

@@ -2,6 +2,7 @@ package semaphore_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -180,7 +181,7 @@ func TestAcquireWhileReleasing(t *testing.T) {
 	})
 	released := make(chan error, 1)
 	go func() { released <- s.Release(t.Context()) }()
-	waitDone(t, held, 5*time.Second)
+	integration.WaitDone(t, held, 5*time.Second)
 	acquired := make(chan error, 1)
 	var again context.Context
 	go func() {
@@ -221,7 +222,7 @@ func TestFailedReleaseWithSession(t *testing.T) {
 	assert.NotErrorIs(t, err, semaphore.ErrLost)
 	assert.ErrorContains(t, err, "may stay held until session "+sess.ID()+" ends")
 	assert.Greater(t, proxy.Requests(), sent+1, "the release was not retried")
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	holders, err := semaphore.New(plain, prefix, 1)
 	require.NoError(t, err)
 	hs, err := holders.Holders(t.Context())
@@ -240,7 +241,7 @@ func TestFailedReleaseWithSession(t *testing.T) {
 	require.NotNil(t, pair)
 	assert.Equal(t, "second", string(pair.Value), "acquired without a write")
 	require.NoError(t, s2.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	assert.Empty(t, keys(t, plain, prefix))
 }
 
@@ -313,7 +314,7 @@ func TestAcquireRewritesLeftover(t *testing.T) {
 			assert.Equal(t, sess.ID(), pair.Session)
 
 			require.NoError(t, s.Release(t.Context()))
-			waitDone(t, held, time.Second)
+			integration.WaitDone(t, held, time.Second)
 			assert.NotErrorIs(t, context.Cause(held), semaphore.ErrLost)
 			assert.Empty(t, keys(t, c, prefix))
 		})
@@ -389,4 +390,30 @@ func TestAcquireStopsWhenSessionEndsDuringBackoff(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("Acquire still pausing after its session ended")
 	}
+}
+
+// TestDoReportsALossCleanedUpBeforeFnReturned: Do reports a slot lost
+// while fn ran, even when fn returns after the cleanup of the loss.
+func TestDoReportsALossCleanedUpBeforeFnReturned(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	err := semaphore.Do(t.Context(), c, prefix, 2, func(held context.Context) error {
+		holders, err := func() ([]string, error) {
+			s, err := semaphore.New(c, prefix, 2)
+			if err != nil {
+				return nil, err
+			}
+			return s.Holders(held)
+		}()
+		if err != nil || len(holders) != 1 {
+			return fmt.Errorf("holders %v: %v", holders, err)
+		}
+		deleteContender(t, c, prefix, holders[0])
+		<-held.Done()
+		time.Sleep(500 * time.Millisecond) // rolling back, while the cleanup ends
+		return nil
+	})
+	assert.ErrorIs(t, err, semaphore.ErrLost)
+	assert.ErrorIs(t, err, semaphore.ErrNotHeld)
+	assert.Empty(t, keys(t, c, prefix))
 }

@@ -113,6 +113,7 @@ type Semaphore struct {
 	mu   sync.Mutex
 	busy bool
 	held *holding
+	lost *holding // the last slot lost, until Release reports it
 	// after is the prefix as this Semaphore's last Release left it, for
 	// the next acquisition to try without reading first.
 	after *afterRelease
@@ -158,6 +159,8 @@ type holding struct {
 	// how the slot ends; the other stands aside.
 	ending atomic.Bool
 	gate   holder.WatchGate
+	// lostReason is set by the watcher's lose, for the watcher to log.
+	lostReason error
 
 	mu   sync.Mutex
 	last view // the watcher's last read
@@ -341,7 +344,7 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.held = h
+	s.held, s.lost = h, nil
 	s.mu.Unlock()
 	go s.watch(wctx, h)
 	return h.ctx
@@ -374,26 +377,18 @@ func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
 // connection on every cycle.
 func (s *Semaphore) Release(ctx context.Context) error {
 	s.mu.Lock()
-	h := s.held
+	h, lost := s.held, s.lost
 	s.mu.Unlock()
 	if h == nil {
-		return ErrNotHeld
+		if lost == nil {
+			return ErrNotHeld
+		}
+		return s.reportEnd(ctx, lost)
 	}
 	if !h.ending.CompareAndSwap(false, true) {
 		// The watcher saw the loss first and is cleaning up, or another
-		// Release is under way: wait for it (within ctx, or grace.Timeout
-		// when ctx has ended).
-		wctx, cancel := grace.Context(ctx)
-		defer cancel()
-		select {
-		case <-h.exited:
-		case <-wctx.Done():
-			return fmt.Errorf("%w: being released or cleaned up: %w", ErrNotHeld, wctx.Err())
-		}
-		if cause := context.Cause(h.ctx); errors.Is(cause, ErrLost) {
-			return fmt.Errorf("%w: %w", ErrNotHeld, cause)
-		}
-		return ErrNotHeld
+		// Release is under way.
+		return s.reportEnd(ctx, h)
 	}
 	h.gate.Skip()
 
@@ -411,6 +406,36 @@ func (s *Semaphore) Release(ctx context.Context) error {
 	s.forget(h)
 	h.lease.CloseOwn(ctx)
 	return relErr
+}
+
+// reportEnd is Release on a slot that the watcher lost or another Release
+// is giving up: it waits (within ctx, or grace.Timeout if ctx has ended)
+// for that to finish, and returns ErrNotHeld, wrapping the loss if there
+// was one. A loss is reported once.
+func (s *Semaphore) reportEnd(ctx context.Context, h *holding) error {
+	wctx, cancel := grace.Context(ctx)
+	defer cancel()
+	var waitErr error
+	select {
+	case <-h.exited:
+	case <-wctx.Done():
+		waitErr = wctx.Err()
+	}
+	s.mu.Lock()
+	if s.lost == h {
+		s.lost = nil
+	}
+	s.mu.Unlock()
+	cause := context.Cause(h.ctx)
+	switch lost := errors.Is(cause, ErrLost); {
+	case lost && waitErr != nil:
+		return fmt.Errorf("%w: %w (its cleanup is still under way: %w)", ErrNotHeld, cause, waitErr)
+	case lost:
+		return fmt.Errorf("%w: %w", ErrNotHeld, cause)
+	case waitErr != nil:
+		return fmt.Errorf("%w: being released: %w", ErrNotHeld, waitErr)
+	}
+	return ErrNotHeld
 }
 
 // releaseHeld sends the release of h, retrying transient errors until ctx
@@ -592,18 +617,28 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	}
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
-	if s.cfg.Logger != nil {
-		s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", reason)
-	}
 	s.cleanup(context.Background(), h.sess)
 	h.lease.CloseOwn(context.Background())
+	s.mu.Lock()
+	if s.held == h {
+		s.lost = h
+	}
+	s.mu.Unlock()
 	s.forget(h)
+	// Logged once exited is closed (watch's defer): a handler that blocks
+	// must not hold up the cleanup Release waits for.
+	h.lostReason = reason
 }
 
 // watch follows the prefix with consistent blocking queries while the slot
 // is held. Transient errors are retried for as long as the session lives:
 // the session itself reports loss at its deadline.
 func (s *Semaphore) watch(ctx context.Context, h *holding) {
+	defer func() {
+		if h.lostReason != nil && s.cfg.Logger != nil {
+			s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", h.lostReason)
+		}
+	}()
 	defer close(h.exited)
 	if !h.gate.Start() {
 		return // Release came first

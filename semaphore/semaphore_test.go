@@ -119,7 +119,7 @@ func TestWireFormat(t *testing.T) {
 	assert.ErrorIs(t, err, semaphore.ErrHeld)
 
 	require.NoError(t, s.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
 	assert.Empty(t, keys(t, c, prefix), "contender and .lock keys removed after the last release")
 	assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
@@ -139,7 +139,7 @@ func TestRequestCount(t *testing.T) {
 		require.NoError(t, err)
 		waitWatchSent(t, ct)
 		require.NoError(t, s.Release(t.Context()))
-		waitDone(t, held, time.Second)
+		integration.WaitDone(t, held, time.Second)
 		reqs := ct.Requests()
 		t.Logf("acquire + release #%d: %d requests: %v", i+1, len(reqs), reqs)
 		// The first acquisition reads the prefix first; the second tries
@@ -164,7 +164,7 @@ func TestHeldCycleKeepsConnections(t *testing.T) {
 		waitWatchSent(t, ct)
 		time.Sleep(20 * time.Millisecond) // parked
 		require.NoError(t, s.Release(t.Context()))
-		waitDone(t, held, time.Second)
+		integration.WaitDone(t, held, time.Second)
 	}
 	cycle()
 	cycle()
@@ -189,7 +189,7 @@ func TestReleaseBeforeWatchStarts(t *testing.T) {
 		held, err := s.Acquire(t.Context())
 		require.NoError(t, err)
 		require.NoError(t, s.Release(t.Context()))
-		waitDone(t, held, time.Second)
+		integration.WaitDone(t, held, time.Second)
 		assert.LessOrEqual(t, ct.Count(), int64(4), "%v", ct.Requests())
 	}
 	hs, err := s.Holders(t.Context())
@@ -271,7 +271,7 @@ func TestConcurrentRelease(t *testing.T) {
 		require.NoError(t, e1)
 		require.ErrorIs(t, e2, semaphore.ErrNotHeld)
 		assert.NotErrorIs(t, e2, semaphore.ErrLost)
-		waitDone(t, held, time.Second)
+		integration.WaitDone(t, held, time.Second)
 	}
 	hs, err := s.Holders(t.Context())
 	require.NoError(t, err)
@@ -311,7 +311,7 @@ func TestWaitingIsBlocking(t *testing.T) {
 		t.Fatal("b not woken by the release")
 	}
 	require.NoError(t, b.Release(t.Context()))
-	waitDone(t, heldB, time.Second)
+	integration.WaitDone(t, heldB, time.Second)
 }
 
 func TestTryAcquireNoSlot(t *testing.T) {
@@ -333,7 +333,7 @@ func TestTryAcquireNoSlot(t *testing.T) {
 	held, err := b.TryAcquire(t.Context())
 	require.NoError(t, err)
 	require.NoError(t, b.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 }
 
 // TestNeverOverLimit runs many holders against a small limit: neither the
@@ -460,7 +460,7 @@ func TestDestroyedSessionFreesSlot(t *testing.T) {
 
 			_, err = c.Session().Destroy(t.Context(), sa.ID(), nil)
 			require.NoError(t, err)
-			waitDone(t, heldA, 5*time.Second)
+			integration.WaitDone(t, heldA, 5*time.Second)
 			assert.ErrorIs(t, context.Cause(heldA), semaphore.ErrLost)
 			var r result
 			select {
@@ -476,7 +476,7 @@ func TestDestroyedSessionFreesSlot(t *testing.T) {
 			assert.ErrorIs(t, err, semaphore.ErrNotHeld)
 
 			require.NoError(t, b.Release(t.Context()))
-			waitDone(t, r.ctx, time.Second)
+			integration.WaitDone(t, r.ctx, time.Second)
 			assert.Empty(t, keys(t, c, prefix))
 		})
 	}
@@ -551,7 +551,7 @@ func TestStaleHoldersPruned(t *testing.T) {
 	_, st := readLock(t, c, prefix)
 	assert.Equal(t, map[string]bool{sb.ID(): true}, st.Holders)
 	require.NoError(t, s.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	assert.Equal(t, []string{prefix + "/" + noSession}, keys(t, c, prefix), "the .lock key is removed; foreign keys are left")
 }
 
@@ -585,7 +585,7 @@ func TestCancelledAcquireLeavesNothing(t *testing.T) {
 	held, err := b.Acquire(t.Context())
 	require.NoError(t, err)
 	require.NoError(t, b.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 }
 
 func TestLockRemovedAfterLastRelease(t *testing.T) {
@@ -645,7 +645,7 @@ func TestLossDetected(t *testing.T) {
 			held, err := s.Acquire(t.Context())
 			require.NoError(t, err)
 			tt.break_(t, c, prefix, sess.ID())
-			waitDone(t, held, 5*time.Second)
+			integration.WaitDone(t, held, 5*time.Second)
 			assert.ErrorIs(t, context.Cause(held), semaphore.ErrLost)
 			assert.ErrorIs(t, s.Release(t.Context()), semaphore.ErrNotHeld)
 			// What was left of the slot is cleaned up.
@@ -657,7 +657,7 @@ func TestLossDetected(t *testing.T) {
 				held, err = s.Acquire(t.Context())
 				require.NoError(t, err)
 				require.NoError(t, s.Release(t.Context()))
-				waitDone(t, held, time.Second)
+				integration.WaitDone(t, held, time.Second)
 			}
 		})
 	}
@@ -721,7 +721,7 @@ func TestOwnSessions(t *testing.T) {
 	require.NotNil(t, info)
 	assert.Equal(t, api.SessionBehaviorDelete, info.Behavior)
 	require.NoError(t, s.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	info, _, err = c.Session().Info(t.Context(), holders[0], nil)
 	require.NoError(t, err)
 	assert.Nil(t, info, "the own session is destroyed at Release")
@@ -786,7 +786,7 @@ func TestTransientFaults(t *testing.T) {
 		proxy.Set(integration.Pass)
 	}()
 	require.NoError(t, s.Release(t.Context()))
-	waitDone(t, held, time.Second)
+	integration.WaitDone(t, held, time.Second)
 	assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
 	holders, err := other.Holders(t.Context())
 	require.NoError(t, err)
@@ -806,7 +806,7 @@ func TestAcquireRightAfterLoss(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.KV().Delete(t.Context(), prefix+"/"+sess.ID(), nil)
 		require.NoError(t, err)
-		waitDone(t, held, 5*time.Second)
+		integration.WaitDone(t, held, 5*time.Second)
 		// No Release in between: the lost slot's cleanup may still be
 		// running, and Acquire must wait for it rather than fail or race it.
 		held, err = s.Acquire(t.Context())
@@ -815,6 +815,6 @@ func TestAcquireRightAfterLoss(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{sess.ID()}, holders)
 		require.NoError(t, s.Release(t.Context()))
-		waitDone(t, held, time.Second)
+		integration.WaitDone(t, held, time.Second)
 	}
 }
