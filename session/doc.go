@@ -5,7 +5,11 @@
 // A transient renew failure (network error, 5xx, no leader) is retried
 // about every second, with jitter, until the local deadline: the send time
 // of the last successful renew plus the TTL. Only then is the session
-// reported lost, with ErrExpired. A renew answered with 404 (destroyed
+// reported lost, with ErrExpired. One attempt may take all the time left
+// but a quarter of it (at most a second): a renew that hangs, on a
+// connection that died silently, is followed at once by another, on a new
+// connection, before the deadline. The TTL Consul answers with (longer or
+// shorter than requested) is the one the deadline is computed with. A renew answered with 404 (destroyed
 // from outside, invalidated by a failing health check) is reported lost at
 // once, with ErrInvalidated. Loss closes Done, and Err says why.
 //

@@ -262,15 +262,20 @@ func (s *Session) renewLoop(ctx context.Context) {
 		}
 		deadline := s.Deadline()
 		sent := time.Now()
-		// A renew that hangs must not carry the session past its deadline.
-		rctx, cancel := context.WithDeadline(ctx, deadline)
+		// A renew that hangs (on a connection that died silently, say)
+		// must leave time before the deadline for another attempt, which
+		// goes out at once on a new connection.
+		rctx, cancel := context.WithDeadline(ctx, sent.Add(attemptBound(deadline.Sub(sent))))
 		entry, _, err := s.client.Session().Renew(rctx, s.id, &s.write)
+		hung := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		switch {
 		case err == nil:
 			ttl := s.TTL()
-			if entry.TTL > ttl {
-				ttl = entry.TTL // Consul may answer with a longer TTL
+			if entry.TTL > 0 {
+				// Consul's TTL rules: it may answer with a longer one,
+				// and a shorter one must shorten the local deadline.
+				ttl = entry.TTL
 			}
 			s.mu.Lock()
 			s.ttl, s.deadline = ttl, sent.Add(ttl)
@@ -293,7 +298,17 @@ func (s *Session) renewLoop(ctx context.Context) {
 			s.logger.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
 		}
 		wait = min(backoff.Spread(retryInterval, 0.3), left)
+		if hung {
+			wait = 0
+		}
 	}
+}
+
+// attemptBound is how long one renew may take when left is the time to the
+// deadline: all of it but a quarter, at most one second, kept for another
+// attempt; and not less than 100ms (or what is left).
+func attemptBound(left time.Duration) time.Duration {
+	return max(left-min(left/4, time.Second), min(left, 100*time.Millisecond))
 }
 
 // Claim records that one holder (a lock, an election, a semaphore slot)

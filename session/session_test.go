@@ -228,8 +228,10 @@ func TestSessionSurvivesSlowRenews(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	// Renews timed from when the last one was answered fail with any
-	// delay over TTL/4; 3.5s leaves 1.5s of slack for a loaded machine.
-	proxy.SetDelay(3500 * time.Millisecond)
+	// delay over TTL/4 (2.5s). An attempt may take 4s of the 5s left at a
+	// renew (a second is kept for another attempt): 3s leaves one second
+	// of slack for a loaded machine.
+	proxy.SetDelay(3 * time.Second)
 	t.Cleanup(func() { proxy.SetDelay(0) }) // runs before Close
 
 	select {
@@ -246,33 +248,87 @@ func waitForRenew(t *testing.T, s *session.Session) {
 	require.Eventually(t, func() bool { return s.Deadline().After(d) }, 10*time.Second, 50*time.Millisecond)
 }
 
-func TestSessionAdoptsALongerTTLFromConsul(t *testing.T) {
-	var renews atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/v1/session/create":
-			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000001"}`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
-			renews.Add(1)
-			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000001","TTL":"30s","LockDelay":0,"Behavior":"release"}]`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
-			_, _ = w.Write([]byte(`true`))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.Listener.Addr().String()
+func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
+	tests := []struct {
+		name              string
+		requested, answer time.Duration
+	}{
+		{"longer", 10 * time.Second, 30 * time.Second},
+		// A shorter TTL must shorten the local deadline: Consul would
+		// drop the session on its own TTL.
+		{"shorter", 10 * time.Second, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var renews atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/v1/session/create":
+					_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000001"}`))
+				case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+					renews.Add(1)
+					_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000001","TTL":"` + tt.answer.String() + `","LockDelay":0,"Behavior":"release"}]`))
+				case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+					_, _ = w.Write([]byte(`true`))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			cfg := api.DefaultConfig()
+			cfg.Address = srv.Listener.Addr().String()
+			c, err := api.NewClient(cfg)
+			require.NoError(t, err)
+
+			s, err := session.New(t.Context(), c, session.WithTTL(tt.requested))
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return renews.Load() > 0 }, 8*time.Second, 20*time.Millisecond)
+			require.Eventually(t, func() bool { return s.TTL() == tt.answer }, time.Second, 10*time.Millisecond)
+			assert.WithinDuration(t, time.Now().Add(tt.answer), s.Deadline(), 2*time.Second)
+			require.NoError(t, s.Close(t.Context()))
+		})
+	}
+}
+
+// hangFirstRenew is a transport that holds the first renew it sees until
+// it is cancelled, as on a connection that died silently, and passes
+// everything else on.
+type hangFirstRenew struct {
+	base    http.RoundTripper
+	renews  atomic.Int64
+	hungFor atomic.Int64 // how long the first renew was held, in ns
+}
+
+func (h *hangFirstRenew) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") && h.renews.Add(1) == 1 {
+		start := time.Now()
+		<-r.Context().Done()
+		h.hungFor.Store(int64(time.Since(start)))
+		return nil, r.Context().Err()
+	}
+	return h.base.RoundTrip(r)
+}
+
+// A renew that hangs leaves room before the deadline for another attempt,
+// which keeps the session alive.
+func TestSessionSurvivesAHungRenew(t *testing.T) {
+	t.Parallel()
+	tr := &hangFirstRenew{base: http.DefaultTransport.(*http.Transport).Clone()}
+	cfg := integration.Shared(t).Config()
+	cfg.Transport = tr
 	c, err := api.NewClient(cfg)
 	require.NoError(t, err)
-
 	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return renews.Load() > 0 }, 8*time.Second, 20*time.Millisecond)
-	require.Eventually(t, func() bool { return s.TTL() == 30*time.Second }, time.Second, 10*time.Millisecond)
-	assert.WithinDuration(t, time.Now().Add(30*time.Second), s.Deadline(), 2*time.Second)
-	require.NoError(t, s.Close(t.Context()))
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	first := s.Deadline()
+
+	require.Eventually(t, func() bool { return s.Deadline().After(first) }, 12*time.Second, 50*time.Millisecond,
+		"no renew got through after the hung one: %v", s.Err())
+	require.NoError(t, s.Err())
+	assert.GreaterOrEqual(t, tr.renews.Load(), int64(2))
+	assert.Less(t, time.Duration(tr.hungFor.Load()), 5*time.Second, "the hung renew was given the whole deadline")
 }
 
 func TestClaimRefusesASecondHolderOfOneKey(t *testing.T) {
