@@ -180,7 +180,10 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
 	}
-	resp, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	actx, cancel := holder.Attempt(ctx)
+	resp, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+	err = holder.AttemptErr(ctx, actx, err)
+	cancel()
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {
@@ -273,7 +276,10 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: a.l.key, Index: pair.ModifyIndex}},
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: a.l.key, Value: pair.Value, Flags: pair.Flags, Session: a.sess.ID()}},
 	}
-	_, _, err := a.l.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	actx, cancel := holder.Attempt(ctx)
+	_, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+	err = holder.AttemptErr(ctx, actx, err)
+	cancel()
 	var te *api.TxnError
 	if errors.As(err, &te) {
 		if _, failed := te.Op(0); failed {

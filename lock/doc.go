@@ -31,6 +31,10 @@
 //     caller's session keeps it until the session ends or the Lock locks
 //     again. After a loss, Unlock waits for the Lock's cleanup and returns
 //     ErrNotHeld wrapping the loss; lock.Do unlocks even when fn panics.
+//   - Each acquisition or release transaction the Lock sends gets at most
+//     10 seconds: one stuck on a connection that died without a reset is
+//     given up and sent again on a new connection, so an Unlock with a
+//     context that never ends does not hang with it.
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
 //     the Raft index of the acquiring write). Lock never reports as a new
 //     acquisition a hold its session kept from an earlier one: it releases

@@ -402,9 +402,11 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
 	}
-	resp, _, err := l.client.Txn().Do(ctx, ops, h.sess.WriteOptions())
+	actx, cancel := holder.Attempt(ctx)
+	defer cancel()
+	resp, _, err := l.client.Txn().Do(actx, ops, h.sess.WriteOptions())
 	if err != nil {
-		return 0, err
+		return 0, holder.AttemptErr(ctx, actx, err)
 	}
 	for _, r := range resp.Results {
 		if r.KV != nil && r.KV.Key == l.key && r.KV.Session == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -896,4 +897,52 @@ func TestUnlockAfterLossWithSlowCleanup(t *testing.T) {
 	proxy.Set(integration.Pass)
 	// Reported once.
 	assert.NotErrorIs(t, l.Unlock(t.Context()), lock.ErrLost)
+}
+
+// holdNextTxn is a transport that, once armed, holds the next transaction
+// until it is cancelled, as on a connection that died without a reset,
+// and passes everything else on to the agent.
+type holdNextTxn struct {
+	base  http.RoundTripper
+	armed atomic.Bool
+	held  atomic.Int64
+}
+
+func (h *holdNextTxn) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/txn" && h.armed.CompareAndSwap(true, false) {
+		h.held.Add(1)
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	}
+	return h.base.RoundTrip(r)
+}
+
+// An Unlock whose release hangs gives that attempt up and releases on a
+// new connection, even with a context that never ends.
+func TestUnlockGivesUpAHungRelease(t *testing.T) {
+	t.Parallel()
+	tr := &holdNextTxn{base: http.DefaultTransport.(*http.Transport).Clone()}
+	cfg := integration.Shared(t).Config()
+	cfg.Transport = tr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	s := integration.NewSession(t, integration.Shared(t).Client(t), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	_, err = l.Lock(t.Context())
+	require.NoError(t, err)
+
+	tr.armed.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- l.Unlock(context.Background()) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Unlock still waiting for a release that hangs")
+	}
+	assert.EqualValues(t, 1, tr.held.Load())
+	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, pair.Session, "not released")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -191,7 +192,10 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.Value, Flags: Flag, Session: sid}},
 	}
-	resp, _, err := a.s.client.Txn().Do(ctx, ops, a.sess.WriteOptions())
+	actx, cancel := holder.Attempt(ctx)
+	resp, _, err := a.s.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+	err = holder.AttemptErr(ctx, actx, err)
+	cancel()
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {

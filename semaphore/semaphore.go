@@ -539,7 +539,10 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 			}
 		}
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
-		resp, _, err := s.client.Txn().Do(ctx, ops, sess.WriteOptions())
+		actx, cancel := holder.Attempt(ctx)
+		resp, _, err := s.client.Txn().Do(actx, ops, sess.WriteOptions())
+		err = holder.AttemptErr(ctx, actx, err)
+		cancel()
 		if err == nil {
 			if !member {
 				// Not our earlier attempt: it would have deleted the
