@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
@@ -180,9 +181,9 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
 	}
-	actx, cancel := holder.Attempt(ctx)
+	actx, cancel := attempt.Context(ctx)
 	resp, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = holder.AttemptErr(ctx, actx, err)
+	err = attempt.Err(ctx, actx, err)
 	cancel()
 	if err != nil {
 		var te *api.TxnError
@@ -276,9 +277,9 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: a.l.key, Index: pair.ModifyIndex}},
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: a.l.key, Value: pair.Value, Flags: pair.Flags, Session: a.sess.ID()}},
 	}
-	actx, cancel := holder.Attempt(ctx)
+	actx, cancel := attempt.Context(ctx)
 	_, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = holder.AttemptErr(ctx, actx, err)
+	err = attempt.Err(ctx, actx, err)
 	cancel()
 	var te *api.TxnError
 	if errors.As(err, &te) {

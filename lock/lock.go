@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
@@ -402,11 +403,11 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
 	}
-	actx, cancel := holder.Attempt(ctx)
+	actx, cancel := attempt.Context(ctx)
 	defer cancel()
 	resp, _, err := l.client.Txn().Do(actx, ops, h.sess.WriteOptions())
 	if err != nil {
-		return 0, holder.AttemptErr(ctx, actx, err)
+		return 0, attempt.Err(ctx, actx, err)
 	}
 	for _, r := range resp.Results {
 		if r.KV != nil && r.KV.Key == l.key && r.KV.Session == "" {

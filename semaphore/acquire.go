@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
-	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -192,9 +192,9 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.Value, Flags: Flag, Session: sid}},
 	}
-	actx, cancel := holder.Attempt(ctx)
+	actx, cancel := attempt.Context(ctx)
 	resp, _, err := a.s.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = holder.AttemptErr(ctx, actx, err)
+	err = attempt.Err(ctx, actx, err)
 	cancel()
 	if err != nil {
 		var te *api.TxnError

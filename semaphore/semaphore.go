@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
@@ -539,9 +540,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 			}
 		}
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
-		actx, cancel := holder.Attempt(ctx)
+		actx, cancel := attempt.Context(ctx)
 		resp, _, err := s.client.Txn().Do(actx, ops, sess.WriteOptions())
-		err = holder.AttemptErr(ctx, actx, err)
+		err = attempt.Err(ctx, actx, err)
 		cancel()
 		if err == nil {
 			if !member {

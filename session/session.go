@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
 )
@@ -311,6 +312,24 @@ func attemptBound(left time.Duration) time.Duration {
 	return max(left-min(left/4, time.Second), min(left, 100*time.Millisecond))
 }
 
+// destroy sends the destroy, in attempts of at most attempt.Timeout: one
+// that hangs (on a connection that died without a reset) is sent once
+// more, at once, on a new connection. Errors are returned: a later Close
+// tries again.
+func (s *Session) destroy(ctx context.Context) error {
+	var err error
+	for range 2 {
+		actx, cancel := attempt.Context(ctx)
+		_, err = s.client.Session().Destroy(actx, s.id, &s.write)
+		err = attempt.Err(ctx, actx, err)
+		cancel()
+		if !attempt.TimedOut(err) {
+			return err
+		}
+	}
+	return err
+}
+
 // Claim records that one holder (a lock, an election, a semaphore slot)
 // uses key through this session, and fails with ErrClaimed when another
 // holder already does: Consul lets a session acquire a key it already
@@ -363,7 +382,7 @@ func (s *Session) Close(ctx context.Context) error {
 		}
 		dctx, cancel := grace.Context(ctx)
 		defer cancel()
-		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
+		if derr := s.destroy(dctx); derr != nil {
 			return fmt.Errorf("session: destroy: %w", derr)
 		}
 		s.mu.Lock()
@@ -382,7 +401,7 @@ func (s *Session) Close(ctx context.Context) error {
 	var err error
 	if !errors.Is(lostBefore, ErrInvalidated) {
 		dctx, cancel := grace.Context(ctx)
-		if _, derr := s.client.Session().Destroy(dctx, s.id, &s.write); derr != nil {
+		if derr := s.destroy(dctx); derr != nil {
 			err = fmt.Errorf("session: destroy: %w", derr)
 		}
 		cancel()

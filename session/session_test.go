@@ -291,17 +291,18 @@ func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 	}
 }
 
-// hangFirstRenew is a transport that holds the first renew it sees until
-// it is cancelled, as on a connection that died silently, and passes
-// everything else on.
-type hangFirstRenew struct {
+// holdFirst is a transport that holds the first request whose path
+// starts with prefix until it is cancelled, as on a connection that died
+// silently, and passes everything else on.
+type holdFirst struct {
+	prefix  string
 	base    http.RoundTripper
-	renews  atomic.Int64
-	hungFor atomic.Int64 // how long the first renew was held, in ns
+	seen    atomic.Int64 // requests seen with the prefix
+	hungFor atomic.Int64 // how long the first was held, in ns
 }
 
-func (h *hangFirstRenew) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") && h.renews.Add(1) == 1 {
+func (h *holdFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, h.prefix) && h.seen.Add(1) == 1 {
 		start := time.Now()
 		<-r.Context().Done()
 		h.hungFor.Store(int64(time.Since(start)))
@@ -314,11 +315,7 @@ func (h *hangFirstRenew) RoundTrip(r *http.Request) (*http.Response, error) {
 // which keeps the session alive.
 func TestSessionSurvivesAHungRenew(t *testing.T) {
 	t.Parallel()
-	tr := &hangFirstRenew{base: http.DefaultTransport.(*http.Transport).Clone()}
-	cfg := integration.Shared(t).Config()
-	cfg.Transport = tr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, tr := holdingClient(t, "/v1/session/renew/")
 	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
@@ -327,7 +324,7 @@ func TestSessionSurvivesAHungRenew(t *testing.T) {
 	require.Eventually(t, func() bool { return s.Deadline().After(first) }, 12*time.Second, 50*time.Millisecond,
 		"no renew got through after the hung one: %v", s.Err())
 	require.NoError(t, s.Err())
-	assert.GreaterOrEqual(t, tr.renews.Load(), int64(2))
+	assert.GreaterOrEqual(t, tr.seen.Load(), int64(2))
 	assert.Less(t, time.Duration(tr.hungFor.Load()), 5*time.Second, "the hung renew was given the whole deadline")
 }
 
@@ -349,4 +346,38 @@ func TestClaimRefusesASecondHolderOfOneKey(t *testing.T) {
 	again, err := s.Claim("k")
 	require.NoError(t, err)
 	again()
+}
+
+// holdingClient returns a client for the shared agent that holds the
+// first request whose path starts with prefix.
+func holdingClient(t *testing.T, prefix string) (*api.Client, *holdFirst) {
+	t.Helper()
+	tr := &holdFirst{prefix: prefix, base: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
+	cfg := integration.Shared(t).Config()
+	cfg.Transport = tr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	return c, tr
+}
+
+// A destroy that hangs is sent again on a new connection: Close with a
+// context that never ends returns, and the session is gone.
+func TestCloseGivesUpAHungDestroy(t *testing.T) {
+	t.Parallel()
+	c, tr := holdingClient(t, "/v1/session/destroy/")
+	s, err := session.New(t.Context(), c)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still waiting for a destroy that hangs")
+	}
+	assert.EqualValues(t, 2, tr.seen.Load())
+	info, _, err := integration.Shared(t).Client(t).Session().Info(t.Context(), s.ID(), nil)
+	require.NoError(t, err)
+	assert.Nil(t, info, "the session was not destroyed")
 }

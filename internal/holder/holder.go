@@ -5,8 +5,6 @@ package holder
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -166,35 +164,3 @@ func AwaitWatcher(exited <-chan struct{}, stop context.CancelFunc, released bool
 		<-exited
 	}
 }
-
-// AttemptTimeout bounds one write a holder sends on its own (an
-// acquisition or release transaction): a request stuck on a connection
-// that died without a reset (the kernel would retransmit for many
-// minutes) is given up, and the next attempt goes out on a new
-// connection. Consul answers a write in milliseconds; ten seconds is
-// overload.
-const AttemptTimeout = 10 * time.Second
-
-// Attempt returns the context of one such write.
-func Attempt(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, AttemptTimeout)
-}
-
-// AttemptErr is the error of a write sent under actx (from Attempt(ctx)):
-// when actx ran out while ctx did not, a retryable error (a net.Error that
-// timed out) saying so, as the write may or may not have been applied;
-// else err. Call it before cancelling actx.
-func AttemptErr(ctx, actx context.Context, err error) error {
-	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return attemptTimedOut{}
-	}
-	return err
-}
-
-type attemptTimedOut struct{}
-
-func (attemptTimedOut) Error() string {
-	return fmt.Sprintf("no answer within %s", AttemptTimeout)
-}
-func (attemptTimedOut) Timeout() bool   { return true }
-func (attemptTimedOut) Temporary() bool { return true }
