@@ -779,8 +779,9 @@ func (s *Stream[T]) isClosed() bool {
 }
 
 // Monitor streams the agent's log lines at opts.LogLevel and above, one
-// line per Next (without the trailing newline), until ctx ends or the
-// stream is closed. Lines are JSON objects when opts.JSON is set. A nil
+// line per Next (without the trailing newline, and cut at MaxMonitorLine:
+// a cut JSON line no longer parses), until ctx ends or the stream is
+// closed. Lines are JSON objects when opts.JSON is set. A nil
 // opts streams info and above as text. It needs agent:read.
 func (a *Agent) Monitor(ctx context.Context, opts *MonitorOptions, q *QueryOptions) (*Stream[string], error) {
 	r := a.c.newRequest(http.MethodGet, "/v1/agent/monitor")

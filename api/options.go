@@ -46,7 +46,8 @@ type QueryOptions struct {
 	// WaitHash is the hash-based equivalent of WaitIndex for endpoints that
 	// support it (agent service and health endpoints).
 	WaitHash string
-	// WaitTime bounds a blocking query; Consul caps it at 10 minutes.
+	// WaitTime bounds a blocking query: 0 means Config.WaitTime (5m by
+	// default); more than 10 minutes (Consul's cap) is sent as 10 minutes.
 	WaitTime time.Duration
 	// Near sorts results by round-trip time from a node ("_agent" for the
 	// agent answering).

@@ -24,9 +24,9 @@ var (
 	// ErrLeading: Campaign on an Election that already leads, or while
 	// another Campaign call on it is in progress.
 	ErrLeading = errors.New("election: already leading or campaigning")
-	// ErrDeposed is the cause of the leading context when leadership is
-	// lost: the key was deleted or taken by another session, or the session
-	// was lost. It wraps lock.ErrLost and the reason.
+	// ErrDeposed: leadership was lost (the key was deleted or taken by
+	// another session, or the session was lost). The leading context's
+	// cause wraps it, lock.ErrLost and the reason.
 	ErrDeposed = errors.New("election: deposed")
 	// ErrResigned is the cause of the leading context after Resign.
 	ErrResigned = errors.New("election: resigned")
@@ -126,7 +126,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }
 
-// WithWaitTime bounds each blocking query the Election sends (default 5m).
+// WithWaitTime bounds each blocking query the Election sends: more than
+// 0, at most 10m (default 5m).
 func WithWaitTime(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > 10*time.Minute {
@@ -170,7 +171,8 @@ type term struct {
 }
 
 // New returns an Election on key. It sends nothing; the key and options
-// are validated.
+// are validated (session options given with WithSessionOptions at
+// Campaign).
 func New(client *api.Client, key string, opts ...Option) (*Election, error) {
 	if client == nil {
 		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
@@ -251,8 +253,9 @@ func (e *Election) begin(ctx context.Context) error {
 // that stays alive while leading and is cancelled when leadership ends:
 // with cause ErrResigned after Resign, or with a cause wrapping ErrDeposed
 // (and lock.ErrLost) when the key is deleted or taken, or the session is
-// lost. The leading context does not derive from ctx. When ctx ends first,
-// Campaign returns ctx.Err() and leads nothing.
+// lost. The leading context does not derive from ctx; lock.TokenFrom gives
+// the term's fencing token from it. When ctx ends first, Campaign returns
+// ctx.Err() and leads nothing.
 //
 // Waiting is a blocking query on the key; a deposed leader's key is
 // blocked for its session's lock-delay (see package lock).
@@ -286,7 +289,9 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 		leader: Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
 		exited: make(chan struct{}),
 	}
-	t.ctx, t.cancel = context.WithCancelCause(context.Background())
+	// The leading context carries the held context's values (the
+	// token, for lock.TokenFrom), not its end: it ends with the term.
+	t.ctx, t.cancel = context.WithCancelCause(context.WithoutCancel(held))
 	elected := make(chan struct{})
 	e.mu.Lock()
 	e.term = t

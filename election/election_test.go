@@ -560,6 +560,12 @@ func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 		l, err := e.Leader(leading)
 		require.NoError(t, err)
 		assert.Equal(t, s.ID(), l.Session)
+		// The term's fencing token, from the leading context alone (what
+		// package-level Run gives fn).
+		tok, ok := lock.TokenFrom(leading)
+		require.True(t, ok, "no token in the leading context")
+		assert.Equal(t, e.Token(), tok)
+		assert.Equal(t, l.Token, tok)
 		return nil
 	})
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/election"
+	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -40,7 +41,8 @@ func ExampleRun() {
 				case <-leading.Done(): // deposed, or ctx ended
 					return nil
 				case <-t.C:
-					// ... run the report, fenced with the term's token
+					tok, _ := lock.TokenFrom(leading)
+					_ = tok // ... run the report, fenced with tok.ModifyIndex
 				}
 			}
 		},

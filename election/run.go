@@ -41,7 +41,7 @@ const resignTimeout = 30 * time.Second
 // Between candidates on several machines, "never two at once" holds only
 // as well as the lease does (see the package doc): give the sessions a
 // lock-delay longer than fn takes to stop, and fence what fn writes with
-// Election.Token.
+// the term's token: lock.TokenFrom(leading), or Election.Token.
 func (e *Election) Run(ctx context.Context, value []byte, fn func(leading context.Context) error) error {
 	if fn == nil {
 		return &api.ValidationError{Field: "fn", Reason: "nil"}

@@ -29,8 +29,10 @@
 //     release sent, within 5 seconds. A release that still fails leaves the
 //     key held by the session: an own session is destroyed at once; a
 //     caller's session keeps it until the session ends or the Lock locks
-//     again. After a loss, Unlock waits for the Lock's cleanup and returns
-//     ErrNotHeld wrapping the loss; lock.Do unlocks even when fn panics.
+//     again. After a loss, Unlock returns an error wrapping ErrLost (test
+//     with errors.Is): when the watcher saw the loss first, it waits for
+//     the Lock's cleanup and the error also wraps ErrNotHeld, once. lock.Do
+//     unlocks even when fn panics.
 //   - Each acquisition or release transaction the Lock sends gets at most
 //     10 seconds: one stuck on a connection that died without a reset is
 //     given up and sent again on a new connection, so an Unlock with a
@@ -46,7 +48,8 @@
 //     release reaches Consul before the watcher has seen such a write
 //     overwrites it with the lock's value and flag, as Consul's own lock
 //     does.
-//   - One acquisition over a reused session costs at most three requests:
+//   - One acquisition over a reused session and Lock (after its first,
+//     which reads the key first) costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query
 //     that watches, one transaction to release. The watch is not sent when
 //     Unlock comes before the watcher got to send it (a short critical

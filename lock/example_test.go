@@ -33,7 +33,13 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer l.Unlock(context.Background())
+	defer func() {
+		// An error here says the key may stay held until the session
+		// ends (or that the lock was lost before).
+		if err := l.Unlock(context.Background()); err != nil {
+			log.Print(err)
+		}
+	}()
 
 	// Pass the token to the store the job writes to; stop when held ends.
 	tok := l.Token()
@@ -88,14 +94,26 @@ func rebuildIndex(context.Context, uint64) error { return nil }
 // checks it in the same transaction.
 func ExampleLock_GuardedPut() {
 	ctx := context.Background()
-	client, _ := api.NewClient(api.DefaultConfig())
-	l, _ := lock.New(client, "jobs/leader-config")
+	client, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := lock.New(client, "jobs/leader-config")
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := l.Lock(ctx); err != nil {
 		log.Fatal(err)
 	}
-	defer l.Unlock(context.Background())
-	err := l.GuardedPut(ctx, &api.KVPair{Key: "config/active", Value: []byte("v2")})
-	if errors.Is(err, lock.ErrLost) {
+	defer func() {
+		if err := l.Unlock(context.Background()); err != nil {
+			log.Print(err)
+		}
+	}()
+	switch err := l.GuardedPut(ctx, &api.KVPair{Key: "config/active", Value: []byte("v2")}); {
+	case errors.Is(err, lock.ErrLost):
 		log.Print("not written: the lock was lost")
+	case err != nil:
+		log.Print("not written: ", err)
 	}
 }

@@ -27,7 +27,8 @@ var (
 	// ErrLocked: TryLock found the lock held by another session, or in its
 	// lock-delay.
 	ErrLocked = errors.New("lock: held by another session")
-	// ErrNotHeld: Unlock or a guarded write on a lock this Lock does not hold.
+	// ErrNotHeld: Unlock or a guarded write on a lock this Lock does not
+	// hold. The first Unlock after a loss wraps the loss (ErrLost) too.
 	ErrNotHeld = errors.New("lock: not held")
 	// ErrHeld: Lock or TryLock on a Lock that already holds the key, or while
 	// another Lock or TryLock call on it is in progress.
@@ -103,7 +104,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *holder.Config) error { c.Logger = l; return nil }
 }
 
-// WithWaitTime bounds each blocking query the Lock sends (default 5m).
+// WithWaitTime bounds each blocking query the Lock sends: more than 0, at
+// most 10m (default 5m).
 func WithWaitTime(d time.Duration) Option {
 	return func(c *holder.Config) error { return c.SetWait(d) }
 }
@@ -570,6 +572,9 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 // joined with Unlock's: one wrapping ErrLost when the lock was lost while
 // fn ran, or a release that failed.
 func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context.Context) error, opts ...Option) (err error) {
+	if fn == nil {
+		return &api.ValidationError{Field: "fn", Reason: "nil"}
+	}
 	l, err := New(client, key, opts...)
 	if err != nil {
 		return err

@@ -29,15 +29,20 @@
 //     session is removed from the holders, the coordination key is deleted
 //     or overwritten, or the session is lost, the held context is cancelled
 //     with a cause wrapping ErrLost.
-//   - Release ends the held context (ErrReleased) before it sends
-//     anything, then sends one transaction: it checks that the contender
+//   - Release ends the held context (ErrReleased; a cause wrapping ErrLost
+//     when the session has already ended) before it sends anything, then
+//     sends one transaction: it checks that the contender
 //     key is still held by this session (else Release reports ErrLost and
 //     removes what is left), removes this session from the holders
 //     (deleting the coordination key, by index, when no live holder is
 //     left, so that it never races a new contender) and deletes the
 //     contender key. Transient errors are retried until Release's ctx or
 //     the session ends; a release that still fails leaves the slot held
-//     until the session ends, and says so.
+//     until the session ends, and says so. Each acquisition or release
+//     transaction gets at most 10 seconds: one stuck on a connection that
+//     died without a reset is sent again on a new connection. The first
+//     Release after a loss returns ErrNotHeld wrapping it (ErrLost);
+//     semaphore.Do releases even when fn panics.
 //   - An acquisition always writes: a slot that the prefix shows this
 //     session already holding (left by a failed Release with a reused
 //     session, or a stale read) is written afresh by the acquisition's

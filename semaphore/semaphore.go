@@ -39,7 +39,8 @@ var (
 	// ErrConflict: the coordination key exists with other flags or a value
 	// that is not a semaphore's.
 	ErrConflict = errors.New("semaphore: key is not a semaphore's")
-	// ErrNotHeld: Release on a Semaphore that holds no slot.
+	// ErrNotHeld: Release on a Semaphore that holds no slot. The first
+	// Release after a loss wraps the loss (ErrLost) too.
 	ErrNotHeld = errors.New("semaphore: not held")
 	// ErrHeld: Acquire or TryAcquire on a Semaphore that already holds a
 	// slot, or while another Acquire or TryAcquire on it is in progress.
@@ -95,7 +96,8 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *holder.Config) error { c.Logger = l; return nil }
 }
 
-// WithWaitTime bounds each blocking query the Semaphore sends (default 5m).
+// WithWaitTime bounds each blocking query the Semaphore sends: more than
+// 0, at most 10m (default 5m).
 func WithWaitTime(d time.Duration) Option {
 	return func(c *holder.Config) error { return c.SetWait(d) }
 }
@@ -176,7 +178,8 @@ func (h *holding) lastView() view {
 
 // New returns a Semaphore on prefix with limit slots. It sends nothing;
 // the prefix (a KV path without empty, "." or ".." segments; one trailing
-// '/' is ignored), the limit (at least 1) and the options are validated.
+// '/' is ignored), the limit (at least 1) and the options are validated
+// (session options given with WithSessionOptions at Acquire).
 func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semaphore, error) {
 	if client == nil {
 		return nil, &api.ValidationError{Field: "client", Reason: "nil"}

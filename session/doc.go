@@ -2,8 +2,9 @@
 // their loss at once.
 //
 // A Session is created by New and renewed by one goroutine at half its TTL.
-// A transient renew failure (network error, 5xx, no leader) is retried
-// about every second, with jitter, until the local deadline: the send time
+// A renew failure other than 404 (a network error, 5xx, no leader, even a
+// 403) is retried about every second, with jitter, until the local
+// deadline: the send time
 // of the last successful renew plus the TTL. Only then is the session
 // reported lost, with ErrExpired. One attempt may take all the time left
 // but a quarter of it (at most a second): a renew that hangs, on a

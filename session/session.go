@@ -23,6 +23,11 @@ var (
 	ErrInvalidated = errors.New("session: invalidated")
 	// ErrClosed: Close was called.
 	ErrClosed = errors.New("session: closed")
+)
+
+// ErrClaimed is returned by Claim, and so by a second Lock, Campaign or
+// Acquire on one key through one session while the first holds it.
+var (
 	// ErrClaimed: another holder of this session already uses the key.
 	ErrClaimed = errors.New("session: key already claimed by a holder of this session")
 )

@@ -88,12 +88,11 @@
 //		ttlcheck.WithProbe(probe))
 //	go hb.Run(ctx)
 //	// Wait until the check is passing in the catalog, then:
-//	id, _, err := client.Session().Create(ctx, &api.SessionEntry{
-//		Name:       "worker-1",
-//		NodeChecks: []string{"serfHealth", "worker-1-alive"}, // a node-level check
-//		// For a check attached to a service (NewService or Check.ServiceID):
-//		// ServiceChecks: []api.ServiceCheck{{ID: "worker-1-alive"}},
-//	}, nil)
+//	s, err := session.New(ctx, client, session.WithName("worker-1"),
+//		session.WithNodeChecks("serfHealth", "worker-1-alive")) // a node-level check
+//	// For a check attached to a service (NewService or Check.ServiceID):
+//	// session.WithServiceChecks("worker-1-alive").
+//	// Then lock.New(client, key, lock.WithSession(s)), and so on.
 //
 // The session then ends when the probe reports Critical, when beats stop
 // for a TTL (the process hung or died, WithKeepCheck) or when Run returns

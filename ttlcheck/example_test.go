@@ -64,8 +64,9 @@ func ExampleNewService() {
 	done := make(chan error, 1)
 	go func() { done <- hb.Run(ctx) }() // registers web-1 and its check
 
-	// ... once the caches are warm:
-	if err := hb.Pass(ctx, "ready"); err != nil {
+	// ... once the caches are warm (ErrNotRunning: Run had not started
+	// yet, and registers the check with this status when it does):
+	if err := hb.Pass(ctx, "ready"); err != nil && !errors.Is(err, ttlcheck.ErrNotRunning) {
 		log.Print(err)
 	}
 

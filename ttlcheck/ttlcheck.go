@@ -50,7 +50,8 @@ var (
 	// had not returned.
 	ErrRunning = errors.New("ttlcheck: already running")
 	// ErrNotRunning: Pass, Warn or Fail was called while Run was not
-	// running, or Run returned before the status was sent. The status is
+	// running, or Run's loop stopped (its ctx ended) before the status was
+	// sent. The status is
 	// kept: the next Run registers the check with it, unless a probe result
 	// replaces it first.
 	ErrNotRunning = errors.New("ttlcheck: not running")
