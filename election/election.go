@@ -46,6 +46,10 @@ type Leader struct {
 	// leaders before it. The leader's own Election.Token is the token of
 	// its election and stays fixed for the term.
 	Token lock.Token
+
+	// created is the key's CreateIndex as read (0 when not read): a key
+	// deleted and created again starts its LockIndex over.
+	created uint64
 }
 
 // IsZero reports whether l describes no leader.
@@ -56,9 +60,13 @@ func (l Leader) clone() Leader {
 	return l
 }
 
-// sameTerm reports whether a and b are the same leadership (or both none).
+// sameTerm reports whether a and b, as read from the key, are the same
+// leadership (or both none): the same session, acquisition (LockIndex)
+// and key (CreateIndex: LockIndex starts over when the key is deleted and
+// created again, and the same session may win again).
 func sameTerm(a, b Leader) bool {
-	return a.Session == b.Session && (a.Session == "" || a.Token.LockIndex == b.Token.LockIndex)
+	return a.Session == b.Session &&
+		(a.Session == "" || a.Token.LockIndex == b.Token.LockIndex && a.created == b.created)
 }
 
 // Hooks are called on leadership events. They run synchronously
@@ -482,6 +490,7 @@ func leaderOf(key string, pair *api.KVPair) Leader {
 		Session: pair.Session,
 		Value:   pair.Value,
 		Token:   lock.Token{Key: key, Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex},
+		created: pair.CreateIndex,
 	}
 }
 

@@ -547,6 +547,32 @@ func TestPanicInOnElectedResigns(t *testing.T) {
 	require.NoError(t, e.Resign(t.Context()))
 }
 
+// fn handing leadership over with Resign ends Run: it does not campaign
+// again, and another candidate can take over.
+func TestRunReturnsWhenFnResigns(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	calls := 0
+	err = e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
+		calls++
+		if calls > 1 {
+			return errors.New("campaigned again after fn resigned")
+		}
+		if err := e.Resign(context.Background()); err != nil {
+			return err
+		}
+		integration.WaitDone(t, leading, 5*time.Second)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, calls, "Run campaigned again after fn resigned")
+	_, err = e.Leader(t.Context())
+	assert.ErrorIs(t, err, election.ErrNoLeader)
+}
+
 func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 	c := newClient(t)
 	key := electionKey(t)

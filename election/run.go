@@ -26,7 +26,10 @@ const resignTimeout = 30 * time.Second
 //
 //   - fn returns while still leading: Run resigns and returns fn's error
 //     (nil included). A job meant to run for as long as it leads waits on
-//     its context.
+//     its context. fn may also hand leadership over with Resign: Run
+//     then returns fn's error as well, without campaigning again. A
+//     resign that fails (the key may stay held by the session until it
+//     ends) is joined to what Run returns.
 //   - leadership is lost: Run waits for fn, then campaigns again,
 //     whatever fn returned.
 //   - ctx ends: Run cancels fn's context, waits for fn, resigns and
@@ -83,12 +86,13 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			continue
 		}
 		bo.Reset()
-		fnErr, lost := e.lead(ctx, leading, fn)
+		fnErr, lost, resignErr := e.lead(ctx, leading, fn)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return errors.Join(ctx.Err(), resignErr)
 		}
 		if !lost {
-			return fnErr
+			// fn returned while leading, or resigned itself.
+			return errors.Join(fnErr, resignErr)
 		}
 		if err := e.sessionGone(ctx); err != nil {
 			return err
@@ -119,23 +123,30 @@ func (e *Election) sessionGone(ctx context.Context) error {
 	return nil
 }
 
-// lead runs fn for one term, then resigns (or waits for the term's end)
-// and reports whether leadership was lost before fn returned.
-func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) error) (fnErr error, lost bool) {
+// lead runs fn for one term, then resigns (or waits for the term's end).
+// It reports whether leadership was lost (not resigned) before fn
+// returned, and a resign that failed: the key may then stay held by the
+// session, and Run's caller must know.
+func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) error) (fnErr error, lost bool, resignErr error) {
 	fctx, cancel := context.WithCancelCause(leading)
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	defer func() {
 		stop()
-		lost = leading.Err() != nil
+		// A term fn ended itself with Resign is a hand-over, not a loss.
+		lost = leading.Err() != nil && !errors.Is(context.Cause(leading), ErrResigned)
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
-		// On a lost term Resign only waits for its end (OnDeposed).
-		if err := e.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) && e.cfg.logger != nil {
-			e.cfg.logger.Warn("consul election: resign failed", "key", e.key, "err", err)
+		// On a term already over, Resign only waits for its end
+		// (OnDeposed), and says ErrNotLeader or ErrDeposed.
+		if err := e.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrDeposed) {
+			resignErr = err
+			if e.cfg.logger != nil {
+				e.cfg.logger.Warn("consul election: resign failed", "key", e.key, "err", err)
+			}
 		}
 		rcancel()
 		cancel(nil)
 	}()
-	return fn(fctx), false
+	return fn(fctx), false, nil
 }
 
 // Run campaigns for key with value and runs fn while leading, campaigning
