@@ -340,14 +340,9 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // ctx, or grace.Timeout if ctx has ended) for the watcher to clean up, and
 // returns ErrNotHeld wrapping the loss.
 func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
-	wctx, cancel := grace.Context(ctx)
-	defer cancel()
-	var waitErr error
-	select {
-	case <-h.exited:
+	waitErr := grace.Wait(ctx, h.exited)
+	if waitErr == nil {
 		h.stop()
-	case <-wctx.Done():
-		waitErr = wctx.Err()
 	}
 	l.mu.Lock()
 	if l.lost == h {

@@ -417,14 +417,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 // for that to finish, and returns ErrNotHeld, wrapping the loss if there
 // was one. A loss is reported once.
 func (s *Semaphore) reportEnd(ctx context.Context, h *holding) error {
-	wctx, cancel := grace.Context(ctx)
-	defer cancel()
-	var waitErr error
-	select {
-	case <-h.exited:
-	case <-wctx.Done():
-		waitErr = wctx.Err()
-	}
+	waitErr := grace.Wait(ctx, h.exited)
 	s.mu.Lock()
 	if s.lost == h {
 		s.lost = nil

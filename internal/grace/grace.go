@@ -23,3 +23,18 @@ func Context(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), Timeout)
 }
+
+// Wait waits for done within ctx, or within Timeout when ctx has already
+// ended (an Unlock deferred past a shutdown waiting for a cleanup). It
+// returns nil once done is closed, else the error of the context that ran
+// out.
+func Wait(ctx context.Context, done <-chan struct{}) error {
+	wctx, cancel := Context(ctx)
+	defer cancel()
+	select {
+	case <-done:
+		return nil
+	case <-wctx.Done():
+		return wctx.Err()
+	}
+}

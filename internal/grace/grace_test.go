@@ -31,3 +31,16 @@ func TestContext(t *testing.T) {
 		t.Fatalf("deadline %v, want within %v", d, Timeout)
 	}
 }
+
+func TestWait(t *testing.T) {
+	done := make(chan struct{})
+	close(done)
+	if err := Wait(context.Background(), done); err != nil {
+		t.Fatalf("closed: %v", err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := Wait(short, make(chan struct{})); err != context.DeadlineExceeded {
+		t.Fatalf("ctx runs out: %v", err)
+	}
+}
