@@ -899,40 +899,30 @@ func TestUnlockAfterLossWithSlowCleanup(t *testing.T) {
 	assert.NotErrorIs(t, l.Unlock(t.Context()), lock.ErrLost)
 }
 
-// holdNextTxn is a transport that, once armed, holds the next transaction
-// until it is cancelled, as on a connection that died without a reset,
-// and passes everything else on to the agent.
-type holdNextTxn struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-	held  atomic.Int64
-}
-
-func (h *holdNextTxn) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Path == "/v1/txn" && h.armed.CompareAndSwap(true, false) {
-		h.held.Add(1)
-		<-r.Context().Done()
-		return nil, r.Context().Err()
-	}
-	return h.base.RoundTrip(r)
-}
-
 // An Unlock whose release hangs gives that attempt up and releases on a
 // new connection, even with a context that never ends.
 func TestUnlockGivesUpAHungRelease(t *testing.T) {
 	t.Parallel()
-	tr := &holdNextTxn{base: http.DefaultTransport.(*http.Transport).Clone()}
-	cfg := integration.Shared(t).Config()
-	cfg.Transport = tr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	c, ht := integration.Shared(t).HookedClient(t)
 	s := integration.NewSession(t, integration.Shared(t).Client(t), session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	_, err = l.Lock(t.Context())
 	require.NoError(t, err)
 
-	tr.armed.Store(true)
+	// Hold the next transaction (the release) until it is cancelled, as
+	// on a connection that died without a reset.
+	var armed atomic.Bool
+	armed.Store(true)
+	var held atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if r.URL.Path == "/v1/txn" && armed.CompareAndSwap(true, false) {
+			held.Add(1)
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		return nil
+	})
 	done := make(chan error, 1)
 	go func() { done <- l.Unlock(context.Background()) }()
 	select {
@@ -941,7 +931,7 @@ func TestUnlockGivesUpAHungRelease(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Unlock still waiting for a release that hangs")
 	}
-	assert.EqualValues(t, 1, tr.held.Load())
+	assert.EqualValues(t, 1, held.Load())
 	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
 	require.NoError(t, err)
 	assert.Empty(t, pair.Session, "not released")

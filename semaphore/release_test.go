@@ -19,44 +19,6 @@ import (
 	"github.com/consulkit/consulkit/session"
 )
 
-// hookTransport sends requests to the agent after passing them to a hook,
-// which may observe them, hold them or fail them.
-type hookTransport struct {
-	base *http.Transport
-	hook atomic.Pointer[func(*http.Request) error]
-}
-
-func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if f := h.hook.Load(); f != nil {
-		if err := (*f)(r); err != nil {
-			return nil, err
-		}
-	}
-	return h.base.RoundTrip(r)
-}
-
-// set installs f as the hook (nil: none).
-func (h *hookTransport) set(f func(*http.Request) error) {
-	if f == nil {
-		h.hook.Store(nil)
-		return
-	}
-	h.hook.Store(&f)
-}
-
-// hookedClient returns a client for the shared agent whose requests go
-// through a hookTransport.
-func hookedClient(t *testing.T) (*api.Client, *hookTransport) {
-	t.Helper()
-	ht := &hookTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
-	cfg := integration.Shared(t).Config()
-	cfg.Transport = ht
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
-	t.Cleanup(ht.base.CloseIdleConnections)
-	return c, ht
-}
-
 // isWatch reports whether r is a blocking query (a holder's watch).
 func isWatch(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.Query().Get("index") != ""
@@ -90,12 +52,12 @@ func TestReleaseOfLostSlot(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			plain := newClient(t)
-			c, ht := hookedClient(t)
+			c, ht := integration.Shared(t).HookedClient(t)
 			prefix := semPrefix(t)
 			sess := integration.NewSession(t, plain)
 			s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 			require.NoError(t, err)
-			ht.set(holdWatches)
+			ht.Set(holdWatches)
 			_, err = s.Acquire(t.Context())
 			require.NoError(t, err)
 
@@ -117,14 +79,14 @@ func TestReleaseOfLostSlot(t *testing.T) {
 // ErrReleased, before the release reaches Consul: another process can
 // take the slot only once this one's held context has ended.
 func TestHeldEndsBeforeReleaseSent(t *testing.T) {
-	c, ht := hookedClient(t)
+	c, ht := integration.Shared(t).HookedClient(t)
 	prefix := semPrefix(t)
 	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	for _, watchFirst := range []bool{false, true} {
 		var watched atomic.Bool
-		ht.set(func(r *http.Request) error {
+		ht.Set(func(r *http.Request) error {
 			if isWatch(r) {
 				watched.Store(true)
 			}
@@ -138,7 +100,7 @@ func TestHeldEndsBeforeReleaseSent(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		var txns, live atomic.Int32
-		ht.set(func(r *http.Request) error {
+		ht.Set(func(r *http.Request) error {
 			if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/txn") {
 				txns.Add(1)
 				if held.Err() == nil {
@@ -148,7 +110,7 @@ func TestHeldEndsBeforeReleaseSent(t *testing.T) {
 			return nil
 		})
 		require.NoError(t, s.Release(t.Context()))
-		ht.set(nil)
+		ht.Set(nil)
 		assert.NotZero(t, txns.Load(), "no release transaction seen")
 		assert.Zero(t, live.Load(), "release sent while the held context was live")
 		assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
@@ -160,7 +122,7 @@ func TestHeldEndsBeforeReleaseSent(t *testing.T) {
 // context while the release is still in flight waits for it, then
 // acquires.
 func TestAcquireWhileReleasing(t *testing.T) {
-	c, ht := hookedClient(t)
+	c, ht := integration.Shared(t).HookedClient(t)
 	prefix := semPrefix(t)
 	sess := integration.NewSession(t, newClient(t))
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
@@ -169,7 +131,7 @@ func TestAcquireWhileReleasing(t *testing.T) {
 	require.NoError(t, err)
 
 	gate := make(chan struct{})
-	ht.set(func(r *http.Request) error {
+	ht.Set(func(r *http.Request) error {
 		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/txn") {
 			select {
 			case <-gate:
@@ -190,7 +152,7 @@ func TestAcquireWhileReleasing(t *testing.T) {
 		acquired <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
-	ht.set(nil)
+	ht.Set(nil)
 	close(gate)
 	require.NoError(t, <-released)
 	require.NoError(t, <-acquired)
@@ -203,13 +165,7 @@ func TestAcquireWhileReleasing(t *testing.T) {
 // its ctx ends says that the slot may stay held until the session ends;
 // the next Acquire, once Consul answers again, acquires afresh.
 func TestFailedReleaseWithSession(t *testing.T) {
-	a := integration.Shared(t)
-	plain := newClient(t)
-	c, proxy := a.ProxiedClient(t)
-	prefix := semPrefix(t)
-	sess := integration.NewSession(t, plain)
-	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
-	require.NoError(t, err)
+	s, sess, c, proxy, plain, prefix := proxiedSemaphore(t)
 
 	held, err := s.Acquire(t.Context())
 	require.NoError(t, err)
@@ -249,15 +205,9 @@ func TestFailedReleaseWithSession(t *testing.T) {
 // stops when the session ends (which frees the slot by itself) and
 // reports the slot lost.
 func TestReleaseStopsWhenSessionEnds(t *testing.T) {
-	a := integration.Shared(t)
-	plain := newClient(t)
-	c, proxy := a.ProxiedClient(t)
-	prefix := semPrefix(t)
-	sess := integration.NewSession(t, plain)
-	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
-	require.NoError(t, err)
+	s, sess, _, proxy, plain, prefix := proxiedSemaphore(t)
 
-	_, err = s.Acquire(t.Context())
+	_, err := s.Acquire(t.Context())
 	require.NoError(t, err)
 	proxy.Set(integration.ServerError)
 	released := make(chan error, 1)
@@ -364,13 +314,13 @@ func TestDoReleasesWhenFnPanics(t *testing.T) {
 // pause it was in.
 func TestAcquireStopsWhenSessionEndsDuringBackoff(t *testing.T) {
 	plain := newClient(t)
-	c, ht := hookedClient(t)
+	c, ht := integration.Shared(t).HookedClient(t)
 	prefix := semPrefix(t)
 	sess := integration.NewSession(t, plain)
 	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	var failed atomic.Int32
-	ht.set(func(*http.Request) error {
+	ht.Set(func(*http.Request) error {
 		failed.Add(1)
 		return syscall.ECONNRESET
 	})

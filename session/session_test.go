@@ -291,24 +291,12 @@ func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 	}
 }
 
-// holdFirst is a transport that holds the first request whose path
-// starts with prefix until it is cancelled, as on a connection that died
-// silently, and passes everything else on.
+// holdFirst counts the requests whose path starts with a prefix, and
+// holds the first of them until it is cancelled, as on a connection that
+// died silently.
 type holdFirst struct {
-	prefix  string
-	base    http.RoundTripper
 	seen    atomic.Int64 // requests seen with the prefix
 	hungFor atomic.Int64 // how long the first was held, in ns
-}
-
-func (h *holdFirst) RoundTrip(r *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(r.URL.Path, h.prefix) && h.seen.Add(1) == 1 {
-		start := time.Now()
-		<-r.Context().Done()
-		h.hungFor.Store(int64(time.Since(start)))
-		return nil, r.Context().Err()
-	}
-	return h.base.RoundTrip(r)
 }
 
 // A renew that hangs leaves room before the deadline for another attempt,
@@ -352,13 +340,18 @@ func TestClaimRefusesASecondHolderOfOneKey(t *testing.T) {
 // first request whose path starts with prefix.
 func holdingClient(t *testing.T, prefix string) (*api.Client, *holdFirst) {
 	t.Helper()
-	tr := &holdFirst{prefix: prefix, base: http.DefaultTransport.(*http.Transport).Clone()}
-	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
-	cfg := integration.Shared(t).Config()
-	cfg.Transport = tr
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
-	return c, tr
+	c, ht := integration.Shared(t).HookedClient(t)
+	h := &holdFirst{}
+	ht.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, prefix) && h.seen.Add(1) == 1 {
+			start := time.Now()
+			<-r.Context().Done()
+			h.hungFor.Store(int64(time.Since(start)))
+			return r.Context().Err()
+		}
+		return nil
+	})
+	return c, h
 }
 
 // A destroy that hangs is sent again on a new connection: Close with a
