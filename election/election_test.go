@@ -69,13 +69,9 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 }
 
 func TestCampaignLeaderResign(t *testing.T) {
-	c := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
-	e, err := election.New(c, key, election.WithSession(s))
-	require.NoError(t, err)
+	c, key, s, e := newCandidate(t)
 
-	_, err = e.Leader(t.Context())
+	_, err := e.Leader(t.Context())
 	require.ErrorIs(t, err, election.ErrNoLeader)
 
 	leading, err := e.Campaign(t.Context(), []byte("10.0.0.7:9000"))
@@ -368,11 +364,7 @@ func TestObserveOrder(t *testing.T) {
 }
 
 func TestObserveCoalescesForSlowReader(t *testing.T) {
-	c := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
-	e, err := election.New(c, key, election.WithSession(s))
-	require.NoError(t, err)
+	c, key, _, e := newCandidate(t)
 	oc, ct := countingClient(t)
 	obs, err := election.New(oc, key)
 	require.NoError(t, err)
@@ -421,11 +413,7 @@ func TestObserveCoalescesForSlowReader(t *testing.T) {
 }
 
 func TestProclaimSeenByObservers(t *testing.T) {
-	c := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
-	e, err := election.New(c, key, election.WithSession(s))
-	require.NoError(t, err)
+	c, key, s, e := newCandidate(t)
 	obs, err := election.New(c, key)
 	require.NoError(t, err)
 
@@ -550,13 +538,9 @@ func TestPanicInOnElectedResigns(t *testing.T) {
 // fn handing leadership over with Resign ends Run: it does not campaign
 // again, and another candidate can take over.
 func TestRunReturnsWhenFnResigns(t *testing.T) {
-	c := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
-	e, err := election.New(c, key, election.WithSession(s))
-	require.NoError(t, err)
+	_, _, _, e := newCandidate(t)
 	calls := 0
-	err = e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
+	err := e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
 		calls++
 		if calls > 1 {
 			return errors.New("campaigned again after fn resigned")
@@ -574,14 +558,10 @@ func TestRunReturnsWhenFnResigns(t *testing.T) {
 }
 
 func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
-	c := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
-	e, err := election.New(c, key, election.WithSession(s))
-	require.NoError(t, err)
+	c, key, s, e := newCandidate(t)
 
 	ran := 0
-	err = e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
+	err := e.Run(t.Context(), []byte("job"), func(leading context.Context) error {
 		ran++
 		l, err := e.Leader(leading)
 		require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
 	"github.com/consulkit/consulkit/semaphore"
+	"github.com/consulkit/consulkit/session"
 )
 
 // TestMain runs the package's tests through the harness, which stops the
@@ -62,4 +63,18 @@ func releaseContender(t *testing.T, c *api.Client, prefix, sid string) {
 	ok, _, err := c.KV().Release(t.Context(), &api.KVPair{Key: prefix + "/" + sid, Flags: semaphore.Flag, Session: sid}, nil)
 	require.NoError(t, err)
 	require.True(t, ok)
+}
+
+// proxiedSemaphore returns a Semaphore of limit 1 on a fresh prefix, over
+// a session of its own, whose requests go through a fault proxy (c); plain
+// is a client that bypasses the proxy.
+func proxiedSemaphore(t *testing.T) (s *semaphore.Semaphore, sess *session.Session, c *api.Client, proxy *integration.FaultProxy, plain *api.Client, prefix string) {
+	t.Helper()
+	plain = newClient(t)
+	c, proxy = integration.Shared(t).ProxiedClient(t)
+	prefix = semPrefix(t)
+	sess = integration.NewSession(t, plain)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	return s, sess, c, proxy, plain, prefix
 }
