@@ -163,6 +163,9 @@ type Election struct {
 	mu   sync.Mutex
 	busy bool  // a Campaign call is in progress
 	term *term // the current or last term until its goroutine ends
+	// lost: the last term, once deposed and ended, until Resign has
+	// reported it or a new term starts.
+	lost *term
 }
 
 // term is one leadership: the lock that holds the key, the leading
@@ -302,7 +305,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 	t.ctx, t.cancel = context.WithCancelCause(context.WithoutCancel(held))
 	elected := make(chan struct{})
 	e.mu.Lock()
-	e.term = t
+	e.term, e.lost = t, nil
 	e.mu.Unlock()
 	go e.follow(t, held, elected)
 	panicked := true
@@ -346,6 +349,9 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	e.mu.Lock()
 	if e.term == t {
 		e.term = nil
+		if why != ErrResigned {
+			e.lost = t
+		}
 	}
 	e.mu.Unlock()
 }
@@ -391,14 +397,21 @@ func (e *Election) Token() lock.Token {
 // and waits until the leading context is cancelled (cause ErrResigned)
 // and OnDeposed has returned. A ctx that has already ended when Resign is
 // called still gets the release sent and waited for, within 5 seconds.
-// It returns ErrNotLeader when not leading,
-// and an error wrapping ErrDeposed when leadership was lost before it
-// could be given up.
+// It returns ErrNotLeader when not leading, and an error wrapping
+// ErrDeposed when leadership was lost before it could be given up: a loss
+// is reported so once, by the first Resign after it (however long after),
+// unless a new term has started since.
 func (e *Election) Resign(ctx context.Context) error {
 	e.mu.Lock()
-	t := e.term
+	t, lost := e.term, e.lost
+	if t == nil {
+		e.lost = nil
+	}
 	e.mu.Unlock()
 	if t == nil {
+		if lost != nil {
+			return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(lost.ctx))
+		}
 		return ErrNotLeader
 	}
 	// A ctx that has already ended (Resign deferred past a shutdown) still
@@ -411,6 +424,11 @@ func (e *Election) Resign(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		e.mu.Lock()
+		if e.lost == t {
+			e.lost = nil // reported here
+		}
+		e.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
 	}
 	err := t.lk.Unlock(ctx)
@@ -423,6 +441,11 @@ func (e *Election) Resign(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	e.mu.Lock()
+	if e.lost == t {
+		e.lost = nil // reported below
+	}
+	e.mu.Unlock()
 	switch {
 	case err == nil:
 		return nil

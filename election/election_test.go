@@ -847,3 +847,24 @@ func TestResignWithEndedContext(t *testing.T) {
 	_, err = e.Leader(t.Context())
 	assert.ErrorIs(t, err, election.ErrNoLeader)
 }
+
+// A Resign called after the term was lost and its goroutine has ended
+// still reports the loss (once), as one called during OnDeposed does.
+func TestResignLongAfterLossReportsDeposed(t *testing.T) {
+	t.Parallel()
+	c, key, _, e := newCandidate(t)
+	leading, err := e.Campaign(t.Context(), nil)
+	require.NoError(t, err)
+	_, err = c.KV().Delete(t.Context(), key, nil)
+	require.NoError(t, err)
+	<-leading.Done()
+	// Proclaim says plain ErrNotLeader once the term is forgotten.
+	require.Eventually(t, func() bool {
+		return e.Proclaim(t.Context(), nil) == election.ErrNotLeader
+	}, 10*time.Second, 10*time.Millisecond)
+	err = e.Resign(t.Context())
+	assert.ErrorIs(t, err, election.ErrDeposed)
+	err = e.Resign(t.Context())
+	assert.ErrorIs(t, err, election.ErrNotLeader)
+	assert.NotErrorIs(t, err, election.ErrDeposed, "a loss is reported once")
+}

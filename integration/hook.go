@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/consulkit/consulkit/api"
 )
@@ -48,4 +52,55 @@ func (a *Agent) HookedClient(tb TB) (*api.Client, *HookTransport) {
 	}
 	tb.Cleanup(ht.base.CloseIdleConnections)
 	return c, ht
+}
+
+// Body returns r's body and puts an unread copy back, so that a hook can
+// look at what a request sends and still let it go on.
+func Body(r *http.Request) []byte {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	b, _ := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b
+}
+
+// DeliverLate sends a copy of r to the agent after d, whatever becomes of
+// r itself: it is the request a client gave up on (its hook fails it, or
+// its context ends) that still reaches Consul and is applied, as one held
+// up in a busy agent or a slow network is. The returned channel is closed
+// once the copy has been answered (the answer is discarded); a test waits
+// for it before it ends.
+func (h *HookTransport) DeliverLate(r *http.Request, d time.Duration) <-chan struct{} {
+	body := Body(r)
+	late := r.Clone(context.WithoutCancel(r.Context()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(d)
+		late.Body = io.NopCloser(bytes.NewReader(body))
+		late.ContentLength = int64(len(body))
+		resp, err := h.base.RoundTrip(late)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}()
+	return done
+}
+
+// HangFirst makes the first request for which match is true wait, without
+// reaching the agent, until its context ends, as on a connection that
+// died without a reset; every other request passes. It replaces the hook.
+func (h *HookTransport) HangFirst(match func(*http.Request) bool) {
+	var armed atomic.Bool
+	armed.Store(true)
+	h.Set(func(r *http.Request) error {
+		if match(r) && armed.CompareAndSwap(true, false) {
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		return nil
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
@@ -37,6 +38,19 @@ type acquirer struct {
 	freedAt     time.Time     // when the key was seen free after holder held it
 	delayTries  int
 	uncertain   bool // an attempt failed in a way that may have applied it
+	// sawNotOurs: a read of this call found the key not held by its
+	// session. Only then can a hold by the session found after an
+	// uncertain attempt be that attempt's: before, it may be a hold that
+	// another Lock on the session left (its release failed), whose token
+	// must not be reported again.
+	sawNotOurs bool
+
+	// What an attempt that got no answer checked: the guard it sent
+	// (lateGuard, the highest such), or that the key did not exist
+	// (lateAbsent). Such an attempt may still be applied later, after
+	// this call has failed: cleanup makes that check fail first.
+	lateGuard  uint64
+	lateAbsent bool
 }
 
 type outcome int
@@ -74,6 +88,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 					return Token{}, serr
 				}
 				haveState = false // re-read: the attempt may have applied
+				a.waitIndex = 0   // at once: the key may not change again
 				continue
 			case err != nil:
 				return Token{}, fmt.Errorf("lock: acquire: %w", err)
@@ -99,9 +114,17 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 		}
 
 		sent := time.Now()
-		pair, meta, err := a.l.client.KV().Get(ctx, a.l.key, &api.QueryOptions{
+		rctx, rcancel := ctx, context.CancelFunc(func() {})
+		if a.waitIndex == 0 {
+			// A plain read: the client bounds only blocking ones. On a
+			// connection that died without a reset it would hang.
+			rctx, rcancel = attempt.Context(ctx)
+		}
+		pair, meta, err := a.l.client.KV().Get(rctx, a.l.key, &api.QueryOptions{
 			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.Wait,
 		})
+		err = attempt.Err(ctx, rctx, err)
+		rcancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return Token{}, ctx.Err()
@@ -126,16 +149,20 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			}
 		}
 		a.waitIndex = api.NextWaitIndex(a.waitIndex, meta.LastIndex)
+		if pair == nil || pair.Session != a.sess.ID() {
+			a.sawNotOurs = true
+		}
 		switch {
 		case pair == nil:
 			a.absent, a.guard, haveState = true, 0, true
 			a.noteFree()
 		case pair.Flags != Flag:
 			return Token{}, fmt.Errorf("%w: key %q has flags %#x", ErrConflict, a.l.key, pair.Flags)
-		case pair.Session == a.sess.ID() && a.uncertain:
+		case pair.Session == a.sess.ID() && a.uncertain && a.sawNotOurs:
 			// An earlier attempt of this call whose answer was lost did
-			// acquire it (the session's claim rules out another holder in
-			// this process).
+			// acquire it: this call saw the key not held by the session,
+			// and the session's claim rules out another holder in this
+			// process since.
 			a.uncertain = false
 			return Token{Key: a.l.key, Session: pair.Session, LockIndex: pair.LockIndex, ModifyIndex: pair.ModifyIndex}, nil
 		case pair.Session == a.sess.ID():
@@ -188,8 +215,14 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {
-			// No answer: the transaction may have been applied.
+			// No answer: the transaction may have been applied, or may
+			// still be.
 			a.uncertain = true
+			if a.absent {
+				a.lateAbsent = true
+			} else {
+				a.lateGuard = max(a.lateGuard, a.guard)
+			}
 			return Token{}, 0, err
 		}
 		if oe, ok := te.Op(1); ok {
@@ -235,7 +268,10 @@ func (a *acquirer) noteHolder(ctx context.Context, holder string) {
 	if a.holderDelay >= 0 {
 		return
 	}
-	if se, _, err := a.l.client.Session().Info(ctx, holder, nil); err == nil && se != nil {
+	ictx, cancel := attempt.Context(ctx) // a plain read: bound it
+	se, _, err := a.l.client.Session().Info(ictx, holder, nil)
+	cancel()
+	if err == nil && se != nil {
 		a.holderDelay = se.LockDelay
 		a.l.mu.Lock()
 		a.l.lastHolder, a.l.lastHolderDelay = holder, se.LockDelay
@@ -293,12 +329,98 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 	return err
 }
 
-// cleanup releases the key in case an attempt whose answer was lost did
-// acquire it; a release of a key the session does not hold does nothing.
+// cleanup runs when the call fails after an attempt that got no answer.
+// That attempt may have been applied, or may still be: a request held up
+// in an agent (during a leader election, say) or in the network is applied
+// when it arrives, after this call has returned. Either way the key must
+// not end up held by the session with nobody knowing. cleanup therefore
+// releases the key when the session holds it, and otherwise makes the late
+// attempt's check fail before it can apply: a free key still at the
+// attempt's guard is deleted (check-and-delete), and a key that was absent
+// is created free. It retries for up to grace.Timeout, also when ctx has
+// ended.
 func (a *acquirer) cleanup(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace.Timeout)
 	defer cancel()
-	_, _, _ = a.l.client.KV().Release(cctx, &api.KVPair{Key: a.l.key, Value: a.l.cfg.Value, Flags: Flag, Session: a.sess.ID()}, a.sess.WriteOptions())
+	bo := backoff.Backoff{Min: 50 * time.Millisecond, Max: time.Second}
+	for {
+		done, err := a.fenceOnce(cctx)
+		if done {
+			return
+		}
+		if err != nil && cctx.Err() == nil && !api.IsRetryable(err) {
+			a.logCleanup(err)
+			return
+		}
+		if backoff.Sleep(cctx, bo.Next()) != nil {
+			if err == nil {
+				err = cctx.Err()
+			}
+			a.logCleanup(err)
+			return
+		}
+	}
+}
+
+// fenceOnce reads the key and sends the write cleanup needs, if any. It
+// reports done when nothing is left to do; false with a nil error when
+// the key changed in between (read again).
+func (a *acquirer) fenceOnce(ctx context.Context) (bool, error) {
+	key, sid := a.l.key, a.sess.ID()
+	pair, _, err := a.l.client.KV().Get(ctx, key, nil)
+	if err != nil {
+		return false, err
+	}
+	var ops api.TxnOps
+	switch {
+	case pair != nil && pair.Session == sid:
+		// An attempt was applied: release it, unless it changed since.
+		ops = api.TxnOps{
+			{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: pair.ModifyIndex}},
+			{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: key, Value: pair.Value, Flags: pair.Flags, Session: sid}},
+		}
+	case pair == nil && a.lateAbsent:
+		// A late check-not-exists would pass: create the key, free.
+		ops = api.TxnOps{
+			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}},
+			{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Flags: Flag}},
+		}
+	case pair != nil && pair.Session == "" && pair.ModifyIndex == a.lateGuard:
+		// A late check-index would pass: the key is free and unchanged
+		// since it was read. Deleting it moves it past that index
+		// (rewriting it as it is would not: Consul skips a write that
+		// changes nothing). When a late check-not-exists may come too,
+		// it is created again at once, free.
+		ops = api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: key, Index: pair.ModifyIndex}}}
+		if a.lateAbsent {
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: pair.Value, Flags: pair.Flags}})
+		}
+	default:
+		// A late attempt's check fails already: the key moved past its
+		// guard, or exists where it checked for none.
+		return true, nil
+	}
+	actx, cancel := attempt.Context(ctx)
+	_, _, err = a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+	err = attempt.Err(ctx, actx, err)
+	cancel()
+	var te *api.TxnError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &te):
+		if _, failed := te.Op(0); failed {
+			return false, nil // changed since it was read
+		}
+		return false, err
+	}
+	return false, err
+}
+
+func (a *acquirer) logCleanup(err error) {
+	if a.l.cfg.Logger != nil {
+		a.l.cfg.Logger.Error("consul lock: cleanup after a failed acquisition gave up; an attempt that got no answer may still hold the key for the session", "key", a.l.key, "session", a.sess.ID(), "err", err)
+	}
 }
 
 func (a *acquirer) logRetry(err error) {

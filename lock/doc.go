@@ -12,7 +12,13 @@
 //   - Lock and TryLock never report success without the key being held by
 //     the Lock's session at the moment of the answer. A cancelled ctx gives
 //     ctx.Err() and leaves nothing held: when a cancelled attempt may have
-//     been applied, the Lock releases the key before returning.
+//     been applied, the Lock releases the key before returning; when it may
+//     still be (a request held up in a busy agent arrives late), the Lock
+//     first makes it fail, by moving the key past what the attempt checks:
+//     a free key it read is deleted, an absent one is created free. Any
+//     acquisition of this Lock is reported with a token newer than every
+//     hold its session had before (a hold left by a failed release is
+//     released and acquired again, never taken over).
 //   - A key that exists with other flags (a semaphore's key, plain data) is
 //     never overwritten: every attempt checks the key is as last read, in
 //     the same transaction that locks it, and ErrConflict is returned.

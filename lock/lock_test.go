@@ -1,6 +1,7 @@
 package lock_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -935,4 +936,192 @@ func TestUnlockGivesUpAHungRelease(t *testing.T) {
 	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
 	require.NoError(t, err)
 	assert.Empty(t, pair.Session, "not released")
+}
+
+// A Lock cancelled while its acquisition is on its way leaves nothing
+// held, even when that request still reaches Consul after Lock returned
+// (held up in a busy agent, say): the key is never left held by the
+// session with nobody holding the Lock. Both kinds of attempt are covered:
+// on an absent key (check-not-exists) and on a free one (check-index).
+func TestCancelledLockAppliedLate(t *testing.T) {
+	t.Parallel()
+	for _, existing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("existing=%v", existing), func(t *testing.T) {
+			t.Parallel()
+			a := integration.Shared(t)
+			plain := a.Client(t)
+			if existing {
+				_, err := plain.KV().Put(t.Context(), &api.KVPair{Key: key(t), Flags: lock.Flag}, nil)
+				require.NoError(t, err)
+			}
+			c, ht := a.HookedClient(t)
+			s := integration.NewSession(t, plain, session.WithLockDelay(0))
+			l, err := lock.New(c, key(t), lock.WithSession(s))
+			require.NoError(t, err)
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			late := make(chan (<-chan struct{}), 1)
+			var armed atomic.Bool
+			armed.Store(true)
+			ht.Set(func(r *http.Request) error {
+				if r.URL.Path != "/v1/txn" || !bytes.Contains(integration.Body(r), []byte(`"Verb":"lock"`)) || !armed.CompareAndSwap(true, false) {
+					return nil
+				}
+				late <- ht.DeliverLate(r, 500*time.Millisecond)
+				cancel()
+				<-r.Context().Done()
+				return r.Context().Err()
+			})
+			_, err = l.Lock(ctx)
+			require.ErrorIs(t, err, context.Canceled)
+			<-<-late // the acquisition has now reached Consul
+
+			pair, _, err := plain.KV().Get(t.Context(), key(t), nil)
+			require.NoError(t, err)
+			if pair != nil {
+				require.Empty(t, pair.Session, "the key is held by the session of a Lock that does not hold it")
+			}
+			other, err := lock.New(plain, key(t), lock.WithSession(integration.NewSession(t, plain)))
+			require.NoError(t, err)
+			_, err = other.TryLock(t.Context())
+			require.NoError(t, err)
+			require.NoError(t, other.Unlock(t.Context()))
+		})
+	}
+}
+
+// failTxns makes the first n transactions sent through ht fail with a
+// connection reset before they are sent (they are never applied).
+func failTxns(ht *integration.HookTransport, n int64) {
+	var seen atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if r.URL.Path == "/v1/txn" && seen.Add(1) <= n {
+			return syscall.ECONNRESET
+		}
+		return nil
+	})
+}
+
+// After an acquisition that got no answer, the key is read at once, not
+// with a blocking query that waits for a change that may never come.
+func TestTryLockAfterUnansweredAttemptDoesNotWait(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithWaitTime(time.Minute))
+	require.NoError(t, err)
+	failTxns(ht, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err = l.TryLock(ctx)
+	require.NoError(t, err, "TryLock waited on a blocking query for a key that did not change")
+	require.NoError(t, l.Unlock(t.Context()))
+}
+
+// A plain read that hangs (a connection that died without a reset) is
+// given up and sent again, even with a context that never ends.
+func TestTryLockGivesUpAHungRead(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	ht.HangFirst(func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/")
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.TryLock(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+		require.NoError(t, l.Unlock(t.Context()))
+	case <-time.After(40 * time.Second):
+		require.NoError(t, s.Close(t.Context())) // ends TryLock
+		<-done
+		t.Fatal("TryLock still waiting on a hung read")
+	}
+}
+
+// A Lock whose attempt got no answer, on a key that another Lock on the
+// same session left held (its release failed), does not take that hold
+// for its own acquisition: its token is newer than the other's.
+func TestUnansweredAttemptDoesNotAdoptAnotherLocksHold(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	la, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	lb, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+
+	// B locks and unlocks, so it knows the key's index and will skip its
+	// first read next time.
+	_, err = lb.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, lb.Unlock(ctx))
+
+	// A locks, and its release fails for good.
+	_, err = la.Lock(ctx)
+	require.NoError(t, err)
+	tokA := la.Token()
+	failTxns(ht, 1<<30)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	require.Error(t, la.Unlock(short))
+	pair, _, err := a.Client(t).KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	require.Equal(t, s.ID(), pair.Session, "A's failed release left the key held")
+
+	// B locks again; its first transaction gets no answer.
+	failTxns(ht, 1)
+	_, err = lb.Lock(ctx)
+	require.NoError(t, err)
+	tokB := lb.Token()
+	require.True(t, tokB.Newer(tokA), "B reported A's hold as its own: A %+v, B %+v", tokA, tokB)
+	require.NoError(t, lb.Unlock(ctx))
+}
+
+// An acquisition applied without an answer, on a key then overwritten by
+// a plain write (other flags: Consul keeps the session on it), fails with
+// ErrConflict and lets go of the key, keeping what was written.
+func TestConflictAfterUnansweredAttemptKeepsTheWrite(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, direct, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("lock")))
+	require.NoError(t, err)
+	var armed atomic.Bool
+	armed.Store(true)
+	ht.Set(func(r *http.Request) error {
+		if r.URL.Path != "/v1/txn" || !armed.CompareAndSwap(true, false) {
+			return nil
+		}
+		// Applied, its answer lost; then the key is written as data.
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if _, err := direct.KV().Put(context.Background(), &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 7}, nil); err != nil {
+			return err
+		}
+		return syscall.ECONNRESET
+	})
+	_, err = l.TryLock(t.Context())
+	require.ErrorIs(t, err, lock.ErrConflict)
+	pair, _, err := direct.KV().Get(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, pair.Flags, "the plain write was overwritten")
+	assert.Equal(t, []byte("data"), pair.Value)
+	assert.Empty(t, pair.Session, "the session still holds the key")
 }

@@ -35,6 +35,9 @@ type acquirer struct {
 	// uncertain: an attempt failed without an answer and may have been
 	// applied; a failed acquisition then releases before returning.
 	uncertain bool
+	// late: the CASes of attempts that got no answer, which may still be
+	// applied after this call returns.
+	late pending
 }
 
 type outcome int
@@ -47,7 +50,7 @@ const (
 func (a *acquirer) run(ctx context.Context) (v view, err error) {
 	defer func() {
 		if err != nil && a.uncertain {
-			a.s.cleanup(ctx, a.sess)
+			a.s.cleanup(ctx, a.sess, a.late)
 		}
 	}()
 	// Session loss interrupts a parked blocking query at once.
@@ -170,6 +173,46 @@ func (a *acquirer) tryAfterRelease(ctx context.Context) (view, bool, error) {
 	return nv, out == acquired, nil
 }
 
+// pending records the coordination-key CASes of acquisition attempts that
+// got no answer. Such an attempt may still be applied when its request
+// arrives (held up in an agent during a leader election, say, or in the
+// network), after its Acquire has returned; it is kept from applying by
+// making its CAS fail first.
+type pending struct {
+	index  uint64 // the highest non-zero CAS index sent
+	create bool   // an attempt sent CAS index 0 (create)
+}
+
+func (p *pending) add(index uint64) {
+	if index == 0 {
+		p.create = true
+		return
+	}
+	p.index = max(p.index, index)
+}
+
+// fence returns the writes that make every pending CAS fail against v, or
+// nil when they fail already: the coordination key is created (empty)
+// where it is absent, or deleted and created again as it is where it is
+// still at a pending index. (Consul skips a write that changes nothing,
+// without moving the index: rewriting the key as it is would not do.)
+func (p pending) fence(s *Semaphore, v view) api.TxnOps {
+	switch {
+	case v.lockPair == nil && p.create:
+		enc, err := lockState{Limit: s.limit}.encode()
+		if err != nil {
+			return nil
+		}
+		return api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: 0}}}
+	case v.lockPair != nil && p.index != 0 && v.lockPair.ModifyIndex == p.index:
+		return api.TxnOps{
+			{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: s.lockKey(), Index: p.index}},
+			{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: v.lockPair.Value, Flags: Flag, Index: 0}},
+		}
+	}
+	return nil
+}
+
 // others returns live without sid.
 func others(live []string, sid string) []string {
 	return slices.DeleteFunc(live, func(h string) bool { return h == sid })
@@ -199,8 +242,10 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {
-			// No answer: the transaction may have been applied.
+			// No answer: the transaction may have been applied, or may
+			// still be.
 			a.uncertain = true
+			a.late.add(v.lockIndex())
 			return view{}, 0, err
 		}
 		if oe, ok := te.Op(0); ok && oe.IndexMismatch() {

@@ -23,7 +23,13 @@
 //     key and locks the contender key: a contender key exists only for a
 //     holder. A failed or cancelled Acquire returns ctx.Err() (or the
 //     error) and leaves nothing behind; when a cancelled attempt may have
-//     been applied, it is undone before Acquire returns.
+//     been applied, it is undone before Acquire returns, and when it may
+//     still be (a request held up in a busy agent arrives late), its CAS is
+//     made to fail first: the coordination key is rewritten (or created,
+//     empty, where the attempt would create it). For the same reason the
+//     last holder's Release keeps the coordination key, empty, instead of
+//     deleting it, when an attempt of its acquisition that would create
+//     the key got no answer.
 //   - While held, one consistent blocking query per slot follows the
 //     prefix. When the contender key is deleted or loses its session, this
 //     session is removed from the holders, the coordination key is deleted

@@ -165,6 +165,9 @@ type holding struct {
 	// lostReason is set by the watcher's lose, for the watcher to log.
 	lostReason error
 
+	// late: CASes of the acquisition's attempts that got no answer.
+	late pending
+
 	mu   sync.Mutex
 	last view // the watcher's last read
 }
@@ -228,7 +231,15 @@ func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex u
 	if consistent {
 		q.Consistency = api.ConsistencyConsistent
 	}
-	pairs, meta, err := s.client.KV().List(ctx, s.prefix+"/", q)
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if waitIndex == 0 {
+		// A plain read: the client bounds only blocking ones. On a
+		// connection that died without a reset it would hang.
+		rctx, cancel = attempt.Context(ctx)
+	}
+	pairs, meta, err := s.client.KV().List(rctx, s.prefix+"/", q)
+	err = attempt.Err(ctx, rctx, err)
+	cancel()
 	if err != nil {
 		return view{}, err
 	}
@@ -329,7 +340,7 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 	if err == nil && sess.Err() != nil {
 		// Acquired as the session ended (Close ends it before destroying
 		// it): the slot is as good as lost already.
-		s.cleanup(ctx, sess)
+		s.cleanup(ctx, sess, a.late)
 		err = sess.Err()
 	}
 	if err != nil {
@@ -338,12 +349,12 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 		}
 		return nil, err
 	}
-	return s.hold(v, lease), nil
+	return s.hold(v, lease, a.late), nil
 }
 
 // hold records a slot and starts its watcher.
-func (s *Semaphore) hold(v view, lease *holder.Lease) context.Context {
-	h := &holding{sess: lease.Session, lease: lease, exited: make(chan struct{}), forgotten: make(chan struct{}), last: v}
+func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Context {
+	h := &holding{sess: lease.Session, lease: lease, exited: make(chan struct{}), forgotten: make(chan struct{}), last: v, late: late}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
@@ -401,7 +412,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)
 		h.cancel(relErr)
 		// Best effort, as after a loss seen by the watcher.
-		s.cleanup(ctx, h.sess)
+		s.cleanup(ctx, h.sess, h.late)
 	} else {
 		h.cancel(ErrReleased)
 		relErr = s.releaseHeld(ctx, h)
@@ -444,7 +455,7 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 	defer stopAfter()
 
 	last := h.lastView()
-	after, err := s.release(rctx, h.sess, &last, true)
+	after, err := s.release(rctx, h.sess, &last, true, h.late)
 	switch {
 	case err == nil:
 		if after != nil {
@@ -455,26 +466,28 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 		return nil
 	case errors.Is(err, errNotHolding):
 		// The transaction was refused as a whole: remove what is left.
-		s.cleanup(ctx, h.sess)
+		s.cleanup(ctx, h.sess, h.late)
 		return err
 	case errors.Is(err, ErrLost):
 		return err
 	}
 	if serr := h.sess.Err(); serr != nil {
 		// The session's end freed the slot.
-		s.cleanup(ctx, h.sess)
+		s.cleanup(ctx, h.sess, h.late)
 		return fmt.Errorf("%w: %w", ErrLost, serr)
 	}
 	return fmt.Errorf("%w (the slot may stay held until session %s ends)", err, h.sess.ID())
 }
 
 // cleanup removes, best effort and within 10 seconds even when ctx has
-// ended, what is left of a slot of sess that was lost: its entry in the
-// coordination key and its contender key.
-func (s *Semaphore) cleanup(ctx context.Context, sess *session.Session) {
+// ended, what is left of a slot of sess that was lost or of an
+// acquisition that failed: its entry in the coordination key and its
+// contender key. When sess holds no slot and an attempt in late may still
+// be applied, it also makes that attempt's CAS fail (see pending.fence).
+func (s *Semaphore) cleanup(ctx context.Context, sess *session.Session, late pending) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, _ = s.release(cctx, sess, nil, false)
+	_, _ = s.release(cctx, sess, nil, false, late)
 }
 
 // release removes sid from the coordination key and deletes its contender
@@ -486,16 +499,23 @@ func (s *Semaphore) cleanup(ctx context.Context, sess *session.Session) {
 // also returns the prefix as the release left it, as far as this holder
 // knows: the coordination key exactly (any later change fails a CAS
 // against it), the contender keys as last read.
-func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view, check bool) (*view, error) {
+//
+// An acquisition attempt in late that may still be applied is kept from
+// it: when sid is not a holder, the transaction also makes its CAS fail;
+// when sid is the last holder, the coordination key is kept (empty) rather
+// than deleted if a late attempt would create it.
+func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view, check bool, late pending) (*view, error) {
 	sid := sess.ID()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	uncertain := false
 	for conflicts := 0; ; {
+		foreign := false
 		if v == nil {
 			nv, err := s.read(ctx, sess, 0, true)
 			switch {
 			case errors.Is(err, ErrConflict):
 				nv.lockPair = nil // not ours to touch: delete the contender key only
+				foreign = true
 			case err != nil:
 				if ctx.Err() != nil || !api.IsRetryable(err) {
 					return nil, fmt.Errorf("semaphore: release: read: %w", err)
@@ -525,7 +545,7 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 					rest.Holders[h] = true
 				}
 			}
-			if len(rest.Holders) == 0 {
+			if len(rest.Holders) == 0 && !late.create {
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: s.lockKey(), Index: v.lockIndex()}})
 			} else {
 				var err error
@@ -534,6 +554,9 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 				}
 				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
 			}
+		}
+		if !member && !foreign {
+			ops = append(ops, late.fence(s, *v)...)
 		}
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
 		actx, cancel := attempt.Context(ctx)
@@ -576,12 +599,12 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 }
 
 // afterView is the view a release computed from v left: sid gone from the
-// contenders, and the coordination key holding rest, encoded as enc
-// (absent when rest has no holder, as the release then deleted it).
+// contenders, and the coordination key holding rest, encoded as enc (nil
+// when the release deleted the key).
 func (s *Semaphore) afterView(v view, sid string, rest lockState, enc []byte, resp *api.TxnResponse) *view {
 	nv := view{contenders: maps.Clone(v.contenders), index: v.index}
 	delete(nv.contenders, sid)
-	if len(rest.Holders) == 0 {
+	if enc == nil {
 		return &nv
 	}
 	for _, r := range resp.Results {
@@ -617,7 +640,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	}
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
-	s.cleanup(context.Background(), h.sess)
+	s.cleanup(context.Background(), h.sess, h.late)
 	h.lease.CloseOwn(context.Background())
 	s.mu.Lock()
 	if s.held == h {

@@ -160,7 +160,8 @@ type Session struct {
 }
 
 // New creates a session and starts renewing it. ctx bounds the creation
-// only; the session lives until Close or loss.
+// only (which also gives up after 10 seconds without an answer, with a
+// retryable error); the session lives until Close or loss.
 func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, error) {
 	if client == nil {
 		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
@@ -172,7 +173,12 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		}
 	}
 	sent := time.Now()
-	id, _, err := client.Session().Create(ctx, &cfg.entry, &cfg.write)
+	// Bounded like every other request of a session: on a connection
+	// that died without a reset it would hang as long as ctx allows.
+	cctx, cancel := attempt.Context(ctx)
+	id, _, err := client.Session().Create(cctx, &cfg.entry, &cfg.write)
+	err = attempt.Err(ctx, cctx, err)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("session: create: %w", err)
 	}

@@ -1,0 +1,132 @@
+package semaphore_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/semaphore"
+)
+
+// lateAcquisition makes the first acquisition transaction sent through ht
+// fail without an answer (with fail's error) and reach the agent anyway,
+// delay later; the returned channel yields the channel that is closed once
+// it has.
+func lateAcquisition(ht *integration.HookTransport, delay time.Duration, fail func(r *http.Request) error) <-chan (<-chan struct{}) {
+	late := make(chan (<-chan struct{}), 1)
+	var armed atomic.Bool
+	armed.Store(true)
+	ht.Set(func(r *http.Request) error {
+		if r.URL.Path != "/v1/txn" || !bytes.Contains(integration.Body(r), []byte(`"Verb":"lock"`)) || !armed.CompareAndSwap(true, false) {
+			return nil
+		}
+		late <- ht.DeliverLate(r, delay)
+		return fail(r)
+	})
+	return late
+}
+
+// requireFreeSlot checks that a new holder gets a slot of prefix (limit
+// 1) at once.
+func requireFreeSlot(t *testing.T, prefix string, limit int) {
+	t.Helper()
+	c := newClient(t)
+	o, err := semaphore.New(c, prefix, limit, semaphore.WithSession(integration.NewSession(t, c)))
+	require.NoError(t, err)
+	_, err = o.TryAcquire(t.Context())
+	require.NoError(t, err, "a slot is taken by a session that holds none; keys: %v", keys(t, c, prefix))
+	require.NoError(t, o.Release(t.Context()))
+}
+
+// An Acquire cancelled while its transaction is on its way leaves no slot
+// taken, even when the transaction still reaches Consul after Acquire
+// returned: with the coordination key absent (the transaction would
+// create it) and present (another holder has a slot).
+func TestCancelledAcquireAppliedLate(t *testing.T) {
+	t.Parallel()
+	for _, other := range []bool{false, true} {
+		name := map[bool]string{false: "absent", true: "present"}[other]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := integration.Shared(t)
+			plain := a.Client(t)
+			prefix := semPrefix(t)
+			limit := 1
+			if other {
+				limit = 2
+				b, err := semaphore.New(plain, prefix, limit, semaphore.WithSession(integration.NewSession(t, plain)))
+				require.NoError(t, err)
+				_, err = b.Acquire(t.Context())
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = b.Release(context.Background()) })
+			}
+			c, ht := a.HookedClient(t)
+			s, err := semaphore.New(c, prefix, limit, semaphore.WithSession(integration.NewSession(t, plain)))
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			late := lateAcquisition(ht, 500*time.Millisecond, func(r *http.Request) error {
+				cancel()
+				<-r.Context().Done()
+				return r.Context().Err()
+			})
+			_, err = s.Acquire(ctx)
+			require.ErrorIs(t, err, context.Canceled)
+			<-<-late
+			requireFreeSlot(t, prefix, limit)
+		})
+	}
+}
+
+// An attempt that got no answer may land after the Acquire it belonged to
+// succeeded by a later attempt, and after that slot was released: when it
+// would create the coordination key, the last holder's Release keeps the
+// key (empty) rather than deleting it, so that the attempt fails.
+func TestUnansweredCreateLandingAfterRelease(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	plain := a.Client(t)
+	prefix := semPrefix(t)
+	c, ht := a.HookedClient(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, plain)))
+	require.NoError(t, err)
+	late := lateAcquisition(ht, time.Second, func(*http.Request) error { return syscall.ECONNRESET })
+	_, err = s.Acquire(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, s.Release(t.Context()))
+	<-<-late
+	requireFreeSlot(t, prefix, 1)
+}
+
+// A plain read that hangs (a connection that died without a reset) is
+// given up and sent again, even with a context that never ends.
+func TestTryAcquireGivesUpAHungRead(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	sess := integration.NewSession(t, a.Client(t))
+	s, err := semaphore.New(c, semPrefix(t), 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	ht.HangFirst(func(r *http.Request) bool { return r.Method == http.MethodGet })
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.TryAcquire(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+		require.NoError(t, s.Release(t.Context()))
+	case <-time.After(40 * time.Second):
+		require.NoError(t, sess.Close(t.Context())) // ends TryAcquire
+		<-done
+		t.Fatal("TryAcquire still waiting on a hung read")
+	}
+}
