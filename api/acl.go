@@ -389,7 +389,7 @@ func (a *ACL) TokenUpdate(ctx context.Context, t *ACLToken, w *WriteOptions) (*A
 	if t == nil {
 		return nil, nil, &ValidationError{Field: "token", Reason: "nil"}
 	}
-	if err := requireID("ACLToken.AccessorID", t.AccessorID); err != nil {
+	if err := requireSegment("ACLToken.AccessorID", t.AccessorID); err != nil {
 		return nil, nil, err
 	}
 	return a.tokenWrite(ctx, "/v1/acl/token/"+escapeKey(t.AccessorID), t, w)
@@ -408,7 +408,7 @@ func (a *ACL) tokenWrite(ctx context.Context, path string, t *ACLToken, w *Write
 // accessorID and the given description ("" keeps the original's). An
 // unknown accessorID is a *StatusError matching ErrACLNotFound.
 func (a *ACL) TokenClone(ctx context.Context, accessorID, description string, w *WriteOptions) (*ACLToken, *WriteMeta, error) {
-	if err := requireID("accessor ID", accessorID); err != nil {
+	if err := requireSegment("accessor ID", accessorID); err != nil {
 		return nil, nil, err
 	}
 	body := struct {
@@ -425,7 +425,7 @@ func (a *ACL) TokenClone(ctx context.Context, accessorID, description string, w 
 // TokenDelete deletes the token accessorID. Deleting a token that does not
 // exist is not an error.
 func (a *ACL) TokenDelete(ctx context.Context, accessorID string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("accessor ID", accessorID); err != nil {
+	if err := requireSegment("accessor ID", accessorID); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/token/"+escapeKey(accessorID), w, nil, nil)
@@ -434,7 +434,7 @@ func (a *ACL) TokenDelete(ctx context.Context, accessorID string, w *WriteOption
 // TokenRead returns the token accessorID. A token that does not exist is a
 // *StatusError matching ErrACLNotFound (see ACL).
 func (a *ACL) TokenRead(ctx context.Context, accessorID string, q *QueryOptions) (*ACLToken, *QueryMeta, error) {
-	if err := requireID("accessor ID", accessorID); err != nil {
+	if err := requireSegment("accessor ID", accessorID); err != nil {
 		return nil, nil, err
 	}
 	return a.tokenRead(ctx, "/v1/acl/token/"+escapeKey(accessorID), q)
@@ -499,7 +499,7 @@ func (a *ACL) PolicyUpdate(ctx context.Context, p *ACLPolicy, w *WriteOptions) (
 	if p == nil {
 		return nil, nil, &ValidationError{Field: "policy", Reason: "nil"}
 	}
-	if err := requireID("ACLPolicy.ID", p.ID); err != nil {
+	if err := requireSegment("ACLPolicy.ID", p.ID); err != nil {
 		return nil, nil, err
 	}
 	if err := requireID("ACLPolicy.Name", p.Name); err != nil {
@@ -520,7 +520,7 @@ func (a *ACL) policyWrite(ctx context.Context, path string, p *ACLPolicy, w *Wri
 // PolicyDelete deletes the policy id. Deleting a policy that does not
 // exist is not an error.
 func (a *ACL) PolicyDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("policy ID", id); err != nil {
+	if err := requireSegment("policy ID", id); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/policy/"+escapeKey(id), w, nil, nil)
@@ -529,7 +529,7 @@ func (a *ACL) PolicyDelete(ctx context.Context, id string, w *WriteOptions) (*Wr
 // PolicyRead returns the policy id. A policy that does not exist is a
 // *StatusError matching ErrACLNotFound (see ACL).
 func (a *ACL) PolicyRead(ctx context.Context, id string, q *QueryOptions) (*ACLPolicy, *QueryMeta, error) {
-	if err := requireID("policy ID", id); err != nil {
+	if err := requireSegment("policy ID", id); err != nil {
 		return nil, nil, err
 	}
 	return a.policyRead(ctx, "/v1/acl/policy/"+escapeKey(id), q)
@@ -538,7 +538,7 @@ func (a *ACL) PolicyRead(ctx context.Context, id string, q *QueryOptions) (*ACLP
 // PolicyReadByName returns the policy called name. A policy that does not
 // exist is a *StatusError matching ErrACLNotFound (see ACL).
 func (a *ACL) PolicyReadByName(ctx context.Context, name string, q *QueryOptions) (*ACLPolicy, *QueryMeta, error) {
-	if err := requireID("policy name", name); err != nil {
+	if err := requireSegment("policy name", name); err != nil {
 		return nil, nil, err
 	}
 	return a.policyRead(ctx, "/v1/acl/policy/name/"+escapeKey(name), q)
@@ -580,7 +580,7 @@ func (a *ACL) RoleUpdate(ctx context.Context, role *ACLRole, w *WriteOptions) (*
 	if role == nil {
 		return nil, nil, &ValidationError{Field: "role", Reason: "nil"}
 	}
-	if err := requireID("ACLRole.ID", role.ID); err != nil {
+	if err := requireSegment("ACLRole.ID", role.ID); err != nil {
 		return nil, nil, err
 	}
 	if err := requireID("ACLRole.Name", role.Name); err != nil {
@@ -601,7 +601,7 @@ func (a *ACL) roleWrite(ctx context.Context, path string, role *ACLRole, w *Writ
 // RoleDelete deletes the role id. Deleting a role that does not exist is
 // not an error.
 func (a *ACL) RoleDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("role ID", id); err != nil {
+	if err := requireSegment("role ID", id); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/role/"+escapeKey(id), w, nil, nil)
@@ -609,7 +609,7 @@ func (a *ACL) RoleDelete(ctx context.Context, id string, w *WriteOptions) (*Writ
 
 // RoleRead returns the role id, or nil when it does not exist (404).
 func (a *ACL) RoleRead(ctx context.Context, id string, q *QueryOptions) (*ACLRole, *QueryMeta, error) {
-	if err := requireID("role ID", id); err != nil {
+	if err := requireSegment("role ID", id); err != nil {
 		return nil, nil, err
 	}
 	return getOptional[ACLRole](ctx, a.c, "/v1/acl/role/"+escapeKey(id), q)
@@ -618,7 +618,7 @@ func (a *ACL) RoleRead(ctx context.Context, id string, q *QueryOptions) (*ACLRol
 // RoleReadByName returns the role called name, or nil when it does not
 // exist (404).
 func (a *ACL) RoleReadByName(ctx context.Context, name string, q *QueryOptions) (*ACLRole, *QueryMeta, error) {
-	if err := requireID("role name", name); err != nil {
+	if err := requireSegment("role name", name); err != nil {
 		return nil, nil, err
 	}
 	return getOptional[ACLRole](ctx, a.c, "/v1/acl/role/name/"+escapeKey(name), q)
@@ -647,7 +647,7 @@ func (a *ACL) AuthMethodCreate(ctx context.Context, m *ACLAuthMethod, w *WriteOp
 	if m == nil {
 		return nil, nil, &ValidationError{Field: "auth method", Reason: "nil"}
 	}
-	if err := requireID("ACLAuthMethod.Name", m.Name); err != nil {
+	if err := requireSegment("ACLAuthMethod.Name", m.Name); err != nil {
 		return nil, nil, err
 	}
 	if err := requireID("ACLAuthMethod.Type", m.Type); err != nil {
@@ -662,7 +662,7 @@ func (a *ACL) AuthMethodUpdate(ctx context.Context, m *ACLAuthMethod, w *WriteOp
 	if m == nil {
 		return nil, nil, &ValidationError{Field: "auth method", Reason: "nil"}
 	}
-	if err := requireID("ACLAuthMethod.Name", m.Name); err != nil {
+	if err := requireSegment("ACLAuthMethod.Name", m.Name); err != nil {
 		return nil, nil, err
 	}
 	return a.authMethodWrite(ctx, "/v1/acl/auth-method/"+escapeKey(m.Name), m, w)
@@ -680,7 +680,7 @@ func (a *ACL) authMethodWrite(ctx context.Context, path string, m *ACLAuthMethod
 // AuthMethodDelete deletes the auth method name, with its binding rules and
 // the tokens it created. Deleting one that does not exist is not an error.
 func (a *ACL) AuthMethodDelete(ctx context.Context, name string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("auth method name", name); err != nil {
+	if err := requireSegment("auth method name", name); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/auth-method/"+escapeKey(name), w, nil, nil)
@@ -689,7 +689,7 @@ func (a *ACL) AuthMethodDelete(ctx context.Context, name string, w *WriteOptions
 // AuthMethodRead returns the auth method name, or nil when it does not
 // exist (404).
 func (a *ACL) AuthMethodRead(ctx context.Context, name string, q *QueryOptions) (*ACLAuthMethod, *QueryMeta, error) {
-	if err := requireID("auth method name", name); err != nil {
+	if err := requireSegment("auth method name", name); err != nil {
 		return nil, nil, err
 	}
 	return getOptional[ACLAuthMethod](ctx, a.c, "/v1/acl/auth-method/"+escapeKey(name), q)
@@ -724,7 +724,7 @@ func (a *ACL) BindingRuleUpdate(ctx context.Context, rule *ACLBindingRule, w *Wr
 	if rule == nil {
 		return nil, nil, &ValidationError{Field: "binding rule", Reason: "nil"}
 	}
-	if err := requireID("ACLBindingRule.ID", rule.ID); err != nil {
+	if err := requireSegment("ACLBindingRule.ID", rule.ID); err != nil {
 		return nil, nil, err
 	}
 	return a.bindingRuleWrite(ctx, "/v1/acl/binding-rule/"+escapeKey(rule.ID), rule, w)
@@ -742,7 +742,7 @@ func (a *ACL) bindingRuleWrite(ctx context.Context, path string, rule *ACLBindin
 // BindingRuleDelete deletes the binding rule id. Deleting one that does not
 // exist is not an error.
 func (a *ACL) BindingRuleDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("binding rule ID", id); err != nil {
+	if err := requireSegment("binding rule ID", id); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/binding-rule/"+escapeKey(id), w, nil, nil)
@@ -751,7 +751,7 @@ func (a *ACL) BindingRuleDelete(ctx context.Context, id string, w *WriteOptions)
 // BindingRuleRead returns the binding rule id, or nil when it does not
 // exist (404).
 func (a *ACL) BindingRuleRead(ctx context.Context, id string, q *QueryOptions) (*ACLBindingRule, *QueryMeta, error) {
-	if err := requireID("binding rule ID", id); err != nil {
+	if err := requireSegment("binding rule ID", id); err != nil {
 		return nil, nil, err
 	}
 	return getOptional[ACLBindingRule](ctx, a.c, "/v1/acl/binding-rule/"+escapeKey(id), q)

@@ -51,6 +51,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.WaitTime < 0 || cfg.WaitTime > maxWait {
 		return nil, &ValidationError{Field: "Config.WaitTime", Reason: "must be between 0 and 10m"}
 	}
+	if err := checkHeaderValue("Config.Token", cfg.Token); err != nil {
+		return nil, err
+	}
 	c := &Client{
 		base:          url.URL{Scheme: ep.scheme, Host: ep.host},
 		token:         cfg.Token,
@@ -143,6 +146,17 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 	}
 	if err := checkPath(r.path); err != nil {
 		return nil, 0, err
+	}
+	for k, vs := range r.header {
+		field := "header " + k
+		if k == "X-Consul-Token" {
+			field = "token"
+		}
+		for _, v := range vs {
+			if err := checkHeaderValue(field, v); err != nil {
+				return nil, 0, err
+			}
+		}
 	}
 	u := c.base
 	u.Path = r.path
@@ -336,6 +350,34 @@ func requireID(field, v string) error {
 	}
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
+			return &ValidationError{Field: field, Reason: "contains a control character"}
+		}
+	}
+	return nil
+}
+
+// requireSegment is requireID for a value that makes one segment of the
+// request path, where Consul routes on what follows it: a '/' would send
+// the request to another endpoint (an ACL token "<id>/clone" to the clone
+// endpoint, a query "<id>/execute" to its execution), and escaping it does
+// not help, as Consul decodes the path before routing.
+func requireSegment(field, v string) error {
+	if err := requireID(field, v); err != nil {
+		return err
+	}
+	if strings.Contains(v, "/") {
+		return &ValidationError{Field: field, Reason: "contains '/' (it would name another endpoint)"}
+	}
+	return nil
+}
+
+// checkHeaderValue rejects a header value that net/http would refuse to
+// send (a token read from a file with its newline, say), so that it is
+// reported as bad input rather than as a transport failure that retrying
+// could fix.
+func checkHeaderValue(field, v string) error {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; (b < 0x20 && b != '\t') || b == 0x7f {
 			return &ValidationError{Field: field, Reason: "contains a control character"}
 		}
 	}

@@ -404,3 +404,65 @@ func TestRequireID(t *testing.T) {
 		})
 	}
 }
+
+// An ID that makes one path segment, where Consul routes on what follows
+// it, is refused with a '/' before anything is sent: "<id>/clone" would
+// clone a token instead of updating it, "<id>/execute" run a query instead
+// of reading it.
+func TestSlashInSegmentIDsIsRefused(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Config{Address: srv.URL})
+	require.NoError(t, err)
+	id := "6a1253d2-0000-4000-8000-000000000000/clone"
+	calls := map[string]func() error{
+		"TokenUpdate": func() error {
+			_, _, err := c.ACL().TokenUpdate(t.Context(), &ACLToken{AccessorID: id}, nil)
+			return err
+		},
+		"TokenRead": func() error { _, _, err := c.ACL().TokenRead(t.Context(), id, nil); return err },
+		"PolicyRead": func() error {
+			_, _, err := c.ACL().PolicyRead(t.Context(), "name/global-management", nil)
+			return err
+		},
+		"QueryGet":     func() error { _, _, err := c.Query().Get(t.Context(), "x/execute", nil); return err },
+		"SessionRenew": func() error { _, _, err := c.Session().Renew(t.Context(), "x/y", nil); return err },
+		"IntentionGet": func() error { _, _, err := c.Connect().IntentionGet(t.Context(), "a/b", nil); return err },
+		"PeeringRead":  func() error { _, _, err := c.Peerings().Read(t.Context(), "a/b", nil); return err },
+		"ConfigEntry": func() error {
+			_, _, err := c.ConfigEntries().Get(t.Context(), "service-defaults", "a/b", nil)
+			return err
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, name)
+		assert.ErrorIs(t, err, ErrInvalid, name)
+	}
+	assert.Zero(t, sent.Load(), "a request was sent")
+}
+
+// A token with a control character (one read from a file with its
+// newline) is bad input, refused before anything is sent, not a transport
+// failure that retrying could fix.
+func TestTokenWithControlCharacterIsRefused(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
+	t.Cleanup(srv.Close)
+	_, err := NewClient(Config{Address: srv.URL, Token: "secret\n"})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Config.Token", ve.Field)
+
+	c, err := NewClient(Config{Address: srv.URL})
+	require.NoError(t, err)
+	_, _, err = c.KV().Get(t.Context(), "k", &QueryOptions{Token: "secret\n"})
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "token", ve.Field)
+	assert.False(t, IsRetryable(err))
+	_, err = c.KV().Put(t.Context(), &KVPair{Key: "k"}, &WriteOptions{Token: "a\x7fb"})
+	require.ErrorAs(t, err, &ve)
+	assert.Zero(t, sent.Load(), "a request was sent")
+}

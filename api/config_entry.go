@@ -120,10 +120,10 @@ func validateConfigEntry(e ConfigEntry) error {
 	if e == nil {
 		return &ValidationError{Field: "entry", Reason: "nil"}
 	}
-	if err := requireID("entry Kind", e.GetKind()); err != nil {
+	if err := requireSegment("entry Kind", e.GetKind()); err != nil {
 		return err
 	}
-	return requireID("entry Name", e.GetName())
+	return requireSegment("entry Name", e.GetName())
 }
 
 func configEntryPath(kind, name string) string {
@@ -134,10 +134,10 @@ func configEntryPath(kind, name string) string {
 // MeshConfigMesh). A missing entry is (nil, meta, nil): Consul answers 404
 // "Config entry not found". A kind Consul does not know is a *StatusError.
 func (ce *ConfigEntries) Get(ctx context.Context, kind, name string, q *QueryOptions) (ConfigEntry, *QueryMeta, error) {
-	if err := requireID("kind", kind); err != nil {
+	if err := requireSegment("kind", kind); err != nil {
 		return nil, nil, err
 	}
-	if err := requireID("name", name); err != nil {
+	if err := requireSegment("name", name); err != nil {
 		return nil, nil, err
 	}
 	r := ce.c.newRequest(http.MethodGet, configEntryPath(kind, name))
@@ -164,7 +164,7 @@ func (ce *ConfigEntries) Get(ctx context.Context, kind, name string, q *QueryOpt
 // list; a kind Consul does not know is a *StatusError (500 "invalid config
 // entry kind" in Consul 1.14).
 func (ce *ConfigEntries) List(ctx context.Context, kind string, q *QueryOptions) ([]ConfigEntry, *QueryMeta, error) {
-	if err := requireID("kind", kind); err != nil {
+	if err := requireSegment("kind", kind); err != nil {
 		return nil, nil, err
 	}
 	var raws []json.RawMessage
@@ -236,10 +236,10 @@ func (ce *ConfigEntries) DeleteCAS(ctx context.Context, kind, name string, index
 }
 
 func (ce *ConfigEntries) delete(ctx context.Context, kind, name string, cas *uint64, w *WriteOptions) (bool, *WriteMeta, error) {
-	if err := requireID("kind", kind); err != nil {
+	if err := requireSegment("kind", kind); err != nil {
 		return false, nil, err
 	}
-	if err := requireID("name", name); err != nil {
+	if err := requireSegment("name", name); err != nil {
 		return false, nil, err
 	}
 	r := ce.c.newRequest(http.MethodDelete, configEntryPath(kind, name))

@@ -100,6 +100,9 @@ func (h *Connect) CARootsPEM(ctx context.Context, q *QueryOptions) (string, *Que
 	parseQueryMeta(resp.Header, meta)
 	var sb strings.Builder
 	if _, err := io.Copy(&sb, resp.Body); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return "", meta, ctxErr
+		}
 		return "", meta, &transportError{err: err}
 	}
 	return sb.String(), meta, nil
@@ -223,7 +226,7 @@ func (h *Connect) IntentionCreate(ctx context.Context, ixn *Intention, w *WriteO
 // unknown ID is (nil, meta, nil); an ID that is not a UUID is a
 // *StatusError (400).
 func (h *Connect) IntentionGet(ctx context.Context, id string, q *QueryOptions) (*Intention, *QueryMeta, error) {
-	if err := requireID("intention ID", id); err != nil {
+	if err := requireSegment("intention ID", id); err != nil {
 		return nil, nil, err
 	}
 	return h.readIntention(ctx, h.c.newRequest(http.MethodGet, "/v1/connect/intentions/"+escapeKey(id)), q)
@@ -255,7 +258,7 @@ func (h *Connect) IntentionUpdate(ctx context.Context, ixn *Intention, w *WriteO
 	if err := validateIntentionNames(ixn); err != nil {
 		return nil, err
 	}
-	if err := requireID("Intention.ID", ixn.ID); err != nil {
+	if err := requireSegment("Intention.ID", ixn.ID); err != nil {
 		return nil, err
 	}
 	return h.c.write(ctx, http.MethodPut, "/v1/connect/intentions/"+escapeKey(ixn.ID), w, ixn, nil)
@@ -265,7 +268,7 @@ func (h *Connect) IntentionUpdate(ctx context.Context, ixn *Intention, w *WriteO
 // An unknown ID is a *StatusError (500 "Cannot delete non-existent
 // intention").
 func (h *Connect) IntentionDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("intention ID", id); err != nil {
+	if err := requireSegment("intention ID", id); err != nil {
 		return nil, err
 	}
 	return h.c.write(ctx, http.MethodDelete, "/v1/connect/intentions/"+escapeKey(id), w, nil, nil)

@@ -123,12 +123,20 @@ func (e *TxnError) Error() string {
 }
 
 // IsRetryable reports whether the failed call may succeed if repeated:
-// network errors, 429, 5xx and "No cluster leader". Context cancellation,
-// validation errors, 4xx answers, rolled-back transactions and TLS
-// certificates that do not verify are not.
+// network errors (timeouts included), 429, 5xx and "No cluster leader".
+// The end of the caller's context, validation errors, 4xx answers,
+// rolled-back transactions and TLS certificates that do not verify are
+// not.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, errTransport) && !isTLSConfigError(err) {
+		// The transport failed while the caller's context was live (the
+		// client returns the context's error otherwise): a timeout of a
+		// dial or of the connection matches context.DeadlineExceeded, yet
+		// repeating may well succeed.
+		return true
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

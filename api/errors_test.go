@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -177,4 +178,37 @@ func TestIsRetryableRealFailures(t *testing.T) {
 	_, err = c.query(t.Context(), "/v1/x", nil, &out)
 	require.Error(t, err)
 	assert.True(t, IsRetryable(err), "%v", err)
+
+	// A dial that times out (an agent behind a firewall that drops
+	// packets): the error matches context.DeadlineExceeded, but the
+	// caller's context is live.
+	c = newFakeClient(t, "http://"+addr, func(cfg *Config) {
+		cfg.Transport = &http.Transport{DialContext: (&net.Dialer{Timeout: time.Nanosecond}).DialContext}
+	})
+	_, err = c.query(t.Context(), "/v1/x", nil, nil)
+	require.Error(t, err)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "not the error this case is about")
+	assert.True(t, IsRetryable(err), "%v", err)
+
+	// A response that takes longer than the HTTP client's own timeout.
+	_, slow := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	c = newFakeClient(t, slow.URL, func(cfg *Config) {
+		cfg.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond}
+	})
+	_, err = c.query(t.Context(), "/v1/x", nil, nil)
+	require.Error(t, err)
+	assert.True(t, IsRetryable(err), "%v", err)
+
+	// The caller's own deadline is not retryable.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	c = newFakeClient(t, slow.URL)
+	_, err = c.query(ctx, "/v1/x", nil, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.False(t, IsRetryable(err), "%v", err)
 }

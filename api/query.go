@@ -152,7 +152,7 @@ func (p *PreparedQuery) Update(ctx context.Context, def *PreparedQueryDefinition
 	if def == nil {
 		return nil, &ValidationError{Field: "query", Reason: "nil"}
 	}
-	if err := requireID("PreparedQueryDefinition.ID", def.ID); err != nil {
+	if err := requireSegment("PreparedQueryDefinition.ID", def.ID); err != nil {
 		return nil, err
 	}
 	if err := requireID("PreparedQueryDefinition.Service.Service", def.Service.Service); err != nil {
@@ -164,7 +164,7 @@ func (p *PreparedQuery) Update(ctx context.Context, def *PreparedQueryDefinition
 // Delete deletes the query id. An unknown ID is a *StatusError (500,
 // "Cannot modify non-existent prepared query").
 func (p *PreparedQuery) Delete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("query ID", id); err != nil {
+	if err := requireSegment("query ID", id); err != nil {
 		return nil, err
 	}
 	return p.c.write(ctx, http.MethodDelete, "/v1/query/"+escapeKey(id), w, nil, nil)
@@ -180,7 +180,7 @@ func (p *PreparedQuery) List(ctx context.Context, q *QueryOptions) ([]*PreparedQ
 // Get returns the query id, or nil when it does not exist (404). It takes
 // an ID only, not a name.
 func (p *PreparedQuery) Get(ctx context.Context, id string, q *QueryOptions) (*PreparedQueryDefinition, *QueryMeta, error) {
-	if err := requireID("query ID", id); err != nil {
+	if err := requireSegment("query ID", id); err != nil {
 		return nil, nil, err
 	}
 	out, meta, err := getOptional[[]*PreparedQueryDefinition](ctx, p.c, "/v1/query/"+escapeKey(id), q)
@@ -196,7 +196,7 @@ func (p *PreparedQuery) Get(ctx context.Context, id string, q *QueryOptions) (*P
 // agent's cache. A query that does not exist is a *StatusError matching
 // ErrNotFound.
 func (p *PreparedQuery) Execute(ctx context.Context, idOrName string, opts *QueryExecuteOptions, q *QueryOptions) (*PreparedQueryExecuteResponse, *QueryMeta, error) {
-	if err := requireID("query ID or name", idOrName); err != nil {
+	if err := requireSegment("query ID or name", idOrName); err != nil {
 		return nil, nil, err
 	}
 	r := p.c.newRequest(http.MethodGet, "/v1/query/"+escapeKey(idOrName)+"/execute")
@@ -224,7 +224,7 @@ func (p *PreparedQuery) Execute(ctx context.Context, idOrName string, opts *Quer
 // template rendered for that name. A query that does not exist is a
 // *StatusError matching ErrNotFound.
 func (p *PreparedQuery) Explain(ctx context.Context, idOrName string, q *QueryOptions) (*PreparedQueryExplainResponse, *QueryMeta, error) {
-	if err := requireID("query ID or name", idOrName); err != nil {
+	if err := requireSegment("query ID or name", idOrName); err != nil {
 		return nil, nil, err
 	}
 	var out PreparedQueryExplainResponse

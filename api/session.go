@@ -169,7 +169,7 @@ func (s *SessionHandle) Create(ctx context.Context, se *SessionEntry, w *WriteOp
 // Destroy invalidates a session; destroying an unknown session is not an
 // error.
 func (s *SessionHandle) Destroy(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireID("session ID", id); err != nil {
+	if err := requireSegment("session ID", id); err != nil {
 		return nil, err
 	}
 	return s.c.write(ctx, http.MethodPut, "/v1/session/destroy/"+escapeKey(id), w, nil, nil)
@@ -179,7 +179,7 @@ func (s *SessionHandle) Destroy(ctx context.Context, id string, w *WriteOptions)
 // it (Consul may answer with a longer TTL than asked). An unknown or
 // expired session is a *StatusError matching ErrNotFound.
 func (s *SessionHandle) Renew(ctx context.Context, id string, w *WriteOptions) (*SessionEntry, *WriteMeta, error) {
-	if err := requireID("session ID", id); err != nil {
+	if err := requireSegment("session ID", id); err != nil {
 		return nil, nil, err
 	}
 	var out []*SessionEntry
@@ -195,7 +195,7 @@ func (s *SessionHandle) Renew(ctx context.Context, id string, w *WriteOptions) (
 
 // Info returns a session, or nil when it does not exist.
 func (s *SessionHandle) Info(ctx context.Context, id string, q *QueryOptions) (*SessionEntry, *QueryMeta, error) {
-	if err := requireID("session ID", id); err != nil {
+	if err := requireSegment("session ID", id); err != nil {
 		return nil, nil, err
 	}
 	var out []*SessionEntry
