@@ -498,14 +498,17 @@ func TestExplicitStatus(t *testing.T) {
 func TestRunProbesAgainDuringAnOutage(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
-	chk.TTL = 3 * time.Second // beats every second
+	// Beats every second; the TTL leaves the refresh's probe time to
+	// answer before the check would lapse (closer to it, the status from
+	// before is sent rather than let the check lapse).
+	chk.TTL = 4 * time.Second
 	var status atomic.Value
 	status.Store(ttlcheck.Passing)
 	probe := func(context.Context) (ttlcheck.Status, string) {
 		time.Sleep(300 * time.Millisecond) // slower than the first retries
 		return status.Load().(ttlcheck.Status), ""
 	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe), ttlcheck.WithInterval(time.Second))
 	require.NoError(t, err)
 	stop, down := runThenCutOff(t, f, hb)
 	// The next beat is probed (Passing) and fails; then the application
@@ -553,7 +556,7 @@ func TestRunKeepsAnExplicitStatusThroughAnOutage(t *testing.T) {
 func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
-	chk.TTL = 3 * time.Second
+	chk.TTL = 4 * time.Second // as in TestRunProbesAgainDuringAnOutage
 	var hang atomic.Bool
 	hung := make(chan struct{}, 1)
 	probe := func(ctx context.Context) (ttlcheck.Status, string) {
@@ -566,7 +569,7 @@ func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
 		}
 		return ttlcheck.Passing, ""
 	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe), ttlcheck.WithInterval(time.Second))
 	require.NoError(t, err)
 	stop, down := runThenCutOff(t, f, hb)
 	time.Sleep(1300 * time.Millisecond)

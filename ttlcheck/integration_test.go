@@ -609,3 +609,24 @@ func TestIntegrationFirstRegistrationRefused(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrNotFound, "Consul: ServiceID does not exist")
 	assert.Nil(t, agentCheck(t.Context(), t, c, id))
 }
+
+// The service's own check, registered without an ID, keeps the ID Consul
+// gives a service's only check ("service:<id>") when the heartbeat's
+// check is registered with it, as it would without: Consul numbers
+// unnamed checks once a service has several.
+func TestIntegrationServiceKeepsItsOwnCheckID(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	svc := uniq(t, "svc")
+	reg := &api.AgentServiceRegistration{ID: svc + "-1", Name: svc, Check: &api.AgentServiceCheck{Name: "own", TTL: api.Duration(time.Minute)}}
+	hb, err := ttlcheck.NewService(c, reg, ttlcheck.Check{ID: svc + "-alive", Name: "alive", TTL: 2 * time.Second})
+	require.NoError(t, err)
+	assert.Empty(t, reg.Check.CheckID, "the caller's registration was changed")
+	stop := startRun(t, hb)
+	t.Cleanup(func() { _, _ = c.Agent().ServiceDeregister(context.Background(), svc+"-1", nil) })
+	require.Eventually(t, func() bool { return agentCheck(t.Context(), t, c, svc+"-alive") != nil }, 5*time.Second, 20*time.Millisecond)
+	own := agentCheck(t.Context(), t, c, "service:"+svc+"-1")
+	require.NotNil(t, own, "the service's own check was renamed")
+	assert.Equal(t, "own", own.Name)
+	require.ErrorIs(t, stop(), context.Canceled)
+}

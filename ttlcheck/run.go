@@ -149,13 +149,16 @@ func (r *runner) loop(ctx context.Context) error {
 			r.queueBeat()
 		}
 		if r.needSend && !now.Before(r.retryAt) {
-			if r.refreshing && !r.gotResult {
+			if r.refreshing && !r.gotResult && !now.Before(r.due) {
 				// The new probe of a beat waiting out an outage did not
 				// answer by its deadline: as for any beat, that is
 				// Critical, not the status from before the outage.
 				r.refreshing = false
 				r.probeMissed(now)
 			}
+			// Else, before the deadline, the check is about to lapse: this
+			// attempt carries the status from before the outage, and the
+			// probe's result, if it comes first, the next.
 			if err := r.send(ctx); err != nil {
 				return err
 			}
@@ -356,6 +359,7 @@ func (r *runner) send(ctx context.Context) error {
 			r.due = start.Add(h.interval)
 			r.cycle++
 			r.probed, r.hung, r.gotResult = false, false, false
+			r.refreshing = false // a refresh probe's result is now late
 		}
 		return nil
 	}
@@ -393,7 +397,11 @@ func retryDelay(d, left, floor time.Duration) time.Duration {
 // interval (a Passing from before an outage, say, while the application
 // has failed since). The next attempt waits for the probe's result (at
 // most the probe timeout: a probe that does not answer by then is
-// Critical), which replaces the status of the beat. A status set by Pass,
+// Critical), which replaces the status of the beat, but no later than
+// shortly before the check would lapse: an attempt then carries the status
+// from before (a lapse would make the check critical whatever the
+// application's state), and the probe's result, if it comes first, the
+// next one. A status set by Pass,
 // Warn or Fail less than an interval ago is kept, not probed over, as
 // without an outage (the probe's next result replaces it at most an
 // interval later).
@@ -410,6 +418,11 @@ func (r *runner) refreshStale(now time.Time) {
 	r.due = now.Add(h.probeTimeout) // the new probe's deadline
 	r.refreshing = true
 	r.retryAt = r.due
+	if !r.acceptedAt.IsZero() {
+		if last := r.acceptedAt.Add(h.check.TTL - minAttempt); last.Before(r.retryAt) {
+			r.retryAt = last
+		}
+	}
 }
 
 // update registers the check when needed and sends rep; when the agent

@@ -238,8 +238,10 @@ func New(client *api.Client, check Check, opts ...Option) (*Heartbeat, error) {
 // checks) when it returns, unless WithKeepCheck is given.
 //
 // reg is deep-copied and never modified. Its other checks, if any, are
-// registered with it. check.ServiceID may be empty (it becomes the
-// service's ID, reg.ID or else reg.Name) or must equal it.
+// registered with it; a single one without an ID keeps the ID Consul gives
+// a service's only check, "service:<service ID>" (Consul would otherwise
+// number it, as the service now has two). check.ServiceID may be empty (it
+// becomes the service's ID, reg.ID or else reg.Name) or must equal it.
 func NewService(client *api.Client, reg *api.AgentServiceRegistration, check Check, opts ...Option) (*Heartbeat, error) {
 	if reg == nil {
 		return nil, &ConfigError{Field: "service", Reason: "nil registration"}
@@ -297,10 +299,23 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 		if svc.Check != nil && svc.Check.CheckID == check.ID && check.ID != "" {
 			cfg.fail("Check.ID", fmt.Sprintf("%q is already a check of the service", check.ID))
 		}
+		var own []*api.AgentServiceCheck
+		for _, c := range append([]*api.AgentServiceCheck{svc.Check}, svc.Checks...) {
+			if c != nil {
+				own = append(own, c)
+			}
+		}
 		for _, c := range svc.Checks {
 			if c != nil && c.CheckID == check.ID && check.ID != "" {
 				cfg.fail("Check.ID", fmt.Sprintf("%q is already a check of the service", check.ID))
 			}
+		}
+		if len(own) == 1 && own[0].CheckID == "" && h.serviceID != "" {
+			// Consul names a service's only check without an ID
+			// "service:<id>", but numbers them ("service:<id>:1") when
+			// there are several: adding the heartbeat's check must not
+			// rename it (a session tied to it, say).
+			own[0].CheckID = "service:" + h.serviceID
 		}
 		h.service = svc
 	}

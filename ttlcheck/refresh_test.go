@@ -1,0 +1,58 @@
+package ttlcheck_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/ttlcheck"
+)
+
+// A beat that waited out an outage is probed afresh before it is sent,
+// but not when waiting for that probe could hold the next attempt past
+// the moment the check lapses: with a valid setup where two intervals and
+// a probe timeout exceed the TTL, and a slow (in-time) probe, an agent
+// back 700ms before the lapse is reached in time.
+func TestRefreshDoesNotHoldRetriesPastTheTTL(t *testing.T) {
+	t.Parallel()
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 5 * time.Second
+	var slow atomic.Bool
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if slow.Load() {
+			select {
+			case <-time.After(1600 * time.Millisecond): // within its deadline
+			case <-ctx.Done():
+			}
+		}
+		return ttlcheck.Passing, ""
+	}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
+		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(1800*time.Millisecond))
+	require.NoError(t, err)
+	stop, down := runThenCutOff(t, f, hb)
+	c := f.check(chk.ID)
+	last := c.updates[len(c.updates)-1] // the agent reset the TTL here
+	slow.Store(true)
+	// Past the refresh point (an interval after the failed beat was due),
+	// 700ms before the check would lapse.
+	time.Sleep(time.Until(last.Add(4300 * time.Millisecond)))
+	down.Store(false)
+	c = f.waitCheck(t, chk.ID, 5*time.Second, "accepted again", func(c *fakeCheck) bool {
+		return c.updates[len(c.updates)-1].After(last)
+	})
+	var next time.Time
+	for _, u := range c.updates {
+		if u.After(last) {
+			next = u
+			break
+		}
+	}
+	assert.Less(t, next.Sub(last), chk.TTL, "the check lapsed although the agent answered 700ms before the TTL ended")
+	require.ErrorIs(t, stop(), context.Canceled)
+}
