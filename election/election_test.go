@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -867,4 +868,41 @@ func TestResignLongAfterLossReportsDeposed(t *testing.T) {
 	err = e.Resign(t.Context())
 	assert.ErrorIs(t, err, election.ErrNotLeader)
 	assert.NotErrorIs(t, err, election.ErrDeposed, "a loss is reported once")
+}
+
+// Resign after Proclaim is one release transaction, even before the
+// watcher has seen the Proclaim: the release checks the key's index as
+// Proclaim left it, not a stale one that would need a read and a second
+// attempt.
+func TestResignAfterProclaimIsOneTransaction(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	e, err := election.New(c, electionKey(t), election.WithSession(s))
+	require.NoError(t, err)
+	var (
+		mu   sync.Mutex
+		sent []string
+	)
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && r.URL.Query().Get("index") != "" {
+			<-r.Context().Done() // the watcher sees nothing
+			return r.Context().Err()
+		}
+		mu.Lock()
+		sent = append(sent, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		return nil
+	})
+	_, err = e.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	require.NoError(t, e.Proclaim(t.Context(), []byte("b")))
+	mu.Lock()
+	sent = nil
+	mu.Unlock()
+	require.NoError(t, e.Resign(t.Context()))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"PUT /v1/txn"}, sent)
 }

@@ -39,10 +39,11 @@
 //     with errors.Is): when the watcher saw the loss first, it waits for
 //     the Lock's cleanup and the error also wraps ErrNotHeld, once. lock.Do
 //     unlocks even when fn panics.
-//   - Each acquisition or release transaction the Lock sends gets at most
-//     10 seconds: one stuck on a connection that died without a reset is
-//     given up and sent again on a new connection, so an Unlock with a
-//     context that never ends does not hang with it.
+//   - Each acquisition or release transaction, and each plain read, the
+//     Lock sends gets at most 10 seconds: one stuck on a connection that
+//     died without a reset is given up and sent again on a new connection,
+//     so a Lock, TryLock or Unlock with a context that never ends does not
+//     hang with it. (Blocking queries are bounded by their wait time.)
 //   - Tokens strictly grow across acquisitions of a key (Token.ModifyIndex is
 //     the Raft index of the acquiring write). Lock never reports as a new
 //     acquisition a hold its session kept from an earlier one: it releases
@@ -50,10 +51,11 @@
 //   - A request of Lock in flight when the session ends is abandoned, and
 //     Lock returns the session's error. A key overwritten with other flags
 //     while held (a plain write) is a loss with ErrConflict, and the
-//     session lets go of it, keeping what was written. An Unlock whose
-//     release reaches Consul before the watcher has seen such a write
-//     overwrites it with the lock's value and flag, as Consul's own lock
-//     does.
+//     session lets go of it, keeping what was written. The release checks
+//     the key's index as the Lock last knew it (acquired, followed,
+//     written by GuardedTxn), so an Unlock that comes before the watcher
+//     has seen such a write does the same and returns ErrLost wrapping
+//     ErrConflict: it never overwrites it.
 //   - One acquisition over a reused session and Lock (after its first,
 //     which reads the key first) costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query

@@ -40,6 +40,13 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 	if len(resp.Results) > 0 && resp.Results[0].KV != nil && resp.Results[0].KV.Key == l.key {
 		resp.Results = resp.Results[1:]
 	}
+	// A write of the lock's own key (Proclaim's, say) that keeps it held
+	// moves the index the release checks.
+	for _, r := range resp.Results {
+		if kv := r.KV; kv != nil && kv.Key == l.key && kv.Session == h.token.Session && kv.Flags == Flag {
+			h.seen(kv.ModifyIndex)
+		}
+	}
 	return resp, nil
 }
 

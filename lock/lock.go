@@ -144,6 +144,21 @@ type holding struct {
 	// watcher takes the change for the release and not for a loss.
 	releasing atomic.Bool
 	gate      holder.WatchGate
+	// index is the key's ModifyIndex as last known to be this holding's
+	// (acquired, followed by the watcher, written by GuardedTxn): the
+	// release checks it, so that a write by someone else that the watcher
+	// has not seen yet is never overwritten.
+	index atomic.Uint64
+}
+
+// seen records that the key was this holding's at ModifyIndex i.
+func (h *holding) seen(i uint64) {
+	for {
+		cur := h.index.Load()
+		if i <= cur || h.index.CompareAndSwap(cur, i) {
+			return
+		}
+	}
 }
 
 // New returns a Lock on key. It sends nothing; the key is validated.
@@ -250,6 +265,7 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 // hold records an acquisition and starts its watcher.
 func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 	h := &holding{token: tok, sess: lease.Session, lease: lease, exited: make(chan struct{})}
+	h.index.Store(tok.ModifyIndex)
 	h.ctx, h.cancel = context.WithCancelCause(context.WithValue(context.Background(), tokenKey{}, tok))
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
@@ -312,8 +328,10 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	idx, err := l.release(ctx, h)
 	switch {
 	case err == nil:
-	case isNotHeld(err):
+	case errors.Is(err, errNotOurs):
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
+	case errors.Is(err, ErrConflict):
+		relErr = fmt.Errorf("%w: %w", ErrLost, err)
 	case errors.Is(err, errUncertainRelease):
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)
 	case h.sess.Err() != nil:
@@ -360,12 +378,21 @@ func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
 }
 
 // errUncertainRelease: a release attempt got no answer and the next one
-// found the key not held: either the first one released it, or the lock
-// was lost before.
+// found the key not held by this session: either the first one released
+// it, or the lock was lost before.
 var errUncertainRelease = errors.New("lock: release: an attempt got no answer and the next found the key not held by this session")
+
+// errNotOurs: the release found the key no longer held by this session.
+var errNotOurs = errors.New("lock: release: the key is no longer held by this session")
+
+// errChanged: the key changed since this holding last knew it.
+var errChanged = errors.New("lock: release: the key changed")
 
 // release unlocks the key, retrying transient errors until ctx ends or
 // the session does, and returns the key's ModifyIndex after the release.
+// It returns an error wrapping errNotOurs when the key is no longer held
+// by the session, and ErrConflict when it was written with other flags
+// meanwhile (the session's hold is then let go, keeping that write).
 func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	rctx, cancel := grace.Context(ctx)
 	defer cancel()
@@ -373,13 +400,24 @@ func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	defer stop()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	uncertain := false
-	for {
+	for changes := 0; ; {
 		idx, err := l.releaseOnce(rctx, h)
+		if errors.Is(err, errChanged) && changes < 10 {
+			// Someone wrote the key since this holding last knew it: see
+			// whether it is still ours before sending anything more.
+			changes++
+			err = l.recheck(rctx, h)
+			if err == nil {
+				continue // ours, at the index just read: release it
+			}
+		}
 		switch {
 		case err == nil:
 			return idx, nil
-		case isNotHeld(err) && uncertain:
+		case errors.Is(err, errNotOurs) && uncertain:
 			return 0, errUncertainRelease
+		case errors.Is(err, errNotOurs), errors.Is(err, ErrConflict):
+			return 0, err
 		case !api.IsRetryable(err) || rctx.Err() != nil:
 			return 0, err
 		}
@@ -393,10 +431,12 @@ func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	}
 }
 
-// releaseOnce unlocks the key in a transaction that also reads it back,
-// and returns the key's ModifyIndex after the release.
+// releaseOnce unlocks the key, if it is still at the index h last knew,
+// in a transaction that also reads it back, and returns the key's
+// ModifyIndex after the release.
 func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: l.key, Index: h.index.Load()}},
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
 	}
@@ -404,6 +444,15 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 	defer cancel()
 	resp, _, err := l.client.Txn().Do(actx, ops, h.sess.WriteOptions())
 	if err != nil {
+		var te *api.TxnError
+		if errors.As(err, &te) {
+			if _, failed := te.Op(0); failed {
+				return 0, errChanged
+			}
+			if oe, failed := te.Op(1); failed && oe.NotHeld() {
+				return 0, errNotOurs
+			}
+		}
 		return 0, attempt.Err(ctx, actx, err)
 	}
 	for _, r := range resp.Results {
@@ -414,13 +463,26 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 	return 0, nil
 }
 
-func isNotHeld(err error) bool {
-	var te *api.TxnError
-	if !errors.As(err, &te) {
-		return false
+// recheck reads the key after a release found it changed: nil when it is
+// still the session's with the lock's flags (h then knows its new index),
+// errNotOurs when it is not, and ErrConflict when it was written with other
+// flags, in which case the session's hold is let go, keeping that write.
+func (l *Lock) recheck(ctx context.Context, h *holding) error {
+	rctx, cancel := attempt.Context(ctx)
+	pair, _, err := l.client.KV().Get(rctx, l.key, &api.QueryOptions{Consistency: api.ConsistencyConsistent})
+	err = attempt.Err(ctx, rctx, err)
+	cancel()
+	switch {
+	case err != nil:
+		return err
+	case pair == nil || pair.Session != h.sess.ID():
+		return errNotOurs
+	case pair.Flags != Flag:
+		l.releaseForeign(h, pair)
+		return fmt.Errorf("%w: key %q was written with flags %#x while held", ErrConflict, l.key, pair.Flags)
 	}
-	oe, ok := te.Op(0)
-	return ok && oe.NotHeld()
+	h.seen(pair.ModifyIndex)
+	return nil
 }
 
 // forget makes the Lock stop reporting h as held and gives up its claim on
@@ -542,6 +604,9 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		still := pair != nil && pair.Session == h.sess.ID() && pair.Flags == Flag
 		if !still && h.releasing.Load() {
 			return nil, nil // Unlock released it
+		}
+		if still {
+			h.seen(pair.ModifyIndex)
 		}
 		switch {
 		case pair == nil:

@@ -1125,3 +1125,40 @@ func TestConflictAfterUnansweredAttemptKeepsTheWrite(t *testing.T) {
 	assert.Equal(t, []byte("data"), pair.Value)
 	assert.Empty(t, pair.Session, "the session still holds the key")
 }
+
+// A plain write over the held key (other flags; Consul keeps the session
+// on it) that Unlock comes to before the watcher has seen it is not
+// overwritten by the release: the release checks the index it last knew,
+// lets go keeping the write, and reports the loss.
+func TestUnlockDoesNotOverwriteAnUnseenWrite(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, direct, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("lock")))
+	require.NoError(t, err)
+	// The watcher's blocking query never reaches the agent: it does not
+	// see the write.
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && r.URL.Query().Get("index") != "" {
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		return nil
+	})
+	held, err := l.Lock(t.Context())
+	require.NoError(t, err)
+	_, err = direct.KV().Put(t.Context(), &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 7}, nil)
+	require.NoError(t, err)
+
+	err = l.Unlock(t.Context())
+	require.ErrorIs(t, err, lock.ErrLost)
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	assert.Error(t, held.Err())
+	pair, _, err := direct.KV().Get(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, pair.Flags, "the write was overwritten")
+	assert.Equal(t, []byte("data"), pair.Value)
+	assert.Empty(t, pair.Session, "the session still holds the key")
+}
