@@ -362,6 +362,7 @@ func (l *Lock) reportLoss(ctx context.Context, h *holding) error {
 	if waitErr == nil {
 		h.stop()
 	}
+	l.forget(h) // lose leaves that to an Unlock under way
 	l.mu.Lock()
 	if l.lost == h {
 		l.lost = nil
@@ -498,7 +499,10 @@ func (l *Lock) forget(h *holding) {
 
 // lose marks h lost with reason, from the watcher. The Lock stops
 // reporting itself held, and can lock again, before the held context is
-// cancelled; h stays the Lock's last loss until Unlock reports it.
+// cancelled; h stays the Lock's last loss until Unlock reports it. When an
+// Unlock of h is under way, h is left for it to forget: until its release
+// has found the key gone, no new acquisition through the same session
+// may take the key, which that release would then let go.
 func (l *Lock) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
@@ -507,7 +511,9 @@ func (l *Lock) lose(h *holding, reason error) {
 		l.lost = h
 	}
 	l.mu.Unlock()
-	l.forget(h)
+	if !h.releasing.Load() {
+		l.forget(h)
+	}
 	h.cancel(err)
 }
 
