@@ -136,6 +136,7 @@ func (a *Agent) waitAnswering(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer c.CloseIdleConnections()
 	return waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
 		if err := a.node.alive(); err != nil {
 			return err

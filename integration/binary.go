@@ -63,11 +63,12 @@ func findBinary(ctx context.Context) (string, error) {
 func cachedBinary() string {
 	root := os.Getenv("CONSULKIT_CACHE")
 	if root == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return ""
+		if c, err := os.UserCacheDir(); err == nil {
+			root = filepath.Join(c, "consulkit")
+		} else {
+			// No HOME (a bare environment): as scripts/build-consul.sh.
+			root = filepath.Join(os.TempDir(), "consulkit-cache")
 		}
-		root = filepath.Join(c, "consulkit")
 	}
 	return filepath.Join(root, "consul-"+ConsulVersion, "consul")
 }

@@ -62,6 +62,10 @@ func (c *Cluster) leaderSeenBy(ctx context.Context, from int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	// Polled many times a second: a connection left idle per call would
+	// soon reach Consul's limit per client address (200), after which it
+	// refuses every new connection of the test process with 429.
+	defer cli.CloseIdleConnections()
 	addr, err := cli.Status().Leader(ctx, nil)
 	if err != nil {
 		return -1, err
@@ -132,6 +136,7 @@ func (c *Cluster) WaitLeader(ctx context.Context, among ...int) (int, error) {
 		if err != nil {
 			return err
 		}
+		defer cli.CloseIdleConnections()
 		if _, err := cli.KV().Put(ctx, &api.KVPair{Key: "consulkit/harness/ready", Value: []byte("1")}, nil); err != nil {
 			return err
 		}

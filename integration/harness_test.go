@@ -100,6 +100,13 @@ func TestClusterElectsNewLeaderAfterLeaderStops(t *testing.T) {
 
 	leader, err := cl.Leader(ctx)
 	require.NoError(t, err)
+	// Polling the leader (as WaitLeader does, many times a second while a
+	// failover takes) must not pile up connections: Consul refuses a
+	// client address more than 200 of them, with 429s.
+	for i := range 250 {
+		_, err := cl.Leader(ctx, 0)
+		require.NoError(t, err, "poll %d", i)
+	}
 	require.NoError(t, cl.Stop(ctx, leader))
 
 	others := without(3, leader)

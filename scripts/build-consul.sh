@@ -6,7 +6,17 @@ set -euo pipefail
 
 version=1.14.8
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${CONSULKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/consulkit}"
+# The same root as the harness's (Go's os.UserCacheDir, or the temp dir
+# in a bare environment without HOME).
+if [ -n "${CONSULKIT_CACHE:-}" ]; then
+  cache="$CONSULKIT_CACHE"
+elif [ -n "${XDG_CACHE_HOME:-}" ]; then
+  cache="$XDG_CACHE_HOME/consulkit"
+elif [ -n "${HOME:-}" ]; then
+  cache="$HOME/.cache/consulkit"
+else
+  cache="${TMPDIR:-/tmp}/consulkit-cache"
+fi
 out="$cache/consul-$version/consul"
 
 # is_wanted BIN reports whether BIN is Consul $version. The output is read
