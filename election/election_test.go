@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,7 +584,7 @@ func TestRunReturnsWhenFnReturnsWhileLeading(t *testing.T) {
 	boom := errors.New("boom")
 	err = election.Run(t.Context(), c, key, nil, func(context.Context) error { return boom },
 		election.WithSession(s))
-	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, boom, err, "fn's error as it is")
 	_, err = e.Leader(t.Context())
 	assert.ErrorIs(t, err, election.ErrNoLeader)
 }
@@ -608,7 +609,7 @@ func TestRunStopsWhenCtxEnds(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, context.Canceled, err, "ctx.Err() as it is")
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after ctx ended")
 	}
@@ -905,4 +906,33 @@ func TestResignAfterProclaimIsOneTransaction(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{"PUT /v1/txn"}, sent)
+}
+
+// A server that answers blocking reads at once with X-Consul-Index: 0 (a
+// Consul bug the "never send an index below 1" rule is for) does not turn
+// Observe into a busy poll: the index alternates 1 and 0, and every read
+// that did not move it forward is followed by a pause.
+func TestObserveIndexZeroIsNotABusyLoop(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("X-Consul-Index", "0")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.URL
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	e, err := election.New(c, "observe/leader")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := e.Observe(ctx)
+	<-ch
+	time.Sleep(2 * time.Second)
+	cancel()
+	for range ch {
+	}
+	assert.LessOrEqual(t, n.Load(), int64(8), "reads in 2s")
 }

@@ -7,12 +7,8 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 )
-
-// minIdleWake is the shortest interval between two reads of the key that
-// returned without a change; it keeps a server that answers at once from
-// turning the watch into a busy poll.
-const minIdleWake = time.Second
 
 // Observe follows the election key and sends the current leader, then
 // every change: a new leader, a new value (Proclaim), or the key becoming
@@ -70,7 +66,14 @@ func (e *Election) observe(ctx context.Context, emit func(Leader)) {
 			continue
 		}
 		bo.Reset()
-		prev := idx
+		var pause time.Duration
+		if idx != 0 {
+			// A blocking read that came back without the index moving
+			// forward (a wake without a change, or a server answering
+			// index 0, which resets idx and would alternate 1 and 0
+			// forever): the next one waits.
+			pause = holder.IdleWait(idx, meta.LastIndex, start)
+		}
 		idx = api.NextWaitIndex(idx, meta.LastIndex)
 		cur := leaderOf(e.key, pair)
 		if first || !sameTerm(cur, last) || !bytes.Equal(cur.Value, last.Value) {
@@ -79,11 +82,9 @@ func (e *Election) observe(ctx context.Context, emit func(Leader)) {
 			emit(cur.clone())
 			continue
 		}
-		if idx == prev {
-			if el := time.Since(start); el < minIdleWake {
-				if backoff.Sleep(ctx, backoff.Spread(minIdleWake-el, 0.2)) != nil {
-					return
-				}
+		if pause > 0 {
+			if backoff.Sleep(ctx, backoff.Spread(pause, 0.2)) != nil {
+				return
 			}
 		}
 	}

@@ -88,11 +88,11 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 		bo.Reset()
 		fnErr, lost, resignErr := e.lead(ctx, leading, fn)
 		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), resignErr)
+			return joinResign(ctx.Err(), resignErr)
 		}
 		if !lost {
 			// fn returned while leading, or resigned itself.
-			return errors.Join(fnErr, resignErr)
+			return joinResign(fnErr, resignErr)
 		}
 		if err := e.sessionGone(ctx); err != nil {
 			return err
@@ -157,4 +157,14 @@ func Run(ctx context.Context, client *api.Client, key string, value []byte, fn f
 		return err
 	}
 	return e.Run(ctx, value, fn)
+}
+
+// joinResign returns err as it is when the resign succeeded (so that
+// err == context.Canceled, or a type assertion on fn's error, holds), and
+// both joined when it failed.
+func joinResign(err, resignErr error) error {
+	if resignErr == nil {
+		return err
+	}
+	return errors.Join(err, resignErr)
 }

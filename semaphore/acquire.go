@@ -11,12 +11,9 @@ import (
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
-
-// minIdleWake is the shortest interval between two reads of the prefix
-// that returned without a change.
-const minIdleWake = time.Second
 
 // acquirer runs one Acquire or TryAcquire call.
 //
@@ -114,10 +111,15 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 			if a.try {
 				return view{}, ErrNoSlot
 			}
-			prev := waitIndex
+			var pause time.Duration
+			if waitIndex != 0 {
+				// A blocking read that came back without the index
+				// moving forward (see holder.IdleWait): wait.
+				pause = holder.IdleWait(waitIndex, v.index, start)
+			}
 			waitIndex = api.NextWaitIndex(waitIndex, v.index)
-			if waitIndex == prev && time.Since(start) < minIdleWake {
-				if serr := backoff.Sleep(ctx, backoff.Spread(minIdleWake-time.Since(start), 0.2)); serr != nil {
+			if pause > 0 {
+				if serr := backoff.Sleep(ctx, backoff.Spread(pause, 0.2)); serr != nil {
 					return view{}, serr
 				}
 			}

@@ -3,14 +3,21 @@ package semaphore_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
 	"github.com/consulkit/consulkit/semaphore"
 )
@@ -134,4 +141,44 @@ func TestTryAcquireGivesUpAHungRead(t *testing.T) {
 		<-done
 		t.Fatal("TryAcquire still waiting on a hung read")
 	}
+}
+
+// A server that answers blocking reads at once with X-Consul-Index: 0
+// does not turn a waiting Acquire into a busy poll (see the election's
+// test of the same name).
+func TestAcquireIndexZeroIsNotABusyLoop(t *testing.T) {
+	t.Parallel()
+	const sid, other = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+	var reads atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/session/create":
+			_, _ = io.WriteString(w, `{"ID":"`+sid+`"}`)
+		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+			_, _ = io.WriteString(w, `[{"ID":"`+sid+`","TTL":"15s"}]`)
+		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+			_, _ = io.WriteString(w, `true`)
+		case strings.HasPrefix(r.URL.Path, "/v1/kv/"):
+			// Every slot taken by another session, forever.
+			reads.Add(1)
+			w.Header().Set("X-Consul-Index", "0")
+			state := base64.StdEncoding.EncodeToString([]byte(`{"Limit":1,"Holders":{"` + other + `":true}}`))
+			fmt.Fprintf(w, `[{"Key":"sem/.lock","Flags":%d,"Value":%q,"ModifyIndex":5},{"Key":"sem/%s","Flags":%d,"Session":%q,"ModifyIndex":5}]`,
+				semaphore.Flag, state, other, semaphore.Flag, other)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.URL
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	s, err := semaphore.New(c, "sem", 1)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err = s.Acquire(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.LessOrEqual(t, reads.Load(), int64(8), "reads in 2s")
 }
