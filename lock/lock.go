@@ -655,7 +655,9 @@ func Do(ctx context.Context, client *api.Client, key string, fn func(ctx context
 		defer cancel()
 		// Both errors when both fail: a failed release may leave the key
 		// held (see Unlock).
-		err = errors.Join(err, l.Unlock(uctx))
+		if rerr := l.Unlock(uctx); rerr != nil {
+			err = errors.Join(err, rerr) // fn's error stays as it is otherwise
+		}
 	}()
 	return fn(held)
 }

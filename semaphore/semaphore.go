@@ -740,7 +740,9 @@ func Do(ctx context.Context, client *api.Client, prefix string, limit int, fn fu
 		defer cancel()
 		// Both errors when both fail: a failed release may leave the slot
 		// held (see Release).
-		err = errors.Join(err, s.Release(rctx))
+		if rerr := s.Release(rctx); rerr != nil {
+			err = errors.Join(err, rerr) // fn's error stays as it is otherwise
+		}
 	}()
 	return fn(held)
 }

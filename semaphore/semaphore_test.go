@@ -751,7 +751,7 @@ func TestDo(t *testing.T) {
 
 	boom := errors.New("boom")
 	err = semaphore.Do(t.Context(), c, prefix, 2, func(context.Context) error { return boom }, semaphore.WithSession(sess))
-	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, boom, err, "fn's error as it is")
 	assert.Empty(t, keys(t, c, prefix))
 }
 
