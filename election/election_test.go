@@ -936,3 +936,33 @@ func TestObserveIndexZeroIsNotABusyLoop(t *testing.T) {
 	}
 	assert.LessOrEqual(t, n.Load(), int64(8), "reads in 2s")
 }
+
+// After a deposition, Run with WithSession checks the session with a
+// plain read before it campaigns again; on a connection that died without
+// a reset that read is given up, and Run campaigns again.
+func TestRunCampaignsAgainWhenTheSessionCheckHangs(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	key := electionKey(t)
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	ht.HangFirst(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/session/info/") })
+	var terms atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Run(ctx, nil, func(leading context.Context) error {
+			terms.Add(1)
+			<-leading.Done()
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return terms.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err = a.Client(t).KV().Delete(t.Context(), key, nil) // deposed
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return terms.Load() >= 2 }, 25*time.Second, 50*time.Millisecond,
+		"Run did not campaign again: stuck on the session check")
+}

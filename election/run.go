@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/session"
 )
@@ -116,7 +117,12 @@ func (e *Election) sessionGone(ctx context.Context) error {
 	if err := s.Err(); err != nil {
 		return fmt.Errorf("election: session: %w", err)
 	}
-	info, _, err := e.client.Session().Info(ctx, s.ID(), e.queryOptions())
+	// A plain read, bounded: on a connection that died without a reset it
+	// would keep Run from campaigning again. Unanswered, the session is
+	// taken as alive (a campaign through a dead one fails anyway).
+	ictx, cancel := attempt.Context(ctx)
+	info, _, err := e.client.Session().Info(ictx, s.ID(), e.queryOptions())
+	cancel()
 	if err == nil && info == nil {
 		return fmt.Errorf("election: session %s: %w", s.ID(), session.ErrInvalidated)
 	}

@@ -11,7 +11,12 @@ import (
 // GuardedTxn applies ops in one transaction only if this Lock still holds
 // the key: a check-session operation on the lock's key is put first, so
 // Consul itself refuses the transaction once the lock has changed hands,
-// however late this process learns of it. It returns ErrNotHeld when the
+// however late this process learns of it. The check is of the session,
+// not of one acquisition: when the same session holds the key again (this
+// Lock locking again, or another Lock on the key sharing the session), a
+// guarded write of the earlier holding that arrives late still passes.
+// Where that matters, give each Lock its own session, or fence with the
+// token. It returns ErrNotHeld when the
 // Lock does not hold the key, an error wrapping ErrLost when Consul says
 // the session no longer holds it, and a *api.TxnError for a failure of one
 // of ops (whose OpIndex values are shifted by one). Results do not include
