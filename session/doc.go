@@ -4,14 +4,16 @@
 // A Session is created by New and renewed by one goroutine at half its TTL.
 // A renew failure other than 404 (a network error, 5xx, no leader, even a
 // 403) is retried about every second, with jitter, until the local
-// deadline: the send time
-// of the last successful renew plus the TTL. Only then is the session
-// reported lost, with ErrExpired. One attempt may take all the time left
-// but a quarter of it (at most a second): a renew that hangs, on a
-// connection that died silently, is followed at once by another, on a new
-// connection, before the deadline. The TTL Consul answers with (longer or
-// shorter than requested) is the one the deadline is computed with. A renew answered with 404 (destroyed
-// from outside, invalidated by a failing health check) is reported lost at
+// deadline: the send time of the last successful renew plus the TTL. Only
+// then is the session reported lost, with ErrExpired. A renew not answered
+// within half the time left (at most two seconds) is not given up: another
+// goes out beside it, on another connection, and so on (up to four per
+// renew) until one is answered. So a renew that hangs on a connection that
+// died silently costs no false loss, nor does a Consul that answers
+// slowly. The first success counts, from its own send time. The TTL Consul
+// answers with (longer or shorter than requested) is the one the deadline
+// is computed with. A renew answered with 404 (destroyed from outside,
+// invalidated by a failing health check) is reported lost at
 // once, with ErrInvalidated. Loss closes Done, and Err says why.
 //
 // The local deadline is conservative: Consul itself invalidates a session

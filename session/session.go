@@ -272,15 +272,8 @@ func (s *Session) renewLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		deadline := s.Deadline()
-		sent := time.Now()
-		// A renew that hangs (on a connection that died silently, say)
-		// must leave time before the deadline for another attempt, which
-		// goes out at once on a new connection.
-		rctx, cancel := context.WithDeadline(ctx, sent.Add(attemptBound(deadline.Sub(sent))))
-		entry, _, err := s.client.Session().Renew(rctx, s.id, &s.write)
-		hung := errors.Is(rctx.Err(), context.DeadlineExceeded)
-		cancel()
+		r := s.renewRound(ctx, s.Deadline())
+		entry, sent, err := r.entry, r.sent, r.err
 		switch {
 		case err == nil:
 			ttl := s.TTL()
@@ -301,7 +294,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 			return
 		}
 		lastErr = err
-		left := time.Until(deadline)
+		left := time.Until(s.Deadline())
 		if left <= 0 {
 			s.lose(fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr))
 			return
@@ -310,17 +303,72 @@ func (s *Session) renewLoop(ctx context.Context) {
 			s.logger.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
 		}
 		wait = min(backoff.Spread(retryInterval, 0.3), left)
-		if hung {
-			wait = 0
+	}
+}
+
+// maxHedges bounds the renews sent in one round.
+const maxHedges = 4
+
+// renewResult is one renew attempt's outcome, with its send time.
+type renewResult struct {
+	entry *api.SessionEntry
+	sent  time.Time
+	err   error
+}
+
+// renewRound renews the session once. A renew that has not been answered
+// after hedgeAfter is not given up: another one goes out beside it (on
+// another connection, as the first holds its own), and so on, up to
+// maxHedges in all, until one is answered or the deadline passes. So
+// one renew stuck on a connection that died without a reset costs no
+// false loss, nor does a Consul that answers slowly (cutting the slow
+// attempt short would). The first success wins, with its own send time;
+// a failure that was answered ends the round when no other attempt is
+// left in flight. Every attempt has ended when renewRound returns.
+func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResult {
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	results := make(chan renewResult, maxHedges)
+	launch := func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := time.Now()
+			entry, _, err := s.client.Session().Renew(rctx, s.id, &s.write)
+			results <- renewResult{entry: entry, sent: sent, err: err}
+		}()
+	}
+	launch()
+	launched, inflight := 1, 1
+	hedge := time.NewTimer(hedgeAfter(time.Until(deadline)))
+	defer hedge.Stop()
+	for {
+		select {
+		case r := <-results:
+			inflight--
+			if r.err == nil || errors.Is(r.err, api.ErrNotFound) || inflight == 0 {
+				return r
+			}
+		case <-hedge.C:
+			if launched < maxHedges {
+				launch()
+				launched++
+				inflight++
+				hedge.Reset(hedgeAfter(time.Until(deadline)))
+			}
 		}
 	}
 }
 
-// attemptBound is how long one renew may take when left is the time to the
-// deadline: all of it but a quarter, at most one second, kept for another
-// attempt; and not less than 100ms (or what is left).
-func attemptBound(left time.Duration) time.Duration {
-	return max(left-min(left/4, time.Second), min(left, 100*time.Millisecond))
+// hedgeAfter is how long a renew waits for its answer before another goes
+// out beside it, when left is the time to the deadline: half of it, at
+// most two seconds, at least 50ms.
+func hedgeAfter(left time.Duration) time.Duration {
+	return max(min(left/2, 2*time.Second), 50*time.Millisecond)
 }
 
 // destroy sends the destroy, in attempts of at most attempt.Timeout: one

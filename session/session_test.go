@@ -374,3 +374,36 @@ func TestCloseGivesUpAHungDestroy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, info, "the session was not destroyed")
 }
+
+// One renew hangs (a connection that died without a reset) and Consul
+// answers every other renew in 1.2 s: the hung renew is not waited out
+// alone, another goes out beside it in time, and the session is not
+// reported lost while Consul still has it.
+func TestSessionSurvivesAHungRenewAndASlowConsul(t *testing.T) {
+	t.Parallel()
+	c, ht := integration.Shared(t).HookedClient(t)
+	var n atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if !strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			return nil
+		}
+		if n.Add(1) == 1 {
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		select {
+		case <-time.After(1200 * time.Millisecond):
+			return nil
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	select {
+	case <-s.Done():
+		t.Fatalf("session reported lost after %d renews while Consul answers in 1.2 s: %v", n.Load(), s.Err())
+	case <-time.After(16 * time.Second):
+	}
+}
