@@ -114,12 +114,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 		}
 
 		sent := time.Now()
-		rctx, rcancel := ctx, context.CancelFunc(func() {})
-		if a.waitIndex == 0 {
-			// A plain read: the client bounds only blocking ones. On a
-			// connection that died without a reset it would hang.
-			rctx, rcancel = attempt.Context(ctx)
-		}
+		rctx, rcancel := attempt.Read(ctx, a.waitIndex)
 		pair, meta, err := a.l.client.KV().Get(rctx, a.l.key, &api.QueryOptions{
 			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.Wait,
 		})

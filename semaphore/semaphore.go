@@ -231,12 +231,7 @@ func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex u
 	if consistent {
 		q.Consistency = api.ConsistencyConsistent
 	}
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if waitIndex == 0 {
-		// A plain read: the client bounds only blocking ones. On a
-		// connection that died without a reset it would hang.
-		rctx, cancel = attempt.Context(ctx)
-	}
+	rctx, cancel := attempt.Read(ctx, waitIndex)
 	pairs, meta, err := s.client.KV().List(rctx, s.prefix+"/", q)
 	err = attempt.Err(ctx, rctx, err)
 	cancel()

@@ -1,6 +1,6 @@
 // Package attempt bounds the requests that consulkit's primitives send on
 // their own (a renew aside, which has its own bound): acquisitions,
-// releases, destroys.
+// releases, destroys, plain reads.
 package attempt
 
 import (
@@ -19,6 +19,16 @@ const Timeout = 10 * time.Second
 // Context returns the context of one attempt under ctx.
 func Context(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, Timeout)
+}
+
+// Read returns the context of a read under ctx with WaitIndex waitIndex:
+// a plain read (waitIndex 0) is bounded as one attempt; a blocking one is
+// returned ctx as it is, as the client bounds it itself (after its wait).
+func Read(ctx context.Context, waitIndex uint64) (context.Context, context.CancelFunc) {
+	if waitIndex != 0 {
+		return ctx, func() {}
+	}
+	return Context(ctx)
 }
 
 // Err is the error of a request sent under actx (from Context(ctx)): when

@@ -41,3 +41,17 @@ func TestErr(t *testing.T) {
 	}
 	cancel()
 }
+
+func TestRead(t *testing.T) {
+	ctx := context.Background()
+	plain, cancel := Read(ctx, 0)
+	defer cancel()
+	if _, ok := plain.Deadline(); !ok {
+		t.Error("a plain read is not bounded")
+	}
+	blocking, cancel2 := Read(ctx, 7)
+	defer cancel2()
+	if _, ok := blocking.Deadline(); ok {
+		t.Error("a blocking read got the attempt bound (the client bounds it after its wait)")
+	}
+}
