@@ -360,11 +360,7 @@ func TestManyBlockingQueries(t *testing.T) {
 // path is refused before anything is sent: Consul would redirect the
 // request to another path.
 func TestPathChangingIDsAreRefused(t *testing.T) {
-	var sent atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
+	c, sent := countingServer(t)
 	for _, id := range []string{"..", "web/../alive", "./a", "a//b", "/a", "a/."} {
 		_, err := c.Agent().UpdateTTL(t.Context(), id, "", HealthPassing, nil)
 		var ve *ValidationError
@@ -410,11 +406,7 @@ func TestRequireID(t *testing.T) {
 // clone a token instead of updating it, "<id>/execute" run a query instead
 // of reading it.
 func TestSlashInSegmentIDsIsRefused(t *testing.T) {
-	var sent atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
+	c, sent := countingServer(t)
 	id := "6a1253d2-0000-4000-8000-000000000000/clone"
 	calls := map[string]func() error{
 		"TokenUpdate": func() error {
@@ -448,16 +440,12 @@ func TestSlashInSegmentIDsIsRefused(t *testing.T) {
 // newline) is bad input, refused before anything is sent, not a transport
 // failure that retrying could fix.
 func TestTokenWithControlCharacterIsRefused(t *testing.T) {
-	var sent atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
-	t.Cleanup(srv.Close)
-	_, err := NewClient(Config{Address: srv.URL, Token: "secret\n"})
+	c, sent := countingServer(t)
+	_, err := NewClient(Config{Address: c.base.Host, Token: "secret\n"})
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "Config.Token", ve.Field)
 
-	c, err := NewClient(Config{Address: srv.URL})
-	require.NoError(t, err)
 	_, _, err = c.KV().Get(t.Context(), "k", &QueryOptions{Token: "secret\n"})
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "token", ve.Field)
@@ -465,4 +453,16 @@ func TestTokenWithControlCharacterIsRefused(t *testing.T) {
 	_, err = c.KV().Put(t.Context(), &KVPair{Key: "k"}, &WriteOptions{Token: "a\x7fb"})
 	require.ErrorAs(t, err, &ve)
 	assert.Zero(t, sent.Load(), "a request was sent")
+}
+
+// countingServer returns a client for a server that answers every request
+// with 200 and counts them: for tests that check nothing is sent.
+func countingServer(t *testing.T) (*Client, *atomic.Int64) {
+	t.Helper()
+	sent := new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { sent.Add(1) }))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Config{Address: srv.URL})
+	require.NoError(t, err)
+	return c, sent
 }

@@ -887,9 +887,8 @@ func TestResignAfterProclaimIsOneTransaction(t *testing.T) {
 		sent []string
 	)
 	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && r.URL.Query().Get("index") != "" {
-			<-r.Context().Done() // the watcher sees nothing
-			return r.Context().Err()
+		if integration.IsBlocking(r) {
+			return integration.HangBlocking(r) // the watcher sees nothing
 		}
 		mu.Lock()
 		sent = append(sent, r.Method+" "+r.URL.Path)

@@ -104,3 +104,20 @@ func (h *HookTransport) HangFirst(match func(*http.Request) bool) {
 		return nil
 	})
 }
+
+// IsBlocking reports whether r is a blocking query (a read with an index):
+// a holder's watch, say.
+func IsBlocking(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Get("index") != ""
+}
+
+// HangBlocking is a hook (see HookTransport.Set) that makes every blocking
+// query wait, without reaching the agent, until its context ends: a
+// holder's watcher then sees no change. Other requests pass.
+func HangBlocking(r *http.Request) error {
+	if IsBlocking(r) {
+		<-r.Context().Done()
+		return r.Context().Err()
+	}
+	return nil
+}

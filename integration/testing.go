@@ -174,3 +174,26 @@ func WaitDone(tb TB, ctx context.Context, d time.Duration) {
 		tb.Fatalf("context not done within %s", d)
 	}
 }
+
+// Within runs call in a goroutine and returns its error. If call has not
+// returned within d, Within runs unblock (when not nil: something that
+// makes call return, so that the test ends cleanly), waits for call, and
+// fails tb with what.
+func Within(tb TB, d time.Duration, what string, call func() error, unblock func()) error {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	}
+	if unblock != nil {
+		unblock()
+		<-done
+	}
+	tb.Fatalf("%s (after %s)", what, d)
+	return nil
+}

@@ -924,14 +924,9 @@ func TestUnlockGivesUpAHungRelease(t *testing.T) {
 		}
 		return nil
 	})
-	done := make(chan error, 1)
-	go func() { done <- l.Unlock(context.Background()) }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Unlock still waiting for a release that hangs")
-	}
+	err = integration.Within(t, 30*time.Second, "Unlock still waiting for a release that hangs",
+		func() error { return l.Unlock(context.Background()) }, nil)
+	require.NoError(t, err)
 	assert.EqualValues(t, 1, held.Load())
 	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
 	require.NoError(t, err)
@@ -1032,20 +1027,11 @@ func TestTryLockGivesUpAHungRead(t *testing.T) {
 	ht.HangFirst(func(r *http.Request) bool {
 		return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/")
 	})
-	done := make(chan error, 1)
-	go func() {
-		_, err := l.TryLock(context.Background())
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-		require.NoError(t, l.Unlock(t.Context()))
-	case <-time.After(40 * time.Second):
-		require.NoError(t, s.Close(t.Context())) // ends TryLock
-		<-done
-		t.Fatal("TryLock still waiting on a hung read")
-	}
+	err = integration.Within(t, 40*time.Second, "TryLock still waiting on a hung read",
+		func() error { _, err := l.TryLock(context.Background()); return err },
+		func() { require.NoError(t, s.Close(t.Context())) }) // ends TryLock
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(t.Context()))
 }
 
 // A Lock whose attempt got no answer, on a key that another Lock on the
@@ -1140,13 +1126,7 @@ func TestUnlockDoesNotOverwriteAnUnseenWrite(t *testing.T) {
 	require.NoError(t, err)
 	// The watcher's blocking query never reaches the agent: it does not
 	// see the write.
-	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && r.URL.Query().Get("index") != "" {
-			<-r.Context().Done()
-			return r.Context().Err()
-		}
-		return nil
-	})
+	ht.Set(integration.HangBlocking)
 	held, err := l.Lock(t.Context())
 	require.NoError(t, err)
 	_, err = direct.KV().Put(t.Context(), &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 7}, nil)

@@ -127,20 +127,11 @@ func TestTryAcquireGivesUpAHungRead(t *testing.T) {
 	s, err := semaphore.New(c, semPrefix(t), 1, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	ht.HangFirst(func(r *http.Request) bool { return r.Method == http.MethodGet })
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.TryAcquire(context.Background())
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-		require.NoError(t, s.Release(t.Context()))
-	case <-time.After(40 * time.Second):
-		require.NoError(t, sess.Close(t.Context())) // ends TryAcquire
-		<-done
-		t.Fatal("TryAcquire still waiting on a hung read")
-	}
+	err = integration.Within(t, 40*time.Second, "TryAcquire still waiting on a hung read",
+		func() error { _, err := s.TryAcquire(context.Background()); return err },
+		func() { require.NoError(t, sess.Close(t.Context())) }) // ends TryAcquire
+	require.NoError(t, err)
+	require.NoError(t, s.Release(t.Context()))
 }
 
 // A server that answers blocking reads at once with X-Consul-Index: 0

@@ -19,21 +19,6 @@ import (
 	"github.com/consulkit/consulkit/session"
 )
 
-// isWatch reports whether r is a blocking query (a holder's watch).
-func isWatch(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Query().Get("index") != ""
-}
-
-// holdWatches makes the watch of a held slot wait, without reaching the
-// agent, until it is cancelled: the holder does not see changes.
-func holdWatches(r *http.Request) error {
-	if isWatch(r) {
-		<-r.Context().Done()
-		return r.Context().Err()
-	}
-	return nil
-}
-
 // TestReleaseOfLostSlot: a slot lost before Release, while the watcher
 // has not seen it, is reported lost by Release, and what is left of it is
 // cleaned up.
@@ -57,7 +42,7 @@ func TestReleaseOfLostSlot(t *testing.T) {
 			sess := integration.NewSession(t, plain)
 			s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 			require.NoError(t, err)
-			ht.Set(holdWatches)
+			ht.Set(integration.HangBlocking)
 			_, err = s.Acquire(t.Context())
 			require.NoError(t, err)
 
@@ -87,7 +72,7 @@ func TestHeldEndsBeforeReleaseSent(t *testing.T) {
 	for _, watchFirst := range []bool{false, true} {
 		var watched atomic.Bool
 		ht.Set(func(r *http.Request) error {
-			if isWatch(r) {
+			if integration.IsBlocking(r) {
 				watched.Store(true)
 			}
 			return nil

@@ -361,14 +361,9 @@ func TestCloseGivesUpAHungDestroy(t *testing.T) {
 	c, tr := holdingClient(t, "/v1/session/destroy/")
 	s, err := session.New(t.Context(), c)
 	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Close(context.Background()) }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Close still waiting for a destroy that hangs")
-	}
+	err = integration.Within(t, 30*time.Second, "Close still waiting for a destroy that hangs",
+		func() error { return s.Close(context.Background()) }, nil)
+	require.NoError(t, err)
 	assert.EqualValues(t, 2, tr.seen.Load())
 	info, _, err := integration.Shared(t).Client(t).Session().Info(t.Context(), s.ID(), nil)
 	require.NoError(t, err)
