@@ -157,22 +157,31 @@ func (a *Agent) waitAnswering(ctx context.Context) error {
 	})
 }
 
-// registered returns nil once the agent's node is in the catalog: before
-// that, creating a session on it fails with "Missing node registration".
+// registered returns nil once the agent's node is in the catalog with a
+// passing serfHealth check. Before that, creating a session on it fails
+// with "Missing node registration" or "Missing check 'serfHealth'
+// registration": the leader registers the node and its check some time
+// after it has been elected, and in a cluster a write can be accepted
+// before the leader has got round to every member.
 func (a *Agent) registered(ctx context.Context) error {
 	c, err := a.NewClient()
 	if err != nil {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	node, _, err := c.Catalog().Node(ctx, a.Name, nil)
+	checks, _, err := c.Health().Node(ctx, a.Name, nil)
 	if err != nil {
 		return err
 	}
-	if node == nil {
-		return fmt.Errorf("node %s not registered yet", a.Name)
+	for _, ch := range checks {
+		if ch.CheckID == "serfHealth" {
+			if ch.Status != api.HealthPassing {
+				return fmt.Errorf("node %s: serfHealth is %s", a.Name, ch.Status)
+			}
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("node %s: serfHealth not registered yet", a.Name)
 }
 
 // waitFor calls try until it succeeds, ctx ends or limit passes, and

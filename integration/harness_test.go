@@ -98,6 +98,18 @@ func TestClusterElectsNewLeaderAfterLeaderStops(t *testing.T) {
 	cl := integration.NewCluster(t, 3)
 	ctx := t.Context()
 
+	// A cluster handed out is ready for sessions on every server: the
+	// leader has registered each node with its serfHealth check (without
+	// it, creating a session fails with "Missing check 'serfHealth'
+	// registration", which CI once hit).
+	for i := range cl.Servers {
+		c := cl.Client(t, i)
+		id, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: 10 * time.Second}, nil)
+		require.NoError(t, err, "server %d", i)
+		_, err = c.Session().Destroy(ctx, id, nil)
+		require.NoError(t, err)
+	}
+
 	leader, err := cl.Leader(ctx)
 	require.NoError(t, err)
 	// Polling the leader (as WaitLeader does, many times a second while a
