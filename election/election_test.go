@@ -677,7 +677,7 @@ func TestRunInvariant(t *testing.T) {
 			},
 				// Own sessions, renewed per campaign; a lock-delay gives a
 				// deposed leader time to stop.
-				election.WithSessionOptions(session.WithLockDelay(time.Second), session.WithTTL(10*time.Second)),
+				election.WithSessionOptions(session.WithLockDelay(2*time.Second), session.WithTTL(10*time.Second)),
 				election.WithHooks(hooks))
 		}()
 	}

@@ -33,6 +33,10 @@ type Contention struct {
 	// 3s during ShortPhase (default 12s).
 	TTL        time.Duration
 	ShortPhase time.Duration
+	// MinAcquisitions (default 10): the short phase goes on past
+	// ShortPhase, for up to a minute, until this many acquisitions have
+	// been seen, so that a slow machine still exercises the holders.
+	MinAcquisitions int
 }
 
 // ContentionResult is what Contend saw.
@@ -69,6 +73,9 @@ func Contend(tb TB, a *Agent, c Contention) ContentionResult {
 	if c.ShortPhase == 0 {
 		c.ShortPhase = 12 * time.Second
 	}
+	if c.MinAcquisitions == 0 {
+		c.MinAcquisitions = 10
+	}
 	// Every proxy first: a setup that fails leaves no worker running.
 	clients := make([]*api.Client, c.Workers)
 	proxies := make([]*FaultProxy, c.Workers)
@@ -97,7 +104,11 @@ func Contend(tb TB, a *Agent, c Contention) ContentionResult {
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	faults := []Fault{Hang, ServerError, NoLeader}
-	for end := time.Now().Add(c.ShortPhase); time.Now().Before(end) && ctx.Err() == nil; {
+	start := time.Now()
+	for ctx.Err() == nil {
+		if d := time.Since(start); d >= c.ShortPhase+time.Minute || d >= c.ShortPhase && r.acquisitions() >= c.MinAcquisitions {
+			break
+		}
 		p := proxies[rng.IntN(c.Workers)]
 		p.Set(faults[rng.IntN(len(faults))])
 		sleepCtx(ctx, time.Duration(300+rng.IntN(2700))*time.Millisecond)
@@ -142,6 +153,12 @@ type contention struct {
 
 	mu  sync.Mutex
 	res ContentionResult
+}
+
+func (r *contention) acquisitions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.res.Acquisitions
 }
 
 func (r *contention) problem(err error) {

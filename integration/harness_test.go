@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -203,4 +204,27 @@ func without(n, skip int) []int {
 		}
 	}
 	return out
+}
+
+// TestRestartWaitsForItsPort: a restarted process keeps its ports, one of
+// which may have been taken while it was stopped; Start then tries again
+// until the port is free instead of failing with an exited agent.
+func TestRestartWaitsForItsPort(t *testing.T) {
+	a := integration.NewAgent(t)
+	if a.Mode != integration.ModeProcess {
+		t.Skip("containers have addresses of their own: only processes share ports with the test process; the process-mode run covers this")
+	}
+	ctx := t.Context()
+	c := a.Client(t)
+	_, err := c.KV().Put(ctx, &api.KVPair{Key: "before", Value: []byte("1")}, nil)
+	require.NoError(t, err)
+	require.NoError(t, a.Stop(ctx))
+
+	ln, err := net.Listen("tcp", a.Addr)
+	require.NoError(t, err)
+	freed := time.AfterFunc(time.Second, func() { _ = ln.Close() })
+	t.Cleanup(func() { freed.Stop(); _ = ln.Close() })
+	require.NoError(t, a.Start(ctx))
+	_, err = c.KV().Put(ctx, &api.KVPair{Key: "after", Value: []byte("1")}, nil)
+	require.NoError(t, err)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,7 +117,7 @@ func (b *processBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, 
 		a.Token = newToken()
 		args = append(args, "-hcl", aclHCL(a.Token))
 	}
-	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), serf: "127.0.0.1:" + strconv.Itoa(ports.serfLAN), logBuf: &ringBuffer{max: 16 << 10}}
+	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), serf: "127.0.0.1:" + strconv.Itoa(ports.serfLAN), http: a.Addr, logBuf: &ringBuffer{max: 16 << 10}}
 	a.node = n
 	if err := n.start(ctx); err != nil {
 		return nil, err
@@ -152,7 +153,7 @@ func (b *processBackend) startCluster(ctx context.Context, size int) (*Cluster, 
 				args = append(args, "-retry-join", "127.0.0.1:"+strconv.Itoa(ports[j].serfLAN))
 			}
 		}
-		n := &procNode{b: b, args: args, dataDir: dir, raft: "127.0.0.1:" + strconv.Itoa(ports[i].server), serf: "127.0.0.1:" + strconv.Itoa(ports[i].serfLAN), logBuf: &ringBuffer{max: 16 << 10}}
+		n := &procNode{b: b, args: args, dataDir: dir, raft: "127.0.0.1:" + strconv.Itoa(ports[i].server), serf: "127.0.0.1:" + strconv.Itoa(ports[i].serfLAN), http: "127.0.0.1:" + strconv.Itoa(ports[i].http), logBuf: &ringBuffer{max: 16 << 10}}
 		cl.Servers = append(cl.Servers, &Agent{Addr: "127.0.0.1:" + strconv.Itoa(ports[i].http), Name: name, Mode: ModeProcess, node: n})
 		if err := n.start(ctx); err != nil {
 			_ = cl.Close(ctx)
@@ -170,7 +171,9 @@ type procNode struct {
 	dataDir string
 	raft    string
 	serf    string
+	http    string
 	logBuf  *ringBuffer
+	started bool // start has run before: a start now is a restart
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -197,12 +200,77 @@ func (n *procNode) alive() error {
 }
 func (n *procNode) logs() string { return n.logBuf.String() }
 
+// start starts the process. The first start returns at once: StartAgent
+// and StartCluster wait for the node and, when it exits because a port
+// was taken, start over on other ports. A start after stop must keep the
+// node's ports, and one of them may have been taken meanwhile (by another
+// test's listener, or as the local port of an outgoing connection):
+// Consul then exits at once. Such a start waits until the node listens,
+// and tries again, for a few seconds, while the port is in use.
 func (n *procNode) start(ctx context.Context) error {
+	for try := 1; ; try++ {
+		restart, err := n.startOnce()
+		if err != nil || !restart {
+			return err
+		}
+		err = n.waitListening(ctx)
+		if err == nil || !errors.Is(err, errExited) || try == 10 ||
+			!strings.Contains(n.logs(), "address already in use") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// waitListening waits until the node answers HTTP (Consul opens that port
+// after its others), or has exited. An answer is asked for, not just a
+// connection: whoever took the port may be listening on it.
+func (n *procNode) waitListening(ctx context.Context) error {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	return waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
+		if err := n.alive(); err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+n.http+"/v1/status/leader", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("integration: %s answered %s", n.http, resp.Status)
+		}
+		return nil
+	})
+}
+
+// startOnce starts the process unless it is running, and reports whether
+// it had run before. A process that exited by itself is started again.
+func (n *procNode) startOnce() (restart bool, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cmd != nil {
-		return nil
+		select {
+		case <-n.exited:
+			n.cmd = nil
+			_ = os.Remove(n.record)
+		default:
+			return false, nil
+		}
 	}
+	restart = n.started
+	n.started = true
 	// The consulkit-harness node-meta argument lets a later run recognise
 	// a leftover process.
 	cmd := exec.Command(n.b.bin, n.args...)
@@ -210,7 +278,7 @@ func (n *procNode) start(ctx context.Context) error {
 	cmd.Stderr = n.logBuf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("integration: starting consul: %w", err)
+		return restart, fmt.Errorf("integration: starting consul: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -218,7 +286,7 @@ func (n *procNode) start(ctx context.Context) error {
 	rec, _ := json.Marshal(procRecord{Owner: os.Getpid(), PID: cmd.Process.Pid, DataDir: n.dataDir})
 	n.record = filepath.Join(n.b.stateDir, fmt.Sprintf("%d-%d.json", os.Getpid(), cmd.Process.Pid))
 	_ = os.WriteFile(n.record, rec, 0o644)
-	return nil
+	return restart, nil
 }
 
 // signalAndWait sends sig and waits for the process to exit, escalating to

@@ -161,7 +161,10 @@ type Session struct {
 
 // New creates a session and starts renewing it. ctx bounds the creation
 // only (which also gives up after 10 seconds without an answer, with a
-// retryable error); the session lives until Close or loss.
+// retryable error); the session lives until Close or loss. A creation that
+// got no answer may still have been applied: that session, which nobody
+// renews or holds anything with, lapses at its TTL (Consul removes it
+// within twice the TTL).
 func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, error) {
 	if client == nil {
 		return nil, &api.ValidationError{Field: "client", Reason: "nil"}

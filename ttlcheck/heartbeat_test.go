@@ -178,7 +178,7 @@ func TestRunRegistersBeatsAndDeregisters(t *testing.T) {
 			hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(200*time.Millisecond))
 			require.NoError(t, err)
 			stop := startRun(t, hb)
-			c := f.waitCheck(t, chk.ID, 3*time.Second, "six beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 6 })
+			c := f.waitCheck(t, chk.ID, 6*time.Second, "ten beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 10 })
 			assert.Equal(t, api.HealthPassing, c.status)
 			// A beat may be late on a loaded machine (and lateness adds up:
 			// the next beat is due an interval after the last one was
@@ -190,7 +190,7 @@ func TestRunRegistersBeatsAndDeregisters(t *testing.T) {
 			//   150..400ms (a loop sending back to back, or at the TTL,
 			//   is far out), and the shortest one is under 300ms, which
 			//   the default interval (TTL/3 = 333ms, WithInterval
-			//   ignored) cannot produce, while on time one beat of four
+			//   ignored) cannot produce, while on time one beat of eight
 			//   suffices.
 			var sum, shortest time.Duration
 			for i := 1; i < len(c.updates); i++ {
@@ -627,7 +627,7 @@ func TestProbe(t *testing.T) {
 			if tt.name == "hung" {
 				t.Cleanup(releaseProbe) // runs before startRun's stop
 			}
-			c := f.waitCheck(t, chk.ID, 3*time.Second, "six beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 6 })
+			c := f.waitCheck(t, chk.ID, 6*time.Second, "ten beats", func(c *fakeCheck) bool { return c != nil && len(c.updates) >= 10 })
 			assert.Equal(t, tt.status, c.status)
 			assert.True(t, strings.HasPrefix(c.output, tt.note), "output %q", c.output)
 			// Beats keep their pace whatever the probe does. A late beat on
@@ -641,7 +641,7 @@ func TestProbe(t *testing.T) {
 			//   half the probe timeout (250ms): a probe that delayed
 			//   every beat by its timeout (run after the beat was due, or
 			//   waited for past its deadline) makes every gap ~300ms,
-			//   while it takes one beat of four less than 50ms late (late
+			//   while it takes one beat of eight less than 50ms late (late
 			//   beats measured a few ms under load).
 			interval := hb.Interval()
 			var shortest time.Duration

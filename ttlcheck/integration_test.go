@@ -410,7 +410,9 @@ func TestIntegrationSessionTiedToHeartbeat(t *testing.T) {
 			if tt.keep {
 				opts = append(opts, ttlcheck.WithKeepCheck())
 			}
-			chk := ttlcheck.Check{ID: id, Name: "alive", TTL: 2 * time.Second}
+			// A TTL of some seconds: a loaded machine may hold up a beat
+			// for a second or so, which must not lapse the check here.
+			chk := ttlcheck.Check{ID: id, Name: "alive", TTL: 5 * time.Second}
 			var hb *ttlcheck.Heartbeat
 			var err error
 			if tt.service {
@@ -447,8 +449,8 @@ func TestIntegrationSessionTiedToHeartbeat(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, ok, "the session holds the lock")
 
-			// Healthy: the session lives on across several TTLs.
-			time.Sleep(3 * time.Second)
+			// Healthy: the session lives on for longer than a TTL.
+			time.Sleep(6 * time.Second)
 			info, _, err = c.Session().Info(t.Context(), sid, nil)
 			require.NoError(t, err)
 			require.NotNil(t, info, "the session lives while the heartbeat passes")
@@ -461,7 +463,7 @@ func TestIntegrationSessionTiedToHeartbeat(t *testing.T) {
 			require.Eventually(t, func() bool {
 				info, _, err := c.Session().Info(t.Context(), sid, nil)
 				return err == nil && info == nil
-			}, 8*time.Second, 100*time.Millisecond, "the session is invalidated")
+			}, 15*time.Second, 100*time.Millisecond, "the session is invalidated")
 			kv, _, err := c.KV().Get(t.Context(), key, nil)
 			require.NoError(t, err)
 			require.NotNil(t, kv)
@@ -499,21 +501,23 @@ func TestIntegrationProbeFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			id := uniq(t, "alive")
-			hb, err := ttlcheck.New(c, ttlcheck.Check{ID: id, Name: "alive", TTL: 2 * time.Second}, ttlcheck.WithProbe(tt.probe))
+			// TTL 4s: beats every 1.33s, and a lapse needs 2.67s without
+			// one, which a loaded machine does not cause.
+			hb, err := ttlcheck.New(c, ttlcheck.Check{ID: id, Name: "alive", TTL: 4 * time.Second}, ttlcheck.WithProbe(tt.probe))
 			require.NoError(t, err)
 			stop := startRun(t, hb)
 			if tt.name == "hung" {
 				t.Cleanup(releaseProbe) // runs before startRun's stop
 			}
 			deregisterAtCleanup(t, c, id)
-			waitHealth(t, c, id, api.HealthCritical, 3*time.Second)
-			waitAgent(t, c, id, api.HealthCritical, 3*time.Second, func(o string) bool { return strings.HasPrefix(o, tt.note) })
+			waitHealth(t, c, id, api.HealthCritical, 6*time.Second)
+			waitAgent(t, c, id, api.HealthCritical, 6*time.Second, func(o string) bool { return strings.HasPrefix(o, tt.note) })
 			// The heartbeat goes on: over more than a TTL, every sample of
 			// the check shows it there and critical because of the probe,
 			// never a lapsed TTL (the agent's output would then be "TTL
 			// expired ..." until the next beat).
 			samples, bad := 0, false
-			for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 				checks, _, err := c.Agent().Checks(t.Context(), nil)
 				if err != nil {
 					continue // a slow or failed read is no sample
