@@ -121,7 +121,8 @@ func WithSession(s *session.Session) Option {
 
 // WithSessionOptions sets the options of the sessions the Election
 // creates for itself (ignored with WithSession); session.WithLockDelay
-// decides how long a deposed leader's key stays blocked.
+// decides how long a deposed leader's key stays blocked. Such a session
+// lost while Campaign waits is replaced, and Campaign waits on.
 func WithSessionOptions(opts ...session.Option) Option {
 	return func(c *config) error {
 		c.sessOpts = append(c.sessOpts, opts...)

@@ -965,3 +965,46 @@ func TestRunCampaignsAgainWhenTheSessionCheckHangs(t *testing.T) {
 	require.Eventually(t, func() bool { return terms.Load() >= 2 }, 25*time.Second, 50*time.Millisecond,
 		"Run did not campaign again: stuck on the session check")
 }
+
+// TestStandbyRunSurvivesItsOwnSessionLoss: a standby Run whose own session
+// is invalidated while it waits (an operator's destroy, a serfHealth flap)
+// campaigns on with a new one, and takes over when the leader resigns.
+func TestStandbyRunSurvivesItsOwnSessionLoss(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	a, err := election.New(c, key, election.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	_, err = a.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	name := "standby " + t.Name()
+	done := make(chan error, 1)
+	ran := make(chan struct{})
+	go func() {
+		done <- election.Run(ctx, c, key, []byte("b"), func(leading context.Context) error {
+			close(ran)
+			<-leading.Done()
+			return nil
+		}, election.WithSessionOptions(session.WithName(name), session.WithLockDelay(0)))
+	}()
+	first := integration.WaitSessionNamed(t, c, name)
+	time.Sleep(200 * time.Millisecond) // parked on the key
+	_, err = c.Session().Destroy(t.Context(), first, nil)
+	require.NoError(t, err)
+	require.NoError(t, a.Resign(t.Context())) // the standby's attempt meets its invalid session
+	select {
+	case <-ran:
+	case err := <-done:
+		t.Fatalf("the standby's Run ended instead of taking over: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the standby never took over")
+	}
+	l, err := a.Leader(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "b", string(l.Value))
+	assert.NotEqual(t, first, l.Session)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+}

@@ -39,7 +39,9 @@ const resignTimeout = 30 * time.Second
 // A campaign that fails with a transient error (api.IsRetryable) is
 // retried with backoff; any other error ends Run, as does the loss of a
 // session given with WithSession (checked after every loss, with one
-// request). With Hooks.OnNewLeader set, Run observes
+// request). A session the Election made for itself that is lost while
+// Run waits to lead is replaced (see WithSessionOptions): a standby stays
+// a standby. With Hooks.OnNewLeader set, Run observes
 // the key for as long as it runs (one more blocking query).
 //
 // Between candidates on several machines, "never two at once" holds only

@@ -227,7 +227,9 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			case oe.LockHeld():
 				return Token{}, held, nil
 			case oe.InvalidSession():
-				return Token{}, 0, fmt.Errorf("lock: session %s: %w", sid, err)
+				// Consul no longer has the session; its renew loop may
+				// not have found out yet.
+				return Token{}, 0, fmt.Errorf("lock: session %s: %w: %w", sid, session.ErrInvalidated, err)
 			}
 			// Any other refusal of the lock itself would repeat: report it
 			// rather than spin.

@@ -80,6 +80,11 @@ type Option func(*holder.Config) error
 // WithSession makes the Lock hold the key through s, which the caller owns
 // and may share with other locks on other keys. Without it, the Lock
 // creates a session at each acquisition and destroys it at Unlock.
+//
+// A caller's session lost while Lock waits ends the wait (an error
+// wrapping session.ErrInvalidated or session.ErrExpired): replacing it is
+// the caller's call. A session the Lock made for itself is replaced
+// instead, and Lock waits on: nothing was held through it.
 func WithSession(s *session.Session) Option {
 	return func(c *holder.Config) error { return c.SetSession(s) }
 }
@@ -219,21 +224,33 @@ func (l *Lock) end() {
 	l.mu.Unlock()
 }
 
-func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err error) {
+func (l *Lock) acquire(ctx context.Context, try bool) (context.Context, error) {
 	if err := l.begin(); err != nil {
 		return nil, err
 	}
 	defer l.end()
 
-	lease, err := l.cfg.Take(ctx, l.client, func(string) string { return l.key })
-	if err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
+	var logger *slog.Logger
+	if l.cfg.Logger != nil {
+		logger = l.cfg.Logger.With("key", l.key)
 	}
-	defer func() {
-		if err != nil {
-			lease.Drop(ctx)
-		}
-	}()
+	tok, lease, err := holder.Acquire(ctx, try, logger, "consul lock",
+		func() (*holder.Lease, error) {
+			lease, err := l.cfg.Take(ctx, l.client, func(string) string { return l.key })
+			if err != nil {
+				return nil, fmt.Errorf("lock: %w", err)
+			}
+			return lease, nil
+		},
+		func(lease *holder.Lease) (Token, error) { return l.acquireWith(ctx, lease, try) })
+	if err != nil {
+		return nil, err
+	}
+	return l.hold(tok, lease), nil
+}
+
+// acquireWith runs one acquisition through lease's session.
+func (l *Lock) acquireWith(ctx context.Context, lease *holder.Lease, try bool) (Token, error) {
 	sess := lease.Session
 
 	// A request in flight when the session ends is abandoned: the
@@ -255,11 +272,11 @@ func (l *Lock) acquire(ctx context.Context, try bool) (_ context.Context, err er
 	}
 	if err != nil {
 		if ctx.Err() == nil && sess.Err() != nil {
-			return nil, fmt.Errorf("lock: session: %w", sess.Err())
+			return Token{}, fmt.Errorf("lock: session: %w", sess.Err())
 		}
-		return nil, err
+		return Token{}, err
 	}
-	return l.hold(tok, lease), nil
+	return tok, nil
 }
 
 // hold records an acquisition and starts its watcher.

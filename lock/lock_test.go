@@ -1150,3 +1150,100 @@ func TestUnlockDoesNotOverwriteAnUnseenWrite(t *testing.T) {
 	assert.Equal(t, []byte("data"), pair.Value)
 	assert.Empty(t, pair.Session, "the session still holds the key")
 }
+
+// TestOwnSessionLostWhileWaiting: a Lock waiting through a session it made
+// for itself waits on with a new session when that one is invalidated (an
+// operator's destroy, a serfHealth flap): nothing was held through it.
+// Both ways of finding out are covered: the acquisition refused for an
+// invalid session (the holder unlocks at once), and the renew loop's 404.
+func TestOwnSessionLostWhileWaiting(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	for _, tt := range []struct {
+		name     string
+		viaRenew bool // the holder unlocks only once the renew loop has found out
+	}{
+		{name: "refused attempt"},
+		{name: "renew 404", viaRenew: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			a, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+			require.NoError(t, err)
+			_, err = a.Lock(ctx)
+			require.NoError(t, err)
+
+			name := "waiter " + t.Name()
+			b, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithLockDelay(0), session.WithTTL(10*time.Second), session.WithName(name)))
+			require.NoError(t, err)
+			got := make(chan error, 1)
+			go func() {
+				_, err := b.Lock(ctx)
+				got <- err
+			}()
+			first := integration.WaitSessionNamed(t, c, name)
+			time.Sleep(200 * time.Millisecond) // parked on the key
+			_, err = c.Session().Destroy(ctx, first, nil)
+			require.NoError(t, err)
+			if tt.viaRenew {
+				// The renew loop (every 5s) finds the session gone, and
+				// the Lock makes a new one while the key is still held.
+				integration.WaitSessionNamed(t, c, name, first)
+			}
+			select {
+			case err := <-got:
+				t.Fatalf("Lock ended when its own session was destroyed: %v", err)
+			default:
+			}
+			require.NoError(t, a.Unlock(ctx))
+			select {
+			case err := <-got:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the waiter did not acquire")
+			}
+			tok := b.Token()
+			assert.NotEqual(t, first, tok.Session, "acquired through a new session")
+			assert.Equal(t, name, sessionName(t, c, tok.Session))
+			require.NoError(t, b.Unlock(ctx))
+			assert.Empty(t, integration.SessionsNamed(t, c, name), "the Lock's sessions are all destroyed")
+		})
+	}
+}
+
+// TestCallerSessionLostWhileWaiting: a caller's session is the caller's to
+// replace: Lock ends with ErrInvalidated.
+func TestCallerSessionLostWhileWaiting(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	a, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	_, err = a.Lock(ctx)
+	require.NoError(t, err)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	b, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.Lock(ctx)
+		got <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_, err = c.Session().Destroy(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NoError(t, a.Unlock(ctx)) // b's attempt is refused: invalid session
+	select {
+	case err := <-got:
+		assert.ErrorIs(t, err, session.ErrInvalidated)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lock went on with a session Consul no longer has")
+	}
+}
+
+func sessionName(t *testing.T, c *api.Client, id string) string {
+	t.Helper()
+	se, _, err := c.Session().Info(t.Context(), id, nil)
+	require.NoError(t, err)
+	require.NotNil(t, se, "session %s", id)
+	return se.Name
+}

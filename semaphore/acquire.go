@@ -258,6 +258,11 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		if serr := a.sess.Err(); serr != nil {
 			return view{}, 0, fmt.Errorf("semaphore: session: %w", serr)
 		}
+		if oe, ok := te.Op(1); ok && oe.InvalidSession() {
+			// Consul no longer has the session; its renew loop may not
+			// have found out yet.
+			return view{}, 0, fmt.Errorf("semaphore: session %s: %w: %w", sid, session.ErrInvalidated, err)
+		}
 		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)
 	}
 	a.uncertain = false

@@ -72,6 +72,10 @@ type Option func(*holder.Config) error
 // prefixes. Without it, the Semaphore creates a session at each
 // acquisition (behavior Delete, so that Consul deletes the contender key
 // when the session is invalidated) and destroys it at Release.
+//
+// A caller's session lost while Acquire waits ends the wait (an error
+// wrapping session.ErrInvalidated or session.ErrExpired); a session the
+// Semaphore made for itself is replaced instead, and Acquire waits on.
 func WithSession(s *session.Session) Option {
 	return func(c *holder.Config) error { return c.SetSession(s) }
 }
@@ -306,21 +310,40 @@ func (s *Semaphore) end() {
 	s.mu.Unlock()
 }
 
-func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, err error) {
+func (s *Semaphore) acquire(ctx context.Context, try bool) (context.Context, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	defer s.end()
 
-	lease, err := s.cfg.Take(ctx, s.client, s.contenderKey, session.WithBehavior(session.Delete))
-	if err != nil {
-		return nil, fmt.Errorf("semaphore: %w", err)
+	var logger *slog.Logger
+	if s.cfg.Logger != nil {
+		logger = s.cfg.Logger.With("prefix", s.prefix)
 	}
-	defer func() {
-		if err != nil {
-			lease.Drop(ctx)
-		}
-	}()
+	type acquired struct {
+		v    view
+		late pending
+	}
+	got, lease, err := holder.Acquire(ctx, try, logger, "consul semaphore",
+		func() (*holder.Lease, error) {
+			lease, err := s.cfg.Take(ctx, s.client, s.contenderKey, session.WithBehavior(session.Delete))
+			if err != nil {
+				return nil, fmt.Errorf("semaphore: %w", err)
+			}
+			return lease, nil
+		},
+		func(lease *holder.Lease) (acquired, error) {
+			v, late, err := s.acquireWith(ctx, lease, try)
+			return acquired{v, late}, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return s.hold(got.v, lease, got.late), nil
+}
+
+// acquireWith runs one acquisition through lease's session.
+func (s *Semaphore) acquireWith(ctx context.Context, lease *holder.Lease, try bool) (view, pending, error) {
 	sess := lease.Session
 
 	// A request in flight or a pause when the session ends is abandoned:
@@ -340,11 +363,11 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (_ context.Context, e
 	}
 	if err != nil {
 		if ctx.Err() == nil && sess.Err() != nil {
-			return nil, fmt.Errorf("semaphore: session: %w", sess.Err())
+			return view{}, pending{}, fmt.Errorf("semaphore: session: %w", sess.Err())
 		}
-		return nil, err
+		return view{}, pending{}, err
 	}
-	return s.hold(v, lease, a.late), nil
+	return v, a.late, nil
 }
 
 // hold records a slot and starts its watcher.

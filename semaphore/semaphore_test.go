@@ -818,3 +818,67 @@ func TestAcquireRightAfterLoss(t *testing.T) {
 		integration.WaitDone(t, held, time.Second)
 	}
 }
+
+// TestOwnSessionLostWhileWaiting: an Acquire waiting through a session the
+// Semaphore made for itself waits on with a new one when that one is
+// invalidated: nothing was held through it. A caller's session ends the
+// wait with ErrInvalidated.
+func TestOwnSessionLostWhileWaiting(t *testing.T) {
+	c := newClient(t)
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("own=%t", own), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			prefix := semPrefix(t)
+			a, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+			require.NoError(t, err)
+			_, err = a.Acquire(ctx)
+			require.NoError(t, err)
+
+			name := "waiter " + t.Name()
+			opt := semaphore.WithSessionOptions(session.WithName(name), session.WithTTL(10*time.Second))
+			if !own {
+				opt = semaphore.WithSession(integration.NewSession(t, c, session.WithName(name)))
+			}
+			b, err := semaphore.New(c, prefix, 1, opt)
+			require.NoError(t, err)
+			got := make(chan error, 1)
+			go func() {
+				_, err := b.Acquire(ctx)
+				got <- err
+			}()
+			first := integration.WaitSessionNamed(t, c, name)
+			time.Sleep(200 * time.Millisecond) // parked on the prefix
+			_, err = c.Session().Destroy(ctx, first, nil)
+			require.NoError(t, err)
+			if !own {
+				select {
+				case err := <-got:
+					assert.ErrorIs(t, err, session.ErrInvalidated)
+				case <-time.After(10 * time.Second):
+					t.Fatal("Acquire went on with a session Consul no longer has")
+				}
+				require.NoError(t, a.Release(ctx))
+				return
+			}
+			second := integration.WaitSessionNamed(t, c, name, first)
+			select {
+			case err := <-got:
+				t.Fatalf("Acquire ended when its own session was destroyed: %v", err)
+			default:
+			}
+			require.NoError(t, a.Release(ctx))
+			select {
+			case err := <-got:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the waiter did not acquire")
+			}
+			holders, err := b.Holders(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []string{second}, holders)
+			require.NoError(t, b.Release(ctx))
+			assert.Empty(t, integration.SessionsNamed(t, c, name), "the Semaphore's sessions are all destroyed")
+		})
+	}
+}

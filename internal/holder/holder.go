@@ -5,11 +5,13 @@ package holder
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -79,6 +81,50 @@ func (c *Config) Take(ctx context.Context, client *api.Client, keyFor func(sessi
 	}
 	l.unclaim = unclaim
 	return l, nil
+}
+
+// LostWhileWaiting reports whether an acquisition through l that failed
+// with err, while ctx is live, failed because l's own session was lost
+// (invalidated, or expired). Nothing was held through that session, so the
+// acquisition may start over with a new one: a waiting Lock, Acquire or
+// Campaign must not end because a session it made for itself did (a
+// serfHealth flap invalidates every session of a node). A caller's
+// session is the caller's to replace.
+func (l *Lease) LostWhileWaiting(ctx context.Context, err error) bool {
+	if !l.own || ctx.Err() != nil {
+		return false
+	}
+	return l.Session.Err() != nil || errors.Is(err, session.ErrInvalidated)
+}
+
+// Acquire runs one acquisition: it takes a lease and runs the acquisition
+// through it, and drops the lease when that fails. When the lease's own
+// session was lost while waiting (LostWhileWaiting) and try is false, it
+// starts over with a new lease after a short pause, logging what to the
+// logger, if any, at warning level.
+func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what string, take func() (*Lease, error), run func(*Lease) (T, error)) (T, *Lease, error) {
+	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		lease, err := take()
+		if err != nil {
+			var zero T
+			return zero, nil, err
+		}
+		v, err := run(lease)
+		if err == nil {
+			return v, lease, nil
+		}
+		lease.Drop(ctx)
+		if try || !lease.LostWhileWaiting(ctx, err) {
+			return v, nil, err
+		}
+		if logger != nil {
+			logger.Warn(what+": a session made for this acquisition ended while it waited; waiting on with a new one", "session", lease.Session.ID(), "err", err)
+		}
+		if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+			return v, nil, serr
+		}
+	}
 }
 
 // Unclaim gives up the claim on the key; it is idempotent.
