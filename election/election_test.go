@@ -1008,3 +1008,21 @@ func TestStandbyRunSurvivesItsOwnSessionLoss(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 }
+
+// TestObserveGivesUpAHungFirstRead: Observe's first read is a plain read,
+// bounded like every other: on a connection that died without a reset it
+// is sent again on a new one instead of waiting forever.
+func TestObserveGivesUpAHungFirstRead(t *testing.T) {
+	c, ht := integration.Shared(t).HookedClient(t)
+	obs, err := election.New(c, electionKey(t))
+	require.NoError(t, err)
+	ht.HangFirst(func(r *http.Request) bool { return r.Method == http.MethodGet })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	select {
+	case l := <-obs.Observe(ctx):
+		assert.True(t, l.IsZero(), "no leader: %+v", l)
+	case <-time.After(25 * time.Second):
+		t.Fatal("Observe sent nothing for 25s: its first read hangs")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/holder"
 )
@@ -52,7 +53,12 @@ func (e *Election) observe(ctx context.Context, emit func(Leader)) {
 		q := e.queryOptions()
 		q.WaitIndex, q.WaitTime = idx, e.cfg.wait
 		start := time.Now()
-		pair, meta, err := e.client.KV().Get(ctx, e.key, q)
+		// A plain read (the first, or after an index reset) is bounded:
+		// on a connection that died without a reset it would never end.
+		rctx, rcancel := attempt.Read(ctx, idx)
+		pair, meta, err := e.client.KV().Get(rctx, e.key, q)
+		err = attempt.Err(ctx, rctx, err)
+		rcancel()
 		if ctx.Err() != nil {
 			return
 		}
