@@ -225,12 +225,7 @@ func (e *Election) lockOptions(value []byte) []lock.Option {
 }
 
 func (e *Election) queryOptions() *api.QueryOptions {
-	q := &api.QueryOptions{}
-	if e.cfg.sess != nil {
-		w := e.cfg.sess.WriteOptions()
-		q.Datacenter, q.Token, q.Namespace, q.Partition = w.Datacenter, w.Token, w.Namespace, w.Partition
-	}
-	return q
+	return e.cfg.sess.QueryOptions()
 }
 
 // begin reserves the Election for a campaign. A term that has ended but

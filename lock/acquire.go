@@ -115,9 +115,9 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 
 		sent := time.Now()
 		rctx, rcancel := attempt.Read(ctx, a.waitIndex)
-		pair, meta, err := a.l.client.KV().Get(rctx, a.l.key, &api.QueryOptions{
-			WaitIndex: a.waitIndex, WaitTime: a.l.cfg.Wait,
-		})
+		q := a.sess.QueryOptions()
+		q.WaitIndex, q.WaitTime = a.waitIndex, a.l.cfg.Wait
+		pair, meta, err := a.l.client.KV().Get(rctx, a.l.key, q)
 		err = attempt.Err(ctx, rctx, err)
 		rcancel()
 		if err != nil {
@@ -266,7 +266,7 @@ func (a *acquirer) noteHolder(ctx context.Context, holder string) {
 		return
 	}
 	ictx, cancel := attempt.Context(ctx) // a plain read: bound it
-	se, _, err := a.l.client.Session().Info(ictx, holder, nil)
+	se, _, err := a.l.client.Session().Info(ictx, holder, a.sess.QueryOptions())
 	cancel()
 	if err == nil && se != nil {
 		a.holderDelay = se.LockDelay
@@ -364,7 +364,7 @@ func (a *acquirer) cleanup(ctx context.Context) {
 // the key changed in between (read again).
 func (a *acquirer) fenceOnce(ctx context.Context) (bool, error) {
 	key, sid := a.l.key, a.sess.ID()
-	pair, _, err := a.l.client.KV().Get(ctx, key, nil)
+	pair, _, err := a.l.client.KV().Get(ctx, key, a.sess.QueryOptions())
 	if err != nil {
 		return false, err
 	}

@@ -26,7 +26,14 @@
 //     the key is deleted, taken by another session or released by someone
 //     else, or when the session is lost, the held context is cancelled with
 //     cause ErrLost. Transient errors are retried while the session lives;
-//     the session reports loss at its deadline (see package session).
+//     the session reports loss at its deadline (see package session). Each
+//     answer confirms the hold. The query waits at most a third of the
+//     session TTL (WithWaitTime, capped), one stuck past its wait is given
+//     up and the key read again at once, on a new connection; when no
+//     answer has come for two TTLs (reads that fail or hang while the
+//     session renews on other connections), the lock is reported lost with
+//     ErrUnconfirmed and let go. A held lock thus costs one read per TTL/3
+//     while nothing changes.
 //   - Unlock cancels the held context (cause ErrUnlocked) before it sends
 //     the release, so that what the context guards stops before another
 //     holder can take the key. It retries transient errors until its ctx

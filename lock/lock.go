@@ -34,8 +34,14 @@ var (
 	// another Lock or TryLock call on it is in progress.
 	ErrHeld = errors.New("lock: already held or being acquired")
 	// ErrLost is the cause of the held context when the lock is lost: the key
-	// was deleted or taken by another session, or the session was lost.
+	// was deleted or taken by another session, the session was lost, or
+	// the hold could not be confirmed (ErrUnconfirmed).
 	ErrLost = errors.New("lock: lost")
+	// ErrUnconfirmed, wrapped in ErrLost: the watch had no answer from
+	// Consul about the key for two session TTLs while the session renewed
+	// (reads that fail or hang, say). The key may have been deleted or taken
+	// meanwhile, so the lock is reported lost, and let go.
+	ErrUnconfirmed = holder.ErrUnconfirmed
 	// ErrConflict: the key exists with flags that are not a lock's (it is a
 	// semaphore's key, or plain data).
 	ErrConflict = errors.New("lock: key is not a lock (flags mismatch)")
@@ -110,7 +116,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithWaitTime bounds each blocking query the Lock sends: more than 0, at
-// most 10m (default 5m).
+// most 10m (default 5m). The watch of a held lock waits at most a third
+// of the session TTL whatever this says (see ErrUnconfirmed).
 func WithWaitTime(d time.Duration) Option {
 	return func(c *holder.Config) error { return c.SetWait(d) }
 }
@@ -487,7 +494,9 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 // flags, in which case the session's hold is let go, keeping that write.
 func (l *Lock) recheck(ctx context.Context, h *holding) error {
 	rctx, cancel := attempt.Context(ctx)
-	pair, _, err := l.client.KV().Get(rctx, l.key, &api.QueryOptions{Consistency: api.ConsistencyConsistent})
+	q := h.sess.QueryOptions()
+	q.Consistency = api.ConsistencyConsistent
+	pair, _, err := l.client.KV().Get(rctx, l.key, q)
 	err = attempt.Err(ctx, rctx, err)
 	cancel()
 	switch {
@@ -582,6 +591,11 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 	if foreign != nil {
 		l.releaseForeign(h, foreign)
 	}
+	if errors.Is(reason, holder.ErrUnconfirmed) {
+		// The session may still hold the key, for nobody: let it go,
+		// unless it changed since the holding last knew it.
+		_, _ = l.release(context.Background(), h)
+	}
 	h.lease.CloseOwn(context.Background())
 }
 
@@ -597,6 +611,9 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 
 	idx := h.token.ModifyIndex
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	// Each answer confirms the hold (see holder.Confirmer); the
+	// acquisition confirmed it just before.
+	c := holder.NewConfirmer(l.cfg.Wait)
 	for {
 		if ctx.Err() != nil {
 			return nil, nil
@@ -604,25 +621,39 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		if h.sess.Err() != nil {
 			return h.sess.Err(), nil
 		}
+		ttl := h.sess.TTL()
+		plain := c.Plain()
+		q := h.sess.QueryOptions()
+		q.Consistency = api.ConsistencyConsistent
+		var rctx context.Context
+		var rcancel context.CancelFunc
+		var ok bool
+		q.WaitIndex, q.WaitTime, rctx, rcancel, ok = c.Next(qctx, idx, ttl)
+		if !ok {
+			return holder.ErrUnconfirmed, nil
+		}
 		sent := time.Now()
-		pair, meta, err := l.client.KV().Get(qctx, l.key, &api.QueryOptions{
-			WaitIndex: idx, WaitTime: l.cfg.Wait, Consistency: api.ConsistencyConsistent,
-		})
+		pair, meta, err := l.client.KV().Get(rctx, l.key, q)
+		rcancel()
 		if ctx.Err() != nil {
 			return nil, nil
 		}
 		if err != nil {
-			if h.sess.Err() != nil {
-				continue
+			c.Failed()
+			if h.sess.Err() == nil {
+				if l.cfg.Logger != nil {
+					l.cfg.Logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
+				}
+				c.Sleep(qctx, bo.Next(), ttl)
 			}
-			if l.cfg.Logger != nil {
-				l.cfg.Logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
-			}
-			_ = backoff.Sleep(qctx, bo.Next())
 			continue
 		}
+		c.Answered(sent)
 		bo.Reset()
-		pause := holder.IdleWait(idx, meta.LastIndex, sent)
+		var pause time.Duration
+		if !plain {
+			pause = holder.IdleWait(idx, meta.LastIndex, sent)
+		}
 		idx = api.NextWaitIndex(idx, meta.LastIndex)
 		still := pair != nil && pair.Session == h.sess.ID() && pair.Flags == Flag
 		if !still && h.releasing.Load() {

@@ -1247,3 +1247,94 @@ func sessionName(t *testing.T, c *api.Client, id string) string {
 	require.NotNil(t, se, "session %s", id)
 	return se.Name
 }
+
+// TestUnconfirmedHoldIsLost: a watch that gets no answer (its reads fail
+// while the session renews through other requests) cannot see the key
+// taken: after two session TTLs without a confirmation the lock is reported
+// lost and let go. A quiet watch, on the other hand, keeps confirming the
+// hold (its queries wait at most TTL/3) and loses nothing.
+func TestUnconfirmedHoldIsLost(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	quiet, err := lock.New(c, key(t)+"/quiet", lock.WithSession(s))
+	require.NoError(t, err)
+	quietHeld, err := quiet.Lock(ctx)
+	require.NoError(t, err)
+
+	blind, err := lock.New(c, key(t)+"/blind", lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := blind.Lock(ctx)
+	require.NoError(t, err)
+	acquired := time.Now()
+	// From now on no read of the blind key is answered; renewals and
+	// transactions pass.
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blind") {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	// Meanwhile the key is deleted and taken by another session.
+	_, err = direct.KV().Delete(ctx, key(t)+"/blind", nil)
+	require.NoError(t, err)
+	other, err := lock.New(direct, key(t)+"/blind", lock.WithSessionOptions(session.WithLockDelay(0)))
+	require.NoError(t, err)
+	_, err = other.TryLock(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Unlock(context.Background()) })
+
+	select {
+	case <-held.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatalf("still reported held 40s after the key was taken (token %+v)", blind.Token())
+	}
+	ht.Set(nil)
+	t.Logf("reported lost %s after the acquisition", time.Since(acquired))
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+	assert.ErrorIs(t, context.Cause(held), lock.ErrUnconfirmed)
+	assert.NoError(t, s.Err(), "the session itself lived on")
+	assert.True(t, blind.Token().IsZero())
+	assert.ErrorIs(t, blind.Unlock(ctx), lock.ErrLost)
+	// Letting go of the key left the new holder's hold alone.
+	pair, _, err := direct.KV().Get(ctx, key(t)+"/blind", nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, other.Token().Session, pair.Session)
+
+	// The quiet lock has been held for more than a TTL by now.
+	assert.NoError(t, quietHeld.Err(), "a quiet watch confirms its hold")
+	require.NoError(t, quiet.Unlock(ctx))
+}
+
+// TestHungWatchQueryIsSentAgain: a watch query stuck on a connection that
+// died without a reset is given up once its wait is well past, and the
+// watch reads again on a new connection: it sees the key deleted long
+// before two session TTLs, and reports that, not an unconfirmed hold.
+func TestHungWatchQueryIsSentAgain(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	ht.HangFirst(integration.IsBlocking)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond) // the watch's first query is stuck
+	_, err = a.Client(t).KV().Delete(ctx, key(t), nil)
+	require.NoError(t, err)
+	deleted := time.Now()
+	select {
+	case <-held.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the deletion was not seen")
+	}
+	t.Logf("loss reported %s after the deletion", time.Since(deleted))
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+	assert.NotErrorIs(t, context.Cause(held), lock.ErrUnconfirmed, "the hung query was replaced in time")
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrLost)
+}

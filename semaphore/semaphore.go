@@ -49,6 +49,11 @@ var (
 	// contender key was deleted or lost its session, the holder was removed
 	// from the coordination key, or the session was lost.
 	ErrLost = errors.New("semaphore: lost")
+	// ErrUnconfirmed, wrapped in ErrLost: the watch had no answer from
+	// Consul about the prefix for two session TTLs while the session
+	// renewed (reads that fail or hang, say). The slot may have been taken away
+	// meanwhile, so it is reported lost, and let go.
+	ErrUnconfirmed = holder.ErrUnconfirmed
 	// ErrReleased is the cause of the held context after Release.
 	ErrReleased = errors.New("semaphore: released")
 )
@@ -219,19 +224,15 @@ func (s *Semaphore) Limit() int { return s.limit }
 func (s *Semaphore) lockKey() string                { return s.prefix + "/" + LockKey }
 func (s *Semaphore) contenderKey(sid string) string { return s.prefix + "/" + sid }
 
-func queryOptions(sess *session.Session) *api.QueryOptions {
-	q := &api.QueryOptions{}
-	if sess != nil {
-		w := sess.WriteOptions()
-		q.Datacenter, q.Token, q.Namespace, q.Partition = w.Datacenter, w.Token, w.Namespace, w.Partition
-	}
-	return q
-}
-
 // read lists the prefix once (blocking when waitIndex > 0).
 func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex uint64, consistent bool) (view, error) {
-	q := queryOptions(sess)
-	q.WaitIndex, q.WaitTime = waitIndex, s.cfg.Wait
+	return s.readWait(ctx, sess, waitIndex, s.cfg.Wait, consistent)
+}
+
+// readWait is read with a wait of its own.
+func (s *Semaphore) readWait(ctx context.Context, sess *session.Session, waitIndex uint64, wait time.Duration, consistent bool) (view, error) {
+	q := sess.QueryOptions()
+	q.WaitIndex, q.WaitTime = waitIndex, wait
 	if consistent {
 		q.Consistency = api.ConsistencyConsistent
 	}
@@ -672,8 +673,9 @@ func (s *Semaphore) lose(h *holding, reason error) {
 }
 
 // watch follows the prefix with consistent blocking queries while the slot
-// is held. Transient errors are retried for as long as the session lives:
-// the session itself reports loss at its deadline.
+// is held. Transient errors are retried for as long as the session lives
+// (the session itself reports loss at its deadline) and the slot has been
+// confirmed within two session TTLs (else ErrUnconfirmed).
 func (s *Semaphore) watch(ctx context.Context, h *holding) {
 	defer func() {
 		if h.lostReason != nil && s.cfg.Logger != nil {
@@ -692,6 +694,9 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 	sid := h.sess.ID()
 	idx := h.last.index
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	// As the lock's watch: each answer confirms the slot (see
+	// holder.Confirmer).
+	c := holder.NewConfirmer(s.cfg.Wait)
 	for {
 		if ctx.Err() != nil {
 			return
@@ -700,8 +705,16 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 			s.lose(h, err)
 			return
 		}
+		ttl := h.sess.TTL()
+		plain := c.Plain()
+		waitIndex, wait, rctx, rcancel, ok := c.Next(qctx, idx, ttl)
+		if !ok {
+			s.lose(h, holder.ErrUnconfirmed)
+			return
+		}
 		sent := time.Now()
-		v, err := s.read(qctx, h.sess, idx, true)
+		v, err := s.readWait(rctx, h.sess, waitIndex, wait, true)
+		rcancel()
 		if ctx.Err() != nil {
 			return
 		}
@@ -710,15 +723,16 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 			return
 		}
 		if err != nil {
-			if h.sess.Err() != nil {
-				continue
+			c.Failed()
+			if h.sess.Err() == nil {
+				if s.cfg.Logger != nil {
+					s.cfg.Logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
+				}
+				c.Sleep(qctx, bo.Next(), ttl)
 			}
-			if s.cfg.Logger != nil {
-				s.cfg.Logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
-			}
-			_ = backoff.Sleep(qctx, bo.Next())
 			continue
 		}
+		c.Answered(sent)
 		bo.Reset()
 		if why := v.holds(sid); why != nil {
 			s.lose(h, why) // stands aside if Release made the change
@@ -727,7 +741,10 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		h.mu.Lock()
 		h.last = v
 		h.mu.Unlock()
-		pause := holder.IdleWait(idx, v.index, sent)
+		var pause time.Duration
+		if !plain {
+			pause = holder.IdleWait(idx, v.index, sent)
+		}
 		idx = api.NextWaitIndex(idx, v.index)
 		if pause > 0 {
 			_ = backoff.Sleep(qctx, pause)

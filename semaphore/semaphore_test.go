@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -881,4 +882,48 @@ func TestOwnSessionLostWhileWaiting(t *testing.T) {
 			assert.Empty(t, integration.SessionsNamed(t, c, name), "the Semaphore's sessions are all destroyed")
 		})
 	}
+}
+
+// TestUnconfirmedSlotIsLost: a watch whose reads fail while the
+// session renews reports the slot lost after two session TTLs, and lets it
+// go; a quiet watch keeps confirming its slot.
+func TestUnconfirmedSlotIsLost(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	quiet, err := semaphore.New(c, semPrefix(t)+"/quiet", 1, semaphore.WithSession(s))
+	require.NoError(t, err)
+	quietHeld, err := quiet.Acquire(ctx)
+	require.NoError(t, err)
+
+	blindPrefix := semPrefix(t) + "/blind"
+	blind, err := semaphore.New(c, blindPrefix, 1, semaphore.WithSession(s))
+	require.NoError(t, err)
+	t.Cleanup(func() { ht.Set(nil) })
+	held, err := blind.Acquire(ctx)
+	require.NoError(t, err)
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blind") {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	select {
+	case <-held.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatal("an unconfirmed slot still reported held after 40s")
+	}
+	ht.Set(nil)
+	assert.ErrorIs(t, context.Cause(held), semaphore.ErrLost)
+	assert.ErrorIs(t, context.Cause(held), semaphore.ErrUnconfirmed)
+	assert.NoError(t, s.Err(), "the session itself lived on")
+	require.Eventually(t, func() bool {
+		h, err := blind.Holders(ctx)
+		return err == nil && len(h) == 0
+	}, 10*time.Second, 50*time.Millisecond, "the slot is let go")
+	assert.ErrorIs(t, blind.Release(ctx), semaphore.ErrLost)
+
+	assert.NoError(t, quietHeld.Err(), "a quiet watch confirms its slot")
+	require.NoError(t, quiet.Release(ctx))
 }

@@ -250,6 +250,18 @@ func (s *Session) WriteOptions() *api.WriteOptions {
 	return &w
 }
 
+// QueryOptions returns read options that match WriteOptions (datacenter,
+// token, namespace, partition), for reads of what the session's writes
+// hold: a read elsewhere would see another key. On a nil Session it
+// returns empty options.
+func (s *Session) QueryOptions() *api.QueryOptions {
+	q := &api.QueryOptions{}
+	if s != nil {
+		q.Datacenter, q.Token, q.Namespace, q.Partition = s.write.Datacenter, s.write.Token, s.write.Namespace, s.write.Partition
+	}
+	return q
+}
+
 func (s *Session) lose(err error) {
 	s.cancel(err)
 	if s.logger != nil {

@@ -175,6 +175,82 @@ func (g *WatchGate) Start() bool { return g.state.CompareAndSwap(gatePending, ga
 // started never will.
 func (g *WatchGate) Skip() { g.state.CompareAndSwap(gatePending, gateSkipped) }
 
+// ErrUnconfirmed is the reason a holder's watch gives for a loss when it
+// has had no answer from Consul about the key for two session TTLs (reads
+// that fail or hang) while the session itself renews: the key may have
+// been deleted or taken meanwhile, and a holder that cannot tell must not
+// go on as if it held it.
+var ErrUnconfirmed = errors.New("no answer from Consul about the key for two session TTLs")
+
+// Confirmer times a holder's watch. Each answer confirms the hold as of
+// its request's send time, and a hold not confirmed for two session TTLs
+// is lost (ErrUnconfirmed): the key may have changed unseen.
+//
+// Two TTLs, not one: when Consul cannot be reached at all, the session
+// reports its own loss first (at most a TTL after its last renew), and a
+// fault the session survives costs no hold. A healthy watch confirms far
+// more often: a blocking query waits at most a third of the TTL, so the
+// next answer comes at most two waits (plus Consul's jitter of wait/16
+// each) after the last confirmed send. A query not answered by its wait
+// plus a margin is taken as stuck on a dead connection and given up, and
+// after any failure the next query is a plain read, answered at once, so
+// one dead connection costs a few seconds of sight, not a loss.
+type Confirmer struct {
+	wait      time.Duration // the configured wait
+	confirmed time.Time
+	plain     bool
+}
+
+// queryMargin is how long past its wait (and jitter) a watch query may
+// take before it is given up as stuck.
+const queryMargin = 3 * time.Second
+
+// NewConfirmer returns a Confirmer for a hold confirmed now, whose blocking
+// queries wait at most wait.
+func NewConfirmer(wait time.Duration) *Confirmer {
+	return &Confirmer{wait: wait, confirmed: time.Now()}
+}
+
+func (c *Confirmer) deadline(ttl time.Duration) time.Time { return c.confirmed.Add(2 * ttl) }
+
+// Next returns what the next query sends: waitIndex (idx, or 0 for a plain
+// read after a failure) and wait, and a context that ends when the query
+// should have been answered or at the confirmation deadline. ok is false
+// once that deadline has passed: the hold is unconfirmed.
+func (c *Confirmer) Next(ctx context.Context, idx uint64, ttl time.Duration) (waitIndex uint64, wait time.Duration, qctx context.Context, cancel context.CancelFunc, ok bool) {
+	deadline := c.deadline(ttl)
+	now := time.Now()
+	if !now.Before(deadline) {
+		return 0, 0, nil, nil, false
+	}
+	if !c.plain {
+		waitIndex, wait = idx, max(min(c.wait, ttl/3), time.Second)
+	}
+	if d := now.Add(wait + wait/16 + queryMargin); d.Before(deadline) {
+		deadline = d
+	}
+	qctx, cancel = context.WithDeadline(ctx, deadline)
+	return waitIndex, wait, qctx, cancel, true
+}
+
+// Plain reports whether the next query is a plain read.
+func (c *Confirmer) Plain() bool { return c.plain }
+
+// Answered records an answer to a query sent at sent.
+func (c *Confirmer) Answered(sent time.Time) { c.confirmed, c.plain = sent, false }
+
+// Failed records a query that failed or was given up.
+func (c *Confirmer) Failed() { c.plain = true }
+
+// Sleep pauses after a failure for d, at most a tenth of the TTL (so that
+// the watch looks again soon after a fault ends), until ctx ends or the
+// confirmation deadline passes.
+func (c *Confirmer) Sleep(ctx context.Context, d, ttl time.Duration) {
+	sctx, cancel := context.WithDeadline(ctx, c.deadline(ttl))
+	defer cancel()
+	_ = backoff.Sleep(sctx, min(d, ttl/10))
+}
+
 // minIdleWake is the shortest interval between two blocking reads whose
 // index did not move.
 const minIdleWake = time.Second
