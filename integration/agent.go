@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -233,6 +234,11 @@ func DetectMode() Mode {
 	switch m := Mode(strings.ToLower(os.Getenv(EnvMode))); m {
 	case ModeDocker, ModeProcess, ModeExternal:
 		return m
+	case "":
+	default:
+		warnModeOnce.Do(func() {
+			fmt.Fprintf(os.Stderr, "integration: ignoring %s=%q: want %s, %s or %s\n", EnvMode, m, ModeDocker, ModeProcess, ModeExternal)
+		})
 	}
 	if os.Getenv(api.EnvHTTPAddr) != "" {
 		return ModeExternal
@@ -242,6 +248,8 @@ func DetectMode() Mode {
 	}
 	return ModeProcess
 }
+
+var warnModeOnce sync.Once
 
 // provisionMode is the mode used for agents the harness must start itself
 // (ACL agents, clusters, private agents): docker or process.

@@ -56,7 +56,7 @@ func findBinary(ctx context.Context) (string, error) {
 	if p, err := exec.LookPath("consul"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("integration: no Consul binary: set CONSUL_BINARY or run scripts/build-consul.sh")
+	return "", fmt.Errorf("integration: no Consul %s binary: set CONSUL_BINARY to one, put consul on PATH, or run scripts/build-consul.sh from a consulkit checkout", ConsulVersion)
 }
 
 // cachedBinary is where scripts/build-consul.sh puts the binary.
@@ -74,14 +74,23 @@ func cachedBinary() string {
 }
 
 // buildScript finds scripts/build-consul.sh next to this package's source,
-// which exists when the harness runs from a consulkit checkout.
+// with the tools/consul module it builds, which exist when the harness
+// runs from a consulkit checkout. From the module cache (the harness used
+// in another module's tests) the script is not executable and tools/consul,
+// a module of its own, is not there: "" then, and a consul on PATH or
+// CONSUL_BINARY is used instead.
 func buildScript() string {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(file), "..", "scripts", "build-consul.sh")
-	if _, err := os.Stat(p); err != nil {
+	root := filepath.Join(filepath.Dir(file), "..")
+	p := filepath.Join(root, "scripts", "build-consul.sh")
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode()&0o111 == 0 {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(root, "tools", "consul", "go.mod")); err != nil {
 		return ""
 	}
 	return p

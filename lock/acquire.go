@@ -286,13 +286,15 @@ func (a *acquirer) noteFree() {
 
 // delayWait is how long to wait after a lock-delay refusal: until the
 // delay of the last holder is estimated to end (it started no later than
-// when the key was seen free), plus jitter; when that is unknown or already
-// past, a short growing pause bounded by one second.
+// when the key was seen free), plus up to 100ms of jitter whatever the
+// delay (a fraction of a long delay would break "at most a second late");
+// when that is unknown or already past, a short growing pause bounded by
+// one second.
 func (a *acquirer) delayWait() time.Duration {
 	a.delayTries++
 	if a.holderDelay >= 0 && !a.freedAt.IsZero() {
 		if left := time.Until(a.freedAt.Add(a.holderDelay)); left > 0 {
-			return backoff.Spread(left, 0.02) + backoff.Jitter(50*time.Millisecond, 1)
+			return left + backoff.Jitter(100*time.Millisecond, 1)
 		}
 	}
 	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}

@@ -64,14 +64,18 @@
 //     has seen such a write does the same and returns ErrLost wrapping
 //     ErrConflict: it never overwrites it.
 //   - One acquisition over a reused session and Lock (after its first,
-//     which reads the key first) costs at most three requests:
+//     which reads the key first; lock.Do makes a new Lock each time, so it
+//     costs a read more) costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query
 //     that watches, one transaction to release. The watch is not sent when
 //     Unlock comes before the watcher got to send it (a short critical
 //     section): the release transaction itself then tells whether the lock
 //     was still held. Waiting is blocking queries, never polling; after a
 //     refusal caused by a lock-delay, the next attempt waits until that
-//     delay is estimated to end.
+//     delay is estimated to end (from when this Lock saw the key freed,
+//     plus up to 100ms); a Lock that never saw the holder, and so cannot
+//     tell when the delay began, tries again at growing pauses of up to a
+//     second.
 //
 // # Limits: a lease is not a fence
 //

@@ -76,7 +76,11 @@ type Option func(*holder.Config) error
 // caller owns and may share with locks, elections and semaphores on other
 // prefixes. Without it, the Semaphore creates a session at each
 // acquisition (behavior Delete, so that Consul deletes the contender key
-// when the session is invalidated) and destroys it at Release.
+// when the session is invalidated) and destroys it at Release. Give your
+// own session behavior Delete too (session.WithBehavior(session.Delete)),
+// as the official client and consul lock -n do: with Release, a process
+// that dies holding a slot leaves its contender key behind (free, so it
+// does not count, but never removed).
 //
 // A caller's session lost while Acquire waits ends the wait (an error
 // wrapping session.ErrInvalidated or session.ErrExpired); a session the

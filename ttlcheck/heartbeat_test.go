@@ -39,6 +39,9 @@ func TestNewValidation(t *testing.T) {
 		field string
 	}{
 		{name: "empty ID", check: func(c *ttlcheck.Check) { c.ID = "" }, field: "Check.ID"},
+		// Consul registers it, but no update or deregistration can name it.
+		{name: "ID of spaces", check: func(c *ttlcheck.Check) { c.ID = "   " }, field: "Check.ID"},
+		{name: "name of spaces", check: func(c *ttlcheck.Check) { c.Name = " " }, field: "Check.Name"},
 		{name: "control character in ID", check: func(c *ttlcheck.Check) { c.ID = "a\nb" }, field: "Check.ID"},
 		{name: "empty name", check: func(c *ttlcheck.Check) { c.Name = "" }, field: "Check.Name"},
 		{name: "control character in service ID", check: func(c *ttlcheck.Check) { c.ServiceID = "s\x00" }, field: "Check.ServiceID"},
@@ -106,6 +109,7 @@ func TestNewServiceValidation(t *testing.T) {
 	}{
 		{name: "nil registration", field: "service"},
 		{name: "empty service name", reg: &api.AgentServiceRegistration{ID: "web-1"}, field: "service Name"},
+		{name: "service ID of spaces", reg: &api.AgentServiceRegistration{ID: "  ", Name: "web"}, field: "service ID"},
 		{name: "control character in service ID", reg: &api.AgentServiceRegistration{ID: "web\t1", Name: "web"}, field: "service ID"},
 		{name: "service ID mismatch", reg: &api.AgentServiceRegistration{ID: "web-1", Name: "web"},
 			check: func(c *ttlcheck.Check) { c.ServiceID = "web-2" }, field: "Check.ServiceID"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -369,9 +370,11 @@ func (h *Heartbeat) validate(cfg *config) error {
 	return errors.Join(cfg.errs...)
 }
 
-// checkName rejects empty names and names with control characters.
+// checkName rejects empty names (also all spaces, which the api refuses
+// in paths: such a check could be registered, and never updated or
+// removed) and names with control characters.
 func checkName(field, v string) error {
-	if v == "" {
+	if strings.TrimSpace(v) == "" {
 		return &ConfigError{Field: field, Reason: "empty"}
 	}
 	for _, r := range v {
