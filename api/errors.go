@@ -126,7 +126,10 @@ func (e *TxnError) Error() string {
 // network errors (timeouts included), 429, 5xx and "No cluster leader".
 // The end of the caller's context, validation errors, 4xx answers,
 // rolled-back transactions and TLS certificates that do not verify are
-// not.
+// not. Consul also answers 500 for some errors that repeating will not
+// mend ("Keyring is empty", an unknown prepared query or Raft peer, as the
+// methods concerned say); IsRetryable cannot tell those apart, so a loop
+// that retries on it should also be bounded by ctx or a count.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false

@@ -65,6 +65,19 @@ type CheckTxnOp struct {
 	Check HealthCheck
 }
 
+// MarshalJSON sends the check without its top-level Interval and Timeout:
+// Consul fills them in the checks it returns, but its transaction endpoint
+// refuses them (400 "unknown field"); they travel in Definition. A check
+// read from Consul can so be sent back as it is.
+func (o CheckTxnOp) MarshalJSON() ([]byte, error) {
+	c := o.Check
+	c.Interval, c.Timeout = "", ""
+	return json.Marshal(struct {
+		Verb  string
+		Check HealthCheck
+	}{o.Verb, c})
+}
+
 // SessionTxnOp is a session operation (Verb "delete"). Consul's
 // transactions support it internally, but its HTTP API does not accept it
 // (Consul 1.14 answers 400 "unknown field"), so Txn.Do refuses an

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -259,4 +260,35 @@ func TestTxnCatalogIntegration(t *testing.T) {
 	coreTxn(t, c, &api.TxnOp{Node: &api.NodeTxnOp{Verb: api.TxnDelete, Node: api.Node{Node: node}}})
 	errs = coreTxnFails(t, c, &api.TxnOp{Node: &api.NodeTxnOp{Verb: api.TxnGet, Node: api.Node{Node: node}}})
 	assert.Equal(t, 0, errs[0].OpIndex)
+}
+
+// TestTxnCheckReadBackRoundTrip: a check read from Consul (whose answer
+// fills Interval and Timeout) can be sent back in a transaction, which
+// refuses those fields.
+func TestTxnCheckReadBackRoundTrip(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	svc := "txn-roundtrip-" + strings.ReplaceAll(t.Name(), "/", "-")
+	_, err := c.Agent().ServiceRegister(ctx, &api.AgentServiceRegistration{
+		ID: svc, Name: svc, Port: 1,
+		Check: &api.AgentServiceCheck{TCP: "127.0.0.1:1", Interval: api.Duration(time.Minute), Timeout: api.Duration(time.Second)},
+	}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = c.Agent().ServiceDeregister(context.Background(), svc, nil) })
+	var chk *api.HealthCheck
+	require.Eventually(t, func() bool {
+		cs, _, err := c.Health().Checks(ctx, svc, nil)
+		if err != nil || len(cs) == 0 {
+			return false
+		}
+		chk = cs[0]
+		return true
+	}, 10*time.Second, 100*time.Millisecond)
+	require.NotEmpty(t, chk.Interval, "Consul fills Interval in what it returns")
+	// Read, then written back at its index (the read-modify-CAS pattern).
+	resp, _, err := c.Txn().Do(ctx, api.TxnOps{{Check: &api.CheckTxnOp{Verb: api.TxnCAS, Check: *chk}}}, nil)
+	require.NoError(t, err)
+	require.Len(t, resp.Results, 1)
+	require.NotNil(t, resp.Results[0].Check)
+	assert.Equal(t, chk.CheckID, resp.Results[0].Check.CheckID)
 }

@@ -40,6 +40,14 @@ const minIdleWake = time.Second
 // ends, Watch returns context.Cause(ctx).
 //
 // q is copied; its WaitIndex is where the watch starts (0: read at once).
+//
+// Only endpoints that support blocking queries can be watched: those that
+// answer with X-Consul-Index (catalog, health, KV, sessions, ...) or
+// X-Consul-ContentHash (agent/service/:id). Endpoints that answer with
+// neither, such as Agent().Services, Agent().Checks, Agent().Members and
+// Status, do not block and give Watch nothing to compare: it reports their
+// first result and then reads them about once a second without ever
+// reporting a change. Poll those with a ticker instead.
 func Watch[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T], onChange func(T, *QueryMeta) error) error {
 	opts := QueryOptions{}
 	if q != nil {
