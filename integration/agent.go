@@ -41,11 +41,18 @@ type Agent struct {
 	Mode Mode
 
 	node node // nil for an external agent
+	// external is the configuration from the environment that an external
+	// agent is reached with (scheme, TLS, token file, basic auth...).
+	external *api.Config
 }
 
 // Config returns an api.Config for the agent, carrying the management
-// token when ACLs are enabled.
+// token when ACLs are enabled; for an external agent, the configuration
+// from the environment (api.ConfigFromEnv).
 func (a *Agent) Config() api.Config {
+	if a.external != nil {
+		return *a.external
+	}
 	cfg := api.DefaultConfig()
 	cfg.Address = a.Addr
 	cfg.Token = a.Token

@@ -116,7 +116,7 @@ func startShared() (*Agent, error) {
 			addr = u.Host
 		}
 		addr = strings.TrimPrefix(addr, "http://")
-		return &Agent{Addr: addr, Token: cfg.Token, Mode: ModeExternal, Name: "external"}, nil
+		return &Agent{Addr: addr, Token: cfg.Token, Mode: ModeExternal, Name: "external", external: &cfg}, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
