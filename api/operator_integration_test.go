@@ -56,10 +56,10 @@ func TestOperatorDevAgentIntegration(t *testing.T) {
 	assert.Equal(t, []string{st.Leader}, st.Voters)
 }
 
-// TestOperatorKeyringIntegration: dev agents run without gossip
+// TestOperatorKeyringIntegration: the shared dev agent runs without gossip
 // encryption, so Consul answers every keyring call with "encryption not
-// enabled"; what runs here is the request and that error's mapping. The
-// wire form of a keyring with keys is covered by the unit tests.
+// enabled"; what runs here is the request and that error's mapping.
+// TestOperatorKeyringWithEncryption runs the calls on an agent with keys.
 func TestOperatorKeyringIntegration(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	op := c.Operator()
@@ -75,6 +75,47 @@ func TestOperatorKeyringIntegration(t *testing.T) {
 	assert.True(t, api.IsKeyringDisabled(err), "got %v", err)
 	_, err = op.KeyringRemove(ctx, opGossipKey, nil, nil)
 	assert.True(t, api.IsKeyringDisabled(err), "got %v", err)
+}
+
+// TestOperatorKeyringWithEncryption runs the keyring's whole life on an
+// agent with gossip encryption: list, install, use, remove.
+func TestOperatorKeyringWithEncryption(t *testing.T) {
+	const second = "S3cr9w3nB2hC8t0ZpQk1vXyLmN4oRuEa7dFgHiJ6KlM="
+	a := integration.NewAgent(t, integration.WithGossipKey(opGossipKey))
+	op := a.Client(t).Operator()
+	ctx := t.Context()
+	keys := func() (installed, primary map[string]int) {
+		t.Helper()
+		rings, _, err := op.KeyringList(ctx, nil, nil)
+		require.NoError(t, err)
+		require.NotEmpty(t, rings)
+		for _, r := range rings {
+			assert.Equal(t, 1, r.NumNodes, "pool %+v", r)
+		}
+		return rings[0].Keys, rings[0].PrimaryKeys
+	}
+	installed, primary := keys()
+	assert.Equal(t, map[string]int{opGossipKey: 1}, installed)
+	assert.Equal(t, map[string]int{opGossipKey: 1}, primary)
+
+	_, err := op.KeyringInstall(ctx, second, nil, nil)
+	require.NoError(t, err)
+	installed, _ = keys()
+	assert.Equal(t, map[string]int{opGossipKey: 1, second: 1}, installed)
+
+	_, err = op.KeyringUse(ctx, second, nil, nil)
+	require.NoError(t, err)
+	_, primary = keys()
+	assert.Equal(t, map[string]int{second: 1}, primary)
+
+	_, err = op.KeyringRemove(ctx, opGossipKey, nil, nil)
+	require.NoError(t, err)
+	installed, _ = keys()
+	assert.Equal(t, map[string]int{second: 1}, installed)
+
+	rings, _, err := op.KeyringList(ctx, &api.KeyringOptions{LocalOnly: true, RelayFactor: 1}, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, rings)
 }
 
 // TestOperatorNewerEndpointsIntegration: the test server is Consul 1.14,

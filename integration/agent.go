@@ -223,9 +223,22 @@ func waitFor(ctx context.Context, limit time.Duration, try func(context.Context)
 type AgentOption func(*agentSpec)
 
 type agentSpec struct {
-	acl  bool
-	name string
+	acl       bool
+	name      string
+	gossipKey string
 }
+
+// args returns the agent arguments the options add.
+func (s agentSpec) args() []string {
+	if s.gossipKey == "" {
+		return nil
+	}
+	return []string{"-encrypt", s.gossipKey}
+}
+
+// WithGossipKey starts the agent with gossip encryption under key (32
+// bytes, base64), so that its keyring can be listed and changed.
+func WithGossipKey(key string) AgentOption { return func(s *agentSpec) { s.gossipKey = key } }
 
 // WithACL enables ACLs with default policy deny; Agent.Token is the
 // management token.

@@ -343,6 +343,7 @@ func (b *dockerBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, e
 		a.Token = newToken()
 		args = append(args, "-hcl", aclHCL(a.Token))
 	}
+	args = append(args, spec.args()...)
 	n, err := b.run(ctx, spec.name+"-"+randomSuffix(), args, ip, nil, "")
 	if err != nil {
 		return nil, err

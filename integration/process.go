@@ -117,6 +117,7 @@ func (b *processBackend) startDev(ctx context.Context, spec agentSpec) (*Agent, 
 		a.Token = newToken()
 		args = append(args, "-hcl", aclHCL(a.Token))
 	}
+	args = append(args, spec.args()...)
 	n := &procNode{b: b, args: args, raft: "127.0.0.1:" + strconv.Itoa(ports.server), serf: "127.0.0.1:" + strconv.Itoa(ports.serfLAN), http: a.Addr, logBuf: &ringBuffer{max: 16 << 10}}
 	a.node = n
 	if err := n.start(ctx); err != nil {
