@@ -56,7 +56,7 @@ func (b *processBackend) removeLeftovers() {
 		if json.Unmarshal(raw, &r) != nil || processAlive(r.Owner) {
 			continue
 		}
-		if isOurConsul(r.PID) {
+		if isOurConsul(r.PID, r.Owner) {
 			_ = syscall.Kill(-r.PID, syscall.SIGKILL)
 			_ = syscall.Kill(r.PID, syscall.SIGKILL)
 		}
@@ -67,14 +67,16 @@ func (b *processBackend) removeLeftovers() {
 	}
 }
 
-// isOurConsul reports whether pid runs a consul agent started by the
-// harness (its command line carries the harness marker).
-func isOurConsul(pid int) bool {
+// isOurConsul reports whether pid runs a consul agent that the harness
+// started for the test process owner: its command line carries the
+// harness marker with owner's PID, so a PID reused by another run's agent
+// is left alone.
+func isOurConsul(pid, owner int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
 	}
-	return strings.Contains(string(b), "consulkit-harness")
+	return strings.Contains(string(b), "consulkit-harness:"+strconv.Itoa(owner)+"\x00")
 }
 
 func (b *processBackend) close(context.Context) error { return nil }

@@ -69,3 +69,15 @@ func hasLeftovers(t *testing.T, owner int) bool {
 	}
 	return false
 }
+
+// TestIsOurConsulMatchesTheOwner: a leftover record's PID is killed only
+// if that process carries the marker of the run that wrote the record; a
+// PID since reused by another run's agent (another owner) is left alone.
+func TestIsOurConsulMatchesTheOwner(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30", "consulkit-harness:123")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.True(t, isOurConsul(cmd.Process.Pid, 123))
+	require.False(t, isOurConsul(cmd.Process.Pid, 12), "another owner whose PID is a prefix")
+	require.False(t, isOurConsul(cmd.Process.Pid, 456))
+}
