@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // KV verbs of a transaction.
@@ -198,6 +199,24 @@ func validateTxn(ops TxnOps) error {
 		}
 		if op.Session != nil {
 			return &ValidationError{Field: field + ".Session", Reason: "Consul's HTTP API does not accept session operations in a transaction; use Session().Destroy"}
+		}
+		// Catalog operations act on one node, which must be named.
+		var verb, node, what string
+		switch {
+		case op.Node != nil:
+			verb, node, what = op.Node.Verb, op.Node.Node.Node, "Node.Node.Node"
+		case op.Service != nil:
+			verb, node, what = op.Service.Verb, op.Service.Node, "Service.Node"
+		case op.Check != nil:
+			verb, node, what = op.Check.Verb, op.Check.Check.Node, "Check.Check.Node"
+		default:
+			continue
+		}
+		if verb == "" {
+			return &ValidationError{Field: field + "." + strings.SplitN(what, ".", 2)[0] + ".Verb", Reason: "empty"}
+		}
+		if strings.TrimSpace(node) == "" {
+			return &ValidationError{Field: field + "." + what, Reason: "empty"}
 		}
 	}
 	return nil

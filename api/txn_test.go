@@ -189,6 +189,11 @@ func TestTxnInvalid(t *testing.T) {
 		{name: "lock without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVLock, Key: "a"}}}, field: "ops[0].KV.Session"},
 		{name: "unlock without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVUnlock, Key: "a"}}}, field: "ops[0].KV.Session"},
 		{name: "check-session without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVCheckSession, Key: "a"}}}, field: "ops[0].KV.Session"},
+		{name: "node op without verb", ops: TxnOps{{Node: &NodeTxnOp{Node: Node{Node: "n1"}}}}, field: "ops[0].Node.Verb"},
+		{name: "node op without node", ops: TxnOps{{Node: &NodeTxnOp{Verb: TxnGet}}}, field: "ops[0].Node.Node.Node"},
+		{name: "service op without node", ops: TxnOps{{Service: &ServiceTxnOp{Verb: TxnGet, Service: AgentService{ID: "web"}}}}, field: "ops[0].Service.Node"},
+		{name: "check op without verb", ops: TxnOps{{Check: &CheckTxnOp{Check: HealthCheck{Node: "n1", CheckID: "c"}}}}, field: "ops[0].Check.Verb"},
+		{name: "check op without node", ops: TxnOps{{Check: &CheckTxnOp{Verb: TxnGet, Check: HealthCheck{CheckID: "c"}}}}, field: "ops[0].Check.Check.Node"},
 		{name: "session op", ops: TxnOps{{KV: &KVTxnOp{Verb: KVGet, Key: "a"}}, {Session: &SessionTxnOp{Verb: TxnDelete, Session: SessionEntry{ID: "s1"}}}}, field: "ops[1].Session"},
 	}
 	c, f := newFake(t)
