@@ -1338,3 +1338,22 @@ func TestHungWatchQueryIsSentAgain(t *testing.T) {
 	assert.NotErrorIs(t, context.Cause(held), lock.ErrUnconfirmed, "the hung query was replaced in time")
 	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrLost)
 }
+
+// TestOwnSessionLockFailsAtOnceOnConflict: a Lock with a session of its
+// own reports a non-lock key as ErrConflict at once. Only the loss of that
+// session while waiting makes it start over; closing the session after
+// any other failure must not look like one.
+func TestOwnSessionLockFailsAtOnceOnConflict(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: key(t), Value: []byte("data"), Flags: 0xe0f69a2baa414de0}, nil)
+	require.NoError(t, err)
+	name := "conflict " + t.Name()
+	l, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithName(name)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = l.Lock(ctx)
+	assert.ErrorIs(t, err, lock.ErrConflict)
+	assert.NoError(t, ctx.Err(), "Lock went on after the conflict")
+	assert.Empty(t, integration.SessionsNamed(t, c, name), "its session is destroyed")
+}

@@ -927,3 +927,26 @@ func TestUnconfirmedSlotIsLost(t *testing.T) {
 	assert.NoError(t, quietHeld.Err(), "a quiet watch confirms its slot")
 	require.NoError(t, quiet.Release(ctx))
 }
+
+// TestOwnSessionAcquireFailsAtOnceOnLimitConflict: an Acquire with a
+// session of its own reports a limit conflict at once, as with a caller's
+// session: closing its session after the failure is not a loss to recover
+// from.
+func TestOwnSessionAcquireFailsAtOnceOnLimitConflict(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	a, err := semaphore.New(c, prefix, 2, semaphore.WithSession(integration.NewSession(t, c)))
+	require.NoError(t, err)
+	_, err = a.Acquire(t.Context())
+	require.NoError(t, err)
+	name := "conflict " + t.Name()
+	b, err := semaphore.New(c, prefix, 3, semaphore.WithSessionOptions(session.WithName(name)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = b.Acquire(ctx)
+	assert.ErrorIs(t, err, semaphore.ErrLimitConflict)
+	assert.NoError(t, ctx.Err(), "Acquire went on after the conflict")
+	assert.Empty(t, integration.SessionsNamed(t, c, name), "its session is destroyed")
+	require.NoError(t, a.Release(t.Context()))
+}

@@ -114,8 +114,11 @@ func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what str
 		if err == nil {
 			return v, lease, nil
 		}
+		// Asked before Drop, which closes an own session (its Err is then
+		// ErrClosed, whatever ended the acquisition).
+		lost := !try && lease.LostWhileWaiting(ctx, err)
 		lease.Drop(ctx)
-		if try || !lease.LostWhileWaiting(ctx, err) {
+		if !lost {
 			return v, nil, err
 		}
 		if logger != nil {
