@@ -591,9 +591,10 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 	if foreign != nil {
 		l.releaseForeign(h, foreign)
 	}
-	if errors.Is(reason, holder.ErrUnconfirmed) {
+	if errors.Is(reason, holder.ErrUnconfirmed) && !h.releasing.Load() {
 		// The session may still hold the key, for nobody: let it go,
-		// unless it changed since the holding last knew it.
+		// unless it changed since the holding last knew it (an Unlock
+		// under way sends its own release).
 		_, _ = l.release(context.Background(), h)
 	}
 	h.lease.CloseOwn(context.Background())
