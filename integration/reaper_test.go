@@ -77,7 +77,8 @@ func TestIsOurConsulMatchesTheOwner(t *testing.T) {
 	cmd := exec.Command("sh", "-c", "sleep 30", "consulkit-harness:123")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	require.True(t, isOurConsul(cmd.Process.Pid, 123))
+	// Until the child has exec'd, its command line is the test binary's.
+	require.Eventually(t, func() bool { return isOurConsul(cmd.Process.Pid, 123) }, 5*time.Second, 5*time.Millisecond)
 	require.False(t, isOurConsul(cmd.Process.Pid, 12), "another owner whose PID is a prefix")
 	require.False(t, isOurConsul(cmd.Process.Pid, 456))
 }
