@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/consulkit/consulkit/api"
 )
 
 // processBackend runs agents as child processes on loopback ports.
@@ -233,28 +234,19 @@ func (n *procNode) start(ctx context.Context) error {
 // after its others), or has exited. An answer is asked for, not just a
 // connection: whoever took the port may be listening on it.
 func (n *procNode) waitListening(ctx context.Context) error {
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
+	cfg := api.DefaultConfig()
+	cfg.Address = n.http
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
 	return waitFor(ctx, 60*time.Second, func(ctx context.Context) error {
 		if err := n.alive(); err != nil {
 			return err
 		}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+n.http+"/v1/status/leader", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("integration: %s answered %s", n.http, resp.Status)
-		}
-		return nil
+		_, err := c.Status().Leader(ctx, nil)
+		return err
 	})
 }
 
