@@ -108,8 +108,10 @@ const (
 )
 
 // ConfigFromEnv returns DefaultConfig overridden by the CONSUL_* environment
-// variables that the consul CLI reads. A variable with a malformed value
-// (CONSUL_HTTP_SSL=maybe) is an error naming it.
+// variables that the consul CLI reads, with the CLI's precedence:
+// CONSUL_HTTP_TOKEN_FILE wins over CONSUL_HTTP_TOKEN, and CONSUL_HTTP_SSL=true
+// keeps HTTPS even when CONSUL_HTTP_ADDR starts with http://. A variable with
+// a malformed value (CONSUL_HTTP_SSL=maybe) is an error naming it.
 func ConfigFromEnv() (Config, error) {
 	return configFromLookup(os.LookupEnv)
 }
@@ -120,8 +122,12 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if v := get(EnvHTTPAddr); v != "" {
 		cfg.Address = v
 	}
-	cfg.Token = get(EnvHTTPToken)
+	// As in the consul CLI, a token file wins over a token: Config's own rule
+	// is the other way round, so the token is left out when a file is named.
 	cfg.TokenFile = get(EnvHTTPTokenFile)
+	if cfg.TokenFile == "" {
+		cfg.Token = get(EnvHTTPToken)
+	}
 	if v := get(EnvHTTPAuth); v != "" {
 		user, pass, _ := strings.Cut(v, ":")
 		cfg.HTTPAuth = &HTTPBasicAuth{Username: user, Password: pass}
@@ -132,7 +138,10 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, &ValidationError{Field: EnvHTTPSSL, Reason: "not a boolean: " + strconv.Quote(v)}
 		}
 		if b {
+			// As in the consul CLI, TLS asked for explicitly is never
+			// turned off by an http:// address.
 			cfg.Scheme = "https"
+			cfg.Address = strings.TrimPrefix(cfg.Address, "http://")
 		}
 	}
 	if v := get(EnvHTTPSSLVerify); v != "" {

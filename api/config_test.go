@@ -60,7 +60,22 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "token and token file",
 			env:  map[string]string{EnvHTTPToken: "tok", EnvHTTPTokenFile: "/etc/consul/token"},
-			want: func(c *Config) { c.Token, c.TokenFile = "tok", "/etc/consul/token" },
+			want: func(c *Config) { c.TokenFile = "/etc/consul/token" },
+		},
+		{
+			name: "token alone",
+			env:  map[string]string{EnvHTTPToken: "tok"},
+			want: func(c *Config) { c.Token = "tok" },
+		},
+		{
+			name: "ssl on keeps https over an http address",
+			env:  map[string]string{EnvHTTPSSL: "true", EnvHTTPAddr: "http://consul.example:8501"},
+			want: func(c *Config) { c.Scheme, c.Address = "https", "consul.example:8501" },
+		},
+		{
+			name: "ssl off leaves an https address alone",
+			env:  map[string]string{EnvHTTPSSL: "false", EnvHTTPAddr: "https://consul.example:8501"},
+			want: func(c *Config) { c.Address = "https://consul.example:8501" },
 		},
 		{
 			name: "basic auth",
@@ -300,6 +315,24 @@ func TestTokenFile(t *testing.T) {
 			assert.Equal(t, tt.want, f.last(t).Header.Get("X-Consul-Token"))
 		})
 	}
+}
+
+// TestConfigFromEnvTokenFileWins checks the consul CLI's precedence end to
+// end: with both variables set, the file's token is the one sent.
+func TestConfigFromEnvTokenFileWins(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte("file-token\n"), 0o600))
+	_, f := newFake(t)
+	t.Setenv(EnvHTTPAddr, f.Server.URL)
+	t.Setenv(EnvHTTPToken, "env-token")
+	t.Setenv(EnvHTTPTokenFile, file)
+	cfg, err := ConfigFromEnv()
+	require.NoError(t, err)
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	_, err = c.query(t.Context(), "/v1/status/leader", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "file-token", f.last(t).Header.Get("X-Consul-Token"))
 }
 
 func TestConfigDefaultsSent(t *testing.T) {
