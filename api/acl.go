@@ -389,7 +389,7 @@ func (a *ACL) TokenUpdate(ctx context.Context, t *ACLToken, w *WriteOptions) (*A
 	if t == nil {
 		return nil, nil, &ValidationError{Field: "token", Reason: "nil"}
 	}
-	if err := requireSegment("ACLToken.AccessorID", t.AccessorID); err != nil {
+	if err := requireNotReserved("ACLToken.AccessorID", t.AccessorID, "self"); err != nil {
 		return nil, nil, err
 	}
 	return a.tokenWrite(ctx, "/v1/acl/token/"+escapeKey(t.AccessorID), t, w)
@@ -425,7 +425,7 @@ func (a *ACL) TokenClone(ctx context.Context, accessorID, description string, w 
 // TokenDelete deletes the token accessorID. Deleting a token that does not
 // exist is not an error.
 func (a *ACL) TokenDelete(ctx context.Context, accessorID string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("accessor ID", accessorID); err != nil {
+	if err := requireNotReserved("accessor ID", accessorID, "self"); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/token/"+escapeKey(accessorID), w, nil, nil)
@@ -434,7 +434,7 @@ func (a *ACL) TokenDelete(ctx context.Context, accessorID string, w *WriteOption
 // TokenRead returns the token accessorID. A token that does not exist is a
 // *StatusError matching ErrACLNotFound (see ACL).
 func (a *ACL) TokenRead(ctx context.Context, accessorID string, q *QueryOptions) (*ACLToken, *QueryMeta, error) {
-	if err := requireSegment("accessor ID", accessorID); err != nil {
+	if err := requireNotReserved("accessor ID", accessorID, "self"); err != nil {
 		return nil, nil, err
 	}
 	return a.tokenRead(ctx, "/v1/acl/token/"+escapeKey(accessorID), q)
@@ -499,7 +499,7 @@ func (a *ACL) PolicyUpdate(ctx context.Context, p *ACLPolicy, w *WriteOptions) (
 	if p == nil {
 		return nil, nil, &ValidationError{Field: "policy", Reason: "nil"}
 	}
-	if err := requireSegment("ACLPolicy.ID", p.ID); err != nil {
+	if err := requireNotReserved("ACLPolicy.ID", p.ID, "name"); err != nil {
 		return nil, nil, err
 	}
 	if err := requireID("ACLPolicy.Name", p.Name); err != nil {
@@ -520,7 +520,7 @@ func (a *ACL) policyWrite(ctx context.Context, path string, p *ACLPolicy, w *Wri
 // PolicyDelete deletes the policy id. Deleting a policy that does not
 // exist is not an error.
 func (a *ACL) PolicyDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("policy ID", id); err != nil {
+	if err := requireNotReserved("policy ID", id, "name"); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/policy/"+escapeKey(id), w, nil, nil)
@@ -529,7 +529,7 @@ func (a *ACL) PolicyDelete(ctx context.Context, id string, w *WriteOptions) (*Wr
 // PolicyRead returns the policy id. A policy that does not exist is a
 // *StatusError matching ErrACLNotFound (see ACL).
 func (a *ACL) PolicyRead(ctx context.Context, id string, q *QueryOptions) (*ACLPolicy, *QueryMeta, error) {
-	if err := requireSegment("policy ID", id); err != nil {
+	if err := requireNotReserved("policy ID", id, "name"); err != nil {
 		return nil, nil, err
 	}
 	return a.policyRead(ctx, "/v1/acl/policy/"+escapeKey(id), q)
@@ -580,7 +580,7 @@ func (a *ACL) RoleUpdate(ctx context.Context, role *ACLRole, w *WriteOptions) (*
 	if role == nil {
 		return nil, nil, &ValidationError{Field: "role", Reason: "nil"}
 	}
-	if err := requireSegment("ACLRole.ID", role.ID); err != nil {
+	if err := requireNotReserved("ACLRole.ID", role.ID, "name"); err != nil {
 		return nil, nil, err
 	}
 	if err := requireID("ACLRole.Name", role.Name); err != nil {
@@ -601,7 +601,7 @@ func (a *ACL) roleWrite(ctx context.Context, path string, role *ACLRole, w *Writ
 // RoleDelete deletes the role id. Deleting a role that does not exist is
 // not an error.
 func (a *ACL) RoleDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("role ID", id); err != nil {
+	if err := requireNotReserved("role ID", id, "name"); err != nil {
 		return nil, err
 	}
 	return a.c.write(ctx, http.MethodDelete, "/v1/acl/role/"+escapeKey(id), w, nil, nil)
@@ -609,7 +609,7 @@ func (a *ACL) RoleDelete(ctx context.Context, id string, w *WriteOptions) (*Writ
 
 // RoleRead returns the role id, or nil when it does not exist (404).
 func (a *ACL) RoleRead(ctx context.Context, id string, q *QueryOptions) (*ACLRole, *QueryMeta, error) {
-	if err := requireSegment("role ID", id); err != nil {
+	if err := requireNotReserved("role ID", id, "name"); err != nil {
 		return nil, nil, err
 	}
 	return getOptional[ACLRole](ctx, a.c, "/v1/acl/role/"+escapeKey(id), q)

@@ -535,6 +535,11 @@ func (a *Agent) Service(ctx context.Context, serviceID string, q *QueryOptions) 
 	if err := requireID("service ID", serviceID); err != nil {
 		return nil, nil, err
 	}
+	// These are the agent's service write endpoints, which a read of a
+	// service so named would reach instead.
+	if err := refuseReserved("service ID", serviceID, []string{"register", "deregister", "maintenance"}); err != nil {
+		return nil, nil, err
+	}
 	r := a.c.newRequest(http.MethodGet, "/v1/agent/service/"+escapeKey(serviceID))
 	a.c.applyQuery(r, q)
 	resp, d, err := a.c.do(ctx, r, http.StatusNotFound)

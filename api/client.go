@@ -371,6 +371,28 @@ func requireSegment(field, v string) error {
 	return nil
 }
 
+// requireNotReserved is requireSegment for a segment whose parent path
+// also routes fixed names to other endpoints: Consul answers
+// "/v1/acl/token/self" with the caller's own token, and "/v1/acl/policy/name"
+// with a redirect, never as the object so named.
+func requireNotReserved(field, v string, reserved ...string) error {
+	if err := requireSegment(field, v); err != nil {
+		return err
+	}
+	return refuseReserved(field, v, reserved)
+}
+
+// refuseReserved refuses v when it is one of reserved, or starts with one
+// of them followed by '/'.
+func refuseReserved(field, v string, reserved []string) error {
+	for _, r := range reserved {
+		if v == r || strings.HasPrefix(v, r+"/") {
+			return &ValidationError{Field: field, Reason: strconv.Quote(r) + " names another endpoint"}
+		}
+	}
+	return nil
+}
+
 // checkHeaderValue rejects a header value that net/http would refuse to
 // send (a token read from a file with its newline, say), so that it is
 // reported as bad input rather than as a transport failure that retrying

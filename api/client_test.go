@@ -466,3 +466,84 @@ func countingServer(t *testing.T) (*Client, *atomic.Int64) {
 	require.NoError(t, err)
 	return c, sent
 }
+
+// TestReservedSegmentIDs checks that an ID equal to the name of a sibling
+// route is refused before sending. Consul answers GET /v1/acl/token/self
+// with the caller's own token, secret included, so TokenRead("self") once
+// returned that instead of "not found"; the other names got a redirect, a
+// 405 or a 500 from the sibling endpoint.
+func TestReservedSegmentIDs(t *testing.T) {
+	intention := func(id string) *Intention {
+		return &Intention{ID: id, SourceName: "web", DestinationName: "db", Action: IntentionActionAllow}
+	}
+	runInvalidCases(t, []invalidCase{
+		{"token read self", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenRead(ctx, "self", nil)
+			return err
+		}, "accessor ID"},
+		{"token update self", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().TokenUpdate(ctx, &ACLToken{AccessorID: "self"}, nil)
+			return err
+		}, "ACLToken.AccessorID"},
+		{"token delete self", func(ctx context.Context, c *Client) error {
+			_, err := c.ACL().TokenDelete(ctx, "self", nil)
+			return err
+		}, "accessor ID"},
+		{"policy read name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyRead(ctx, "name", nil)
+			return err
+		}, "policy ID"},
+		{"policy update name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().PolicyUpdate(ctx, &ACLPolicy{ID: "name", Name: "p"}, nil)
+			return err
+		}, "ACLPolicy.ID"},
+		{"policy delete name", func(ctx context.Context, c *Client) error {
+			_, err := c.ACL().PolicyDelete(ctx, "name", nil)
+			return err
+		}, "policy ID"},
+		{"role read name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleRead(ctx, "name", nil)
+			return err
+		}, "role ID"},
+		{"role update name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.ACL().RoleUpdate(ctx, &ACLRole{ID: "name", Name: "r"}, nil)
+			return err
+		}, "ACLRole.ID"},
+		{"role delete name", func(ctx context.Context, c *Client) error {
+			_, err := c.ACL().RoleDelete(ctx, "name", nil)
+			return err
+		}, "role ID"},
+		{"intention get exact", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Connect().IntentionGet(ctx, "exact", nil)
+			return err
+		}, "intention ID"},
+		{"intention update match", func(ctx context.Context, c *Client) error {
+			_, err := c.Connect().IntentionUpdate(ctx, intention("match"), nil)
+			return err
+		}, "Intention.ID"},
+		{"intention delete check", func(ctx context.Context, c *Client) error {
+			_, err := c.Connect().IntentionDelete(ctx, "check", nil)
+			return err
+		}, "intention ID"},
+		{"peering read token", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Peerings().Read(ctx, "token", nil)
+			return err
+		}, "peering name"},
+		{"peering delete establish", func(ctx context.Context, c *Client) error {
+			_, err := c.Peerings().Delete(ctx, "establish", nil)
+			return err
+		}, "peering name"},
+		{"agent service register", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Agent().Service(ctx, "register", nil)
+			return err
+		}, "service ID"},
+		{"agent service under deregister", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Agent().Service(ctx, "deregister/web", nil)
+			return err
+		}, "service ID"},
+		{"agent service maintenance", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Agent().Service(ctx, "maintenance", nil)
+			return err
+		}, "service ID"},
+	})
+}

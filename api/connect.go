@@ -226,7 +226,7 @@ func (h *Connect) IntentionCreate(ctx context.Context, ixn *Intention, w *WriteO
 // unknown ID is (nil, meta, nil); an ID that is not a UUID is a
 // *StatusError (400).
 func (h *Connect) IntentionGet(ctx context.Context, id string, q *QueryOptions) (*Intention, *QueryMeta, error) {
-	if err := requireSegment("intention ID", id); err != nil {
+	if err := requireNotReserved("intention ID", id, "exact", "match", "check"); err != nil {
 		return nil, nil, err
 	}
 	return h.readIntention(ctx, h.c.newRequest(http.MethodGet, "/v1/connect/intentions/"+escapeKey(id)), q)
@@ -258,7 +258,7 @@ func (h *Connect) IntentionUpdate(ctx context.Context, ixn *Intention, w *WriteO
 	if err := validateIntentionNames(ixn); err != nil {
 		return nil, err
 	}
-	if err := requireSegment("Intention.ID", ixn.ID); err != nil {
+	if err := requireNotReserved("Intention.ID", ixn.ID, "exact", "match", "check"); err != nil {
 		return nil, err
 	}
 	return h.c.write(ctx, http.MethodPut, "/v1/connect/intentions/"+escapeKey(ixn.ID), w, ixn, nil)
@@ -268,7 +268,7 @@ func (h *Connect) IntentionUpdate(ctx context.Context, ixn *Intention, w *WriteO
 // An unknown ID is a *StatusError (500 "Cannot delete non-existent
 // intention").
 func (h *Connect) IntentionDelete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("intention ID", id); err != nil {
+	if err := requireNotReserved("intention ID", id, "exact", "match", "check"); err != nil {
 		return nil, err
 	}
 	return h.c.write(ctx, http.MethodDelete, "/v1/connect/intentions/"+escapeKey(id), w, nil, nil)

@@ -119,7 +119,7 @@ func (p *Peerings) Establish(ctx context.Context, req *PeeringEstablishRequest, 
 // nil); a peering being deleted is returned with DeletedAt set until
 // Consul has removed it.
 func (p *Peerings) Read(ctx context.Context, name string, q *QueryOptions) (*Peering, *QueryMeta, error) {
-	if err := requireSegment("peering name", name); err != nil {
+	if err := requireNotReserved("peering name", name, "token", "establish"); err != nil {
 		return nil, nil, err
 	}
 	r := p.c.newRequest(http.MethodGet, "/v1/peering/"+escapeKey(name))
@@ -144,7 +144,7 @@ func (p *Peerings) Read(ctx context.Context, name string, q *QueryOptions) (*Pee
 // Delete marks the peering named name for deletion; Consul removes it in
 // the background. Deleting a missing peering is not an error.
 func (p *Peerings) Delete(ctx context.Context, name string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("peering name", name); err != nil {
+	if err := requireNotReserved("peering name", name, "token", "establish"); err != nil {
 		return nil, err
 	}
 	return p.c.write(ctx, http.MethodDelete, "/v1/peering/"+escapeKey(name), w, nil, nil)
