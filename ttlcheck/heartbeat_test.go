@@ -111,6 +111,12 @@ func TestNewServiceValidation(t *testing.T) {
 		{name: "empty service name", reg: &api.AgentServiceRegistration{ID: "web-1"}, field: "service Name"},
 		{name: "service ID of spaces", reg: &api.AgentServiceRegistration{ID: "  ", Name: "web"}, field: "service ID"},
 		{name: "control character in service ID", reg: &api.AgentServiceRegistration{ID: "web\t1", Name: "web"}, field: "service ID"},
+		// Without an ID the Name is the ID, which goes into the paths
+		// of the check's updates and of the service's deregistration.
+		{name: "service name with a dot-dot segment", reg: &api.AgentServiceRegistration{Name: "web/../x"}, field: "service Name"},
+		{name: "service name with an empty segment", reg: &api.AgentServiceRegistration{Name: "web//x"}, field: "service Name"},
+		{name: "service name with a dot segment", reg: &api.AgentServiceRegistration{Name: "a/./b"}, field: "service Name"},
+		{name: "control character in service name", reg: &api.AgentServiceRegistration{Name: "web\t1"}, field: "service Name"},
 		{name: "service ID mismatch", reg: &api.AgentServiceRegistration{ID: "web-1", Name: "web"},
 			check: func(c *ttlcheck.Check) { c.ServiceID = "web-2" }, field: "Check.ServiceID"},
 		{name: "check ID already used", reg: &api.AgentServiceRegistration{Name: "web",

@@ -277,16 +277,21 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 		if err != nil {
 			return nil, err
 		}
-		if err := checkName("service Name", svc.Name); err != nil {
-			cfg.errs = append(cfg.errs, err)
+		nameErr := checkName("service Name", svc.Name)
+		if nameErr != nil {
+			cfg.errs = append(cfg.errs, nameErr)
 		}
 		h.serviceID = svc.ID
 		if h.serviceID == "" {
 			h.serviceID = svc.Name
 		}
-		if err := checkID("service ID", h.serviceID); err != nil {
-			if svc.ID != "" {
-				cfg.errs = append(cfg.errs, err)
+		field := "service ID"
+		if svc.ID == "" {
+			field = "service Name" // it is the ID, and goes into request paths
+		}
+		if err := checkID(field, h.serviceID); err != nil {
+			if svc.ID != "" || nameErr == nil {
+				cfg.errs = append(cfg.errs, err) // else reported above
 			}
 		} else {
 			switch h.check.ServiceID {
