@@ -32,8 +32,10 @@
 //     up and the key read again at once, on a new connection; when no
 //     answer has come for two TTLs (reads that fail or hang while the
 //     session renews on other connections), the lock is reported lost with
-//     ErrUnconfirmed and let go. A held lock thus costs one read per TTL/3
-//     while nothing changes.
+//     ErrUnconfirmed and let go: that release is tried for up to 30
+//     seconds, and only while the key is as the lost holding last knew it,
+//     so it never lets go of a later hold through the same session. A held
+//     lock thus costs one read per TTL/3 while nothing changes.
 //   - Unlock cancels the held context (cause ErrUnlocked) before it sends
 //     the release, so that what the context guards stops before another
 //     holder can take the key. It retries transient errors until its ctx

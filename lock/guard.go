@@ -16,8 +16,9 @@ import (
 // Lock locking again, or another Lock on the key sharing the session), a
 // guarded write of the earlier holding that arrives late still passes.
 // Where that matters, give each Lock its own session, or fence with the
-// token. It returns ErrNotHeld when the
-// Lock does not hold the key, an error wrapping ErrLost when Consul says
+// token. It returns ErrNotHeld when the Lock does not hold the key (also
+// once the held context has ended: from the start of an Unlock, or a loss
+// the Lock has seen), an error wrapping ErrLost when Consul says
 // the session no longer holds it, and a *api.TxnError for a failure of one
 // of ops (whose OpIndex values are shifted by one). Results do not include
 // the check.
@@ -25,7 +26,7 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 	l.mu.Lock()
 	h := l.held
 	l.mu.Unlock()
-	if h == nil {
+	if h == nil || h.ctx.Err() != nil {
 		return nil, ErrNotHeld
 	}
 	all := make(api.TxnOps, 0, len(ops)+1)

@@ -90,7 +90,9 @@ type Option func(*holder.Config) error
 // A caller's session lost while Lock waits ends the wait (an error
 // wrapping session.ErrInvalidated or session.ErrExpired): replacing it is
 // the caller's call. A session the Lock made for itself is replaced
-// instead, and Lock waits on: nothing was held through it.
+// instead, and Lock waits on: nothing was held through it. Lock (not
+// TryLock) also tries again when it cannot create its session for a
+// transient reason (no cluster leader, a reset connection).
 func WithSession(s *session.Session) Option {
 	return func(c *holder.Config) error { return c.SetSession(s) }
 }
@@ -321,6 +323,11 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	h, lost := l.held, l.lost
+	// Marked under mu, where lose decides whether to forget h: once an
+	// Unlock of h has begun, h stays held until its release is done, so
+	// that no new acquisition through the same session can take the key
+	// and then be let go by that release.
+	first := h != nil && !h.releasing.Swap(true)
 	l.mu.Unlock()
 	if h == nil {
 		if lost == nil {
@@ -328,7 +335,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		}
 		return l.reportLoss(ctx, lost)
 	}
-	if h.releasing.Swap(true) {
+	if !first {
 		// Another Unlock is under way: once it is done, this one was
 		// called on a lock not held.
 		select {
@@ -340,16 +347,12 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	h.gate.Skip()
 	h.cancel(ErrUnlocked)
-	l.mu.Lock()
-	forgotten := l.held != h // only the watcher's lose forgets h first
-	l.mu.Unlock()
-	if errors.Is(context.Cause(h.ctx), ErrLost) || forgotten {
-		// The watcher saw the loss first and the Lock may hold the key
-		// again already, through the same session: send nothing.
+	if errors.Is(context.Cause(h.ctx), ErrLost) {
+		// The watcher saw the loss first: it cleans up, and this reports.
 		return l.reportLoss(ctx, h)
 	}
 	var relErr error
-	idx, err := l.release(ctx, h)
+	idx, err := l.release(ctx, h, true)
 	switch {
 	case err == nil:
 	case errors.Is(err, errNotOurs):
@@ -418,7 +421,11 @@ var errChanged = errors.New("lock: release: the key changed")
 // It returns an error wrapping errNotOurs when the key is no longer held
 // by the session, and ErrConflict when it was written with other flags
 // meanwhile (the session's hold is then let go, keeping that write).
-func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
+//
+// With recheck false, a key changed since h last knew it counts as not
+// h's: the caller no longer keeps the Lock from acquiring the key again,
+// and a hold by the same session at a newer index may be a new holding's.
+func (l *Lock) release(ctx context.Context, h *holding, recheck bool) (uint64, error) {
 	rctx, cancel := grace.Context(ctx)
 	defer cancel()
 	stop := context.AfterFunc(h.sess.Context(), cancel)
@@ -427,6 +434,9 @@ func (l *Lock) release(ctx context.Context, h *holding) (uint64, error) {
 	uncertain := false
 	for changes := 0; ; {
 		idx, err := l.releaseOnce(rctx, h)
+		if errors.Is(err, errChanged) && !recheck {
+			return 0, errNotOurs
+		}
 		if errors.Is(err, errChanged) && changes < 10 {
 			// Someone wrote the key since this holding last knew it: see
 			// whether it is still ours before sending anything more.
@@ -533,12 +543,16 @@ func (l *Lock) lose(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
 	l.lastIndex = 0
+	forget := !h.releasing.Load() // see Unlock
 	if l.held == h {
 		l.lost = h
+		if forget {
+			l.held = nil
+		}
 	}
 	l.mu.Unlock()
-	if !h.releasing.Load() {
-		l.forget(h)
+	if forget {
+		h.lease.Unclaim()
 	}
 	h.cancel(err)
 }
@@ -594,8 +608,13 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 	if errors.Is(reason, holder.ErrUnconfirmed) && !h.releasing.Load() {
 		// The session may still hold the key, for nobody: let it go,
 		// unless it changed since the holding last knew it (an Unlock
-		// under way sends its own release).
-		_, _ = l.release(context.Background(), h)
+		// under way sends its own release). The Lock may lock again
+		// meanwhile, so a change is not looked into (recheck false), and
+		// the attempts stop after a TTL (10 to 30 s): a hold left behind
+		// ends with the session, or at the next acquisition through it.
+		rctx, cancel := context.WithTimeout(context.Background(), min(max(h.sess.TTL(), 10*time.Second), 30*time.Second))
+		_, _ = l.release(rctx, h, false)
+		cancel()
 	}
 	h.lease.CloseOwn(context.Background())
 }

@@ -517,6 +517,39 @@ func TestGuardedWrites(t *testing.T) {
 	assert.Equal(t, []byte("v1"), pair.Value)
 }
 
+// TestGuardedWriteRefusedOnceUnlockBegan: from the start of an Unlock the
+// held context has ended and Token is zero; a guarded write is refused
+// then too, before anything is sent, and not passed by Consul because the
+// release has not been applied yet.
+func TestGuardedWriteRefusedOnceUnlockBegan(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	target := key(t) + "-data"
+	var guarded atomic.Int32
+	ht.Set(func(r *http.Request) error {
+		switch {
+		case isReleaseTxn(r):
+			time.Sleep(2 * time.Second) // a slow release
+		case r.URL.Path == "/v1/txn" && bytes.Contains(integration.Body(r), []byte(target)):
+			guarded.Add(1)
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	unlocked := make(chan error, 1)
+	go func() { unlocked <- l.Unlock(ctx) }()
+	<-held.Done()
+	assert.ErrorIs(t, l.GuardedPut(ctx, &api.KVPair{Key: target, Value: []byte("late")}), lock.ErrNotHeld)
+	assert.Zero(t, guarded.Load(), "the guarded write was sent")
+	require.NoError(t, <-unlocked)
+}
+
 func TestDoRunsWhileHolding(t *testing.T) {
 	c := integration.Shared(t).Client(t)
 	ctx := t.Context()
@@ -1356,4 +1389,119 @@ func TestOwnSessionLockFailsAtOnceOnConflict(t *testing.T) {
 	assert.ErrorIs(t, err, lock.ErrConflict)
 	assert.NoError(t, ctx.Err(), "Lock went on after the conflict")
 	assert.Empty(t, integration.SessionsNamed(t, c, name), "its session is destroyed")
+}
+
+// isReleaseTxn reports whether r is a release's transaction: a check-index,
+// an unlock and a read of the key (the watcher's and Unlock's alike).
+func isReleaseTxn(r *http.Request) bool {
+	if r.URL.Path != "/v1/txn" {
+		return false
+	}
+	b := integration.Body(r)
+	return bytes.Contains(b, []byte(`"unlock"`)) && bytes.Contains(b, []byte(`"get"`))
+}
+
+// TestUnconfirmedReleaseSparesTheNextHold: after an ErrUnconfirmed loss
+// the watcher lets the key go in the background, and the Lock may lock
+// again meanwhile through the same session. That release, still retrying,
+// must not let go of the new hold: it once read the key again, found it
+// held by its session with the lock's flags, and released it.
+func TestUnconfirmedReleaseSparesTheNextHold(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	l, err := lock.New(c, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	// Reads of the key fail (the watch goes blind), and so do releases.
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, key(t)) || isReleaseTxn(r) {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	select {
+	case <-held.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatal("not reported unconfirmed")
+	}
+	require.ErrorIs(t, context.Cause(held), lock.ErrUnconfirmed)
+
+	// Reads pass again; the watcher's release still fails. The Lock
+	// locks again, as it may after a loss.
+	ht.Set(func(r *http.Request) error {
+		if isReleaseTxn(r) {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	held2, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	// The fault ends: the old release goes through, and must find the
+	// key changed.
+	var releases atomic.Int32
+	ht.Set(func(r *http.Request) error {
+		if isReleaseTxn(r) {
+			releases.Add(1)
+		}
+		return nil
+	})
+	require.Eventually(t, func() bool { return releases.Load() > 0 }, 8*time.Second, 50*time.Millisecond,
+		"the old holding's release was not sent again")
+	time.Sleep(time.Second) // its answer, and anything it would do next
+	pair, _, err := direct.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, s.ID(), pair.Session, "the new hold was let go by the old holding's release")
+	assert.NoError(t, held2.Err(), "the new hold was reported lost: %v", context.Cause(held2))
+	require.NoError(t, l.Unlock(ctx))
+}
+
+// TestOwnSessionReplacedDespiteATransientCreateFailure: a Lock whose own
+// session is lost while it waits makes a new one; a transient failure to
+// create it (the very faults that flap sessions) must not end the wait.
+func TestOwnSessionReplacedDespiteATransientCreateFailure(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	hc, ht := a.HookedClient(t)
+	ctx := t.Context()
+	holder, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	_, err = holder.Lock(ctx)
+	require.NoError(t, err)
+
+	name := "waiter " + t.Name()
+	b, err := lock.New(hc, key(t), lock.WithSessionOptions(session.WithLockDelay(0), session.WithName(name)))
+	require.NoError(t, err)
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.Lock(ctx)
+		got <- err
+	}()
+	first := integration.WaitSessionNamed(t, c, name)
+	var failed atomic.Int32
+	ht.Set(func(r *http.Request) error {
+		if r.URL.Path == "/v1/session/create" && failed.Add(1) <= 2 {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	_, err = c.Session().Destroy(ctx, first, nil)
+	require.NoError(t, err)
+	require.NoError(t, holder.Unlock(ctx))
+	select {
+	case err := <-got:
+		require.NoError(t, err, "Lock ended on a failed session create")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the waiter did not acquire")
+	}
+	assert.GreaterOrEqual(t, failed.Load(), int32(3), "two creates failed, then one went through")
+	require.NoError(t, b.Unlock(ctx))
 }

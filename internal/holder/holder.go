@@ -101,14 +101,28 @@ func (l *Lease) LostWhileWaiting(ctx context.Context, err error) bool {
 // through it, and drops the lease when that fails. When the lease's own
 // session was lost while waiting (LostWhileWaiting) and try is false, it
 // starts over with a new lease after a short pause, logging what to the
-// logger, if any, at warning level.
+// logger, if any, at warning level. Unless try is set, a lease that could
+// not be taken for a transient reason (a session create that met no
+// leader, or a reset connection) is tried again the same way.
 func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what string, take func() (*Lease, error), run func(*Lease) (T, error)) (T, *Lease, error) {
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		lease, err := take()
 		if err != nil {
 			var zero T
-			return zero, nil, err
+			// A session that could not be made for a transient reason
+			// (no leader, a reset connection) is tried again, as any
+			// other transient error of a waiting acquisition is.
+			if try || ctx.Err() != nil || !api.IsRetryable(err) {
+				return zero, nil, err
+			}
+			if logger != nil {
+				logger.Warn(what+": could not create a session; retrying", "err", err)
+			}
+			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
+				return zero, nil, serr
+			}
+			continue
 		}
 		v, err := run(lease)
 		if err == nil {
