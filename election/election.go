@@ -342,6 +342,12 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	if h := e.cfg.hooks.OnDeposed; h != nil {
 		h(t.currentLeader(), why)
 	}
+	if why != ErrResigned {
+		// Wait for the lock's own cleanup after the loss (its watcher
+		// destroys a session made for the campaign, lets go of the key):
+		// Unlock on a lost lock only waits for it and reports the loss.
+		_ = t.lk.Unlock(context.Background())
+	}
 	e.mu.Lock()
 	if e.term == t {
 		e.term = nil

@@ -1026,3 +1026,104 @@ func TestObserveGivesUpAHungFirstRead(t *testing.T) {
 		t.Fatal("Observe sent nothing for 25s: its first read hangs")
 	}
 }
+
+// TestUnconfirmedCleanupSparesTheNextTerm: a term lost as unconfirmed
+// (its watch got no answer for two TTLs) lets the key go in the
+// background. When that release is retried and the Election campaigns
+// again through the same session, the old term's release must not let go
+// of the new term's hold: it once found the key held by its session and
+// released it. (The next term now begins once that cleanup is over.)
+func TestUnconfirmedCleanupSparesTheNextTerm(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	key := electionKey(t)
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(0))
+	e, err := election.New(c, key, election.WithSession(s))
+	require.NoError(t, err)
+	leading1, err := e.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+
+	isRelease := func(r *http.Request) bool {
+		b := integration.Body(r)
+		return r.URL.Path == "/v1/txn" && strings.Contains(string(b), `"unlock"`) && strings.Contains(string(b), `"get"`)
+	}
+	var blind atomic.Bool
+	blind.Store(true)
+	var failReleases atomic.Bool
+	failReleases.Store(true)
+	ht.Set(func(r *http.Request) error {
+		if blind.Load() && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/") {
+			return errors.New("injected: connection reset")
+		}
+		if isRelease(r) && failReleases.Load() {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	select {
+	case <-leading1.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatal("term 1 not lost")
+	}
+	require.ErrorIs(t, context.Cause(leading1), lock.ErrUnconfirmed)
+	blind.Store(false) // reads work again; the old term's release still fails
+
+	leading2, err := e.Campaign(t.Context(), []byte("b"))
+	require.NoError(t, err)
+	failReleases.Store(false) // a retry of the old term's release would go through now
+	time.Sleep(3 * time.Second)
+	assert.NoError(t, leading2.Err(), "term 2 lost: %v", context.Cause(leading2))
+	pair, _, err := direct.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, s.ID(), pair.Session, "the key is no longer held by term 2's session")
+	require.NoError(t, e.Resign(t.Context()))
+}
+
+// TestRunAwaitsTheLostTermsCleanup: when Run returns, the cleanup of a
+// term lost meanwhile is over: the session the term's campaign created is
+// destroyed, even when its destroy is slow.
+func TestRunAwaitsTheLostTermsCleanup(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	key := electionKey(t)
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/session/destroy/") {
+			time.Sleep(2 * time.Second) // a busy agent
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	name := "run " + t.Name()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- election.Run(ctx, c, key, nil, func(leading context.Context) error {
+			started <- struct{}{}
+			<-leading.Done()
+			cancel() // shut down after the loss
+			return nil
+		}, election.WithSessionOptions(session.WithName(name), session.WithLockDelay(0)))
+	}()
+	select {
+	case <-started:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not lead")
+	}
+	first := integration.WaitSessionNamed(t, direct, name)
+	_, err := direct.KV().Delete(t.Context(), key, nil) // deposed
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	se, _, err := direct.Session().Info(t.Context(), first, nil)
+	require.NoError(t, err)
+	assert.Nil(t, se, "the session of the lost term is still there after Run returned")
+}
