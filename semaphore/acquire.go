@@ -32,6 +32,9 @@ type acquirer struct {
 	// uncertain: an attempt failed without an answer and may have been
 	// applied; a failed acquisition then releases before returning.
 	uncertain bool
+	// adoptable: that attempt was computed from a view in which this
+	// session held no slot, so a slot it holds now is that attempt's.
+	adoptable bool
 	// late: the CASes of attempts that got no answer, which may still be
 	// applied after this call returns.
 	late pending
@@ -90,10 +93,11 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 			continue
 		}
 		bo.Reset()
-		if a.uncertain && v.holds(sid) == nil {
+		if a.uncertain && a.adoptable && v.holds(sid) == nil {
 			// An earlier attempt of this call whose answer was lost did
 			// acquire (the session's claim rules out another holder in
-			// this process).
+			// this process, and the attempt's view showed no slot of
+			// this session).
 			a.uncertain = false
 			return v, nil
 		}
@@ -247,6 +251,7 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 			// No answer: the transaction may have been applied, or may
 			// still be.
 			a.uncertain = true
+			a.adoptable = v.holds(sid) != nil
 			a.late.add(v.lockIndex())
 			return view{}, 0, err
 		}

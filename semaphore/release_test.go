@@ -2,6 +2,7 @@ package semaphore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -214,10 +215,25 @@ func TestReleaseStopsWhenSessionEnds(t *testing.T) {
 // holding, left by an earlier failed release, is not taken as acquired
 // as is: the acquisition writes it afresh, with this Semaphore's value,
 // pruning dead holders as any acquisition does.
+//
+// "after an attempt with no answer": the first transaction of the
+// acquisition fails without reaching Consul. The slot found held next is
+// still the leftover, not that attempt's, so it is written afresh all the
+// same: it was once adopted as is.
 func TestAcquireRewritesLeftover(t *testing.T) {
-	for _, try := range []bool{false, true} {
-		t.Run(map[bool]string{false: "Acquire", true: "TryAcquire"}[try], func(t *testing.T) {
-			c := newClient(t)
+	for _, mode := range []string{"Acquire", "TryAcquire", "after an attempt with no answer"} {
+		try := mode == "TryAcquire"
+		t.Run(mode, func(t *testing.T) {
+			c, ht := integration.Shared(t).HookedClient(t)
+			if mode == "after an attempt with no answer" {
+				var failed atomic.Bool
+				ht.Set(func(r *http.Request) error {
+					if r.URL.Path == "/v1/txn" && failed.CompareAndSwap(false, true) {
+						return errors.New("injected: connection reset")
+					}
+					return nil
+				})
+			}
 			prefix := semPrefix(t)
 			sess := integration.NewSession(t, c)
 			ok, _, err := c.KV().Acquire(t.Context(), &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag,
