@@ -321,7 +321,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 	}
 }
 
-// maxHedges bounds the renews sent in one round.
+// maxHedges bounds the renews of one round waiting for an answer at once.
 const maxHedges = 4
 
 // renewResult is one renew attempt's outcome, with its send time.
@@ -333,13 +333,17 @@ type renewResult struct {
 
 // renewRound renews the session once. A renew that has not been answered
 // after hedgeAfter is not given up: another one goes out beside it (on
-// another connection, as the first holds its own), and so on, up to
-// maxHedges in all, until one is answered or the deadline passes. So
-// one renew stuck on a connection that died without a reset costs no
-// false loss, nor does a Consul that answers slowly (cutting the slow
-// attempt short would). The first success wins, with its own send time;
-// a failure that was answered ends the round when no other attempt is
-// left in flight. Every attempt has ended when renewRound returns.
+// another connection, as the first holds its own), and so on, with at
+// most maxHedges waiting at once, until one succeeds or the deadline
+// passes. So one renew stuck on a connection that died without a reset
+// costs no false loss, nor does a Consul that answers slowly (cutting the
+// slow attempt short would). A failure that was answered while another
+// attempt hangs is retried at the usual pace, so that a hung renew does
+// not keep the round from trying again once Consul is back. The first
+// success wins, with its own send time; a failure ends the round when no
+// other attempt is left in flight, and the round then reports the last
+// failure Consul answered rather than the deadline. Every attempt has
+// ended when renewRound returns.
 func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResult {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	var wg sync.WaitGroup
@@ -358,23 +362,39 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 		}()
 	}
 	launch()
-	launched, inflight := 1, 1
+	inflight := 1
+	var answered *renewResult // the last failure Consul (or the network) answered
 	hedge := time.NewTimer(hedgeAfter(time.Until(deadline)))
 	defer hedge.Stop()
 	for {
 		select {
 		case r := <-results:
 			inflight--
-			if r.err == nil || errors.Is(r.err, api.ErrNotFound) || inflight == 0 {
+			if r.err == nil || errors.Is(r.err, api.ErrNotFound) {
 				return r
 			}
-		case <-hedge.C:
-			if launched < maxHedges {
-				launch()
-				launched++
-				inflight++
-				hedge.Reset(hedgeAfter(time.Until(deadline)))
+			if rctx.Err() == nil {
+				answered = &r
 			}
+			if inflight == 0 {
+				if answered != nil && rctx.Err() != nil {
+					// Keep what Consul said rather than the deadline.
+					return *answered
+				}
+				return r
+			}
+			// An answered failure beside an attempt that hangs: retry
+			// at the usual pace rather than wait the hung one out, which
+			// can take until the deadline.
+			hedge.Reset(min(backoff.Spread(retryInterval, 0.3), hedgeAfter(time.Until(deadline))))
+		case <-hedge.C:
+			// maxHedges bounds the attempts in flight, not the attempts
+			// of a round: one that hung must not use up the retries.
+			if inflight < maxHedges && rctx.Err() == nil {
+				launch()
+				inflight++
+			}
+			hedge.Reset(hedgeAfter(time.Until(deadline)))
 		}
 	}
 }

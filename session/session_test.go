@@ -402,3 +402,45 @@ func TestSessionSurvivesAHungRenewAndASlowConsul(t *testing.T) {
 	case <-time.After(16 * time.Second):
 	}
 }
+
+// One renew hangs (a connection that died without a reset) while every
+// other renew fails for a while (a leader election), then Consul is back
+// 3.5 s before the local deadline. The session must survive: a round once
+// stopped sending after its fourth attempt and waited out the hung one
+// until the deadline, reporting the session expired although Consul would
+// have answered any renew in those last seconds.
+func TestSessionSurvivesAHungRenewBesideAnOutage(t *testing.T) {
+	t.Parallel()
+	c, ht := integration.Shared(t).HookedClient(t)
+	var n atomic.Int64
+	var healthy atomic.Bool
+	ht.Set(func(r *http.Request) error {
+		if !strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			return nil
+		}
+		if n.Add(1) == 1 {
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		if !healthy.Load() {
+			return errors.New("injected: No cluster leader")
+		}
+		return nil
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(20*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	deadline := s.Deadline()
+	select {
+	case <-time.After(time.Until(deadline.Add(-3500 * time.Millisecond))):
+	case <-s.Done():
+		t.Fatalf("lost before the outage ended: %v", s.Err())
+	}
+	healthy.Store(true)
+	select {
+	case <-s.Done():
+		t.Fatalf("session reported lost although renews went through for the last 3.5 s before its deadline (%d renews): %v", n.Load(), s.Err())
+	case <-time.After(time.Until(deadline) + 2*time.Second):
+	}
+	assert.Greater(t, n.Load(), int64(5), "renews were retried through the outage")
+}
