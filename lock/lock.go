@@ -90,9 +90,10 @@ type Option func(*holder.Config) error
 // A caller's session lost while Lock waits ends the wait (an error
 // wrapping session.ErrInvalidated or session.ErrExpired): replacing it is
 // the caller's call. A session the Lock made for itself is replaced
-// instead, and Lock waits on: nothing was held through it. Lock (not
-// TryLock) also tries again when it cannot create its session for a
-// transient reason (no cluster leader, a reset connection).
+// instead, and Lock waits on: nothing was held through it; it also tries
+// again when it cannot create that replacement for a transient reason (no
+// cluster leader, a reset connection). A first session that cannot be
+// created fails Lock at once.
 func WithSession(s *session.Session) Option {
 	return func(c *holder.Config) error { return c.SetSession(s) }
 }

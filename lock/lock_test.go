@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -1474,4 +1475,39 @@ func TestUnconfirmedReleaseSparesTheNextHold(t *testing.T) {
 	assert.Equal(t, s.ID(), pair.Session, "the new hold was let go by the old holding's release")
 	assert.NoError(t, held2.Err(), "the new hold was reported lost: %v", context.Cause(held2))
 	require.NoError(t, l.Unlock(ctx))
+}
+
+// TestFirstSessionThatCannotBeCreatedFailsAtOnce: a Lock that cannot
+// create its first session (no agent at the address, a node check that
+// does not exist) reports why at once, rather than waiting in silence
+// until ctx ends.
+func TestFirstSessionThatCannotBeCreatedFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	dead, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	live := integration.Shared(t).Client(t)
+	for _, tt := range []struct {
+		name string
+		c    *api.Client
+		opts []session.Option
+	}{
+		{name: "no agent", c: dead},
+		{name: "missing node check", c: live, opts: []session.Option{session.WithNodeChecks("serfHealth", "no-such-check")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := lock.New(tt.c, key(t), lock.WithSessionOptions(tt.opts...))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			_, err = l.Lock(ctx)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, context.DeadlineExceeded, "Lock waited until ctx ended")
+			assert.Contains(t, err.Error(), "session", "the error says what failed")
+		})
+	}
 }

@@ -101,19 +101,20 @@ func (l *Lease) LostWhileWaiting(ctx context.Context, err error) bool {
 // through it, and drops the lease when that fails. When the lease's own
 // session was lost while waiting (LostWhileWaiting) and try is false, it
 // starts over with a new lease after a short pause, logging what to the
-// logger, if any, at warning level. Unless try is set, a lease that could
-// not be taken for a transient reason (a session create that met no
-// leader, or a reset connection) is tried again the same way.
+// logger, if any, at warning level. Once it has started over, a lease
+// that could not be taken for a transient reason (a session create that
+// met no leader, or a reset connection) is tried again the same way: the
+// faults that end sessions are those that fail their creation for a
+// while. The first lease is not: a session that cannot be created at all
+// (a wrong address, a node check that does not exist) is reported at once
+// rather than waited on in silence.
 func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what string, take func() (*Lease, error), run func(*Lease) (T, error)) (T, *Lease, error) {
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
-	for {
+	for restarted := false; ; restarted = true {
 		lease, err := take()
 		if err != nil {
 			var zero T
-			// A session that could not be made for a transient reason
-			// (no leader, a reset connection) is tried again, as any
-			// other transient error of a waiting acquisition is.
-			if try || ctx.Err() != nil || !api.IsRetryable(err) {
+			if !restarted || ctx.Err() != nil || !api.IsRetryable(err) {
 				return zero, nil, err
 			}
 			if logger != nil {
