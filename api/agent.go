@@ -105,8 +105,22 @@ func IsUnknownCheck(err error) bool {
 }
 
 // ServiceRegister registers a service, and the checks it names, with the
-// agent. Registering an existing ID replaces the service.
+// agent. Registering an existing ID replaces the service, but keeps the
+// checks of the earlier registration that this one does not name: see
+// ServiceRegisterOpts to drop them.
 func (a *Agent) ServiceRegister(ctx context.Context, reg *AgentServiceRegistration, w *WriteOptions) (*WriteMeta, error) {
+	return a.ServiceRegisterOpts(ctx, reg, ServiceRegisterOptions{}, w)
+}
+
+// ServiceRegisterOptions are the options of ServiceRegisterOpts.
+type ServiceRegisterOptions struct {
+	// ReplaceExistingChecks removes the checks of an earlier registration
+	// of the service that reg does not name (replace-existing-checks).
+	ReplaceExistingChecks bool
+}
+
+// ServiceRegisterOpts is ServiceRegister with options.
+func (a *Agent) ServiceRegisterOpts(ctx context.Context, reg *AgentServiceRegistration, opts ServiceRegisterOptions, w *WriteOptions) (*WriteMeta, error) {
 	if reg == nil {
 		return nil, &ValidationError{Field: "service", Reason: "nil"}
 	}
@@ -123,7 +137,15 @@ func (a *Agent) ServiceRegister(ctx context.Context, reg *AgentServiceRegistrati
 			return nil, err
 		}
 	}
-	return a.c.write(ctx, http.MethodPut, "/v1/agent/service/register", w, reg, nil)
+	r := a.c.newRequest(http.MethodPut, "/v1/agent/service/register")
+	a.c.applyWrite(r, w)
+	if opts.ReplaceExistingChecks {
+		r.params.Set("replace-existing-checks", "true")
+	}
+	if err := r.jsonBody(reg); err != nil {
+		return nil, err
+	}
+	return a.c.writeRequest(ctx, r, nil)
 }
 
 // ServiceDeregister removes a service and its checks from the agent. An

@@ -845,3 +845,39 @@ func TestAgentConnectIntegration(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.True(t, slices.Contains([]int{http.StatusBadRequest, http.StatusInternalServerError}, se.Code), "code %d", se.Code)
 }
+
+// TestAgentServiceReRegisterIntegration: registering a service again keeps
+// the checks it no longer names, unless ReplaceExistingChecks is set; a
+// check kept that way (a TTL check nobody beats any more) would turn the
+// instance critical.
+func TestAgentServiceReRegisterIntegration(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := epCtx(t)
+	for _, replace := range []bool{false, true} {
+		id := epName(t, map[bool]string{false: "keep", true: "replace"}[replace])
+		t.Cleanup(func() { _, _ = c.Agent().ServiceDeregister(context.Background(), id, nil) })
+		_, err := c.Agent().ServiceRegister(ctx, &api.AgentServiceRegistration{ID: id, Name: id, Port: 80,
+			Checks: api.AgentServiceChecks{{CheckID: id + "-old", Name: "old", TTL: api.Duration(time.Minute)}}}, nil)
+		require.NoError(t, err)
+		_, err = c.Agent().ServiceRegisterOpts(ctx, &api.AgentServiceRegistration{ID: id, Name: id, Port: 81,
+			Checks: api.AgentServiceChecks{{CheckID: id + "-new", Name: "new", TTL: api.Duration(time.Minute), Status: api.HealthPassing}}},
+			api.ServiceRegisterOptions{ReplaceExistingChecks: replace}, nil)
+		require.NoError(t, err)
+
+		checks, _, err := c.Agent().Checks(ctx, &api.QueryOptions{Filter: `ServiceID == "` + id + `"`})
+		require.NoError(t, err)
+		var ids []string
+		for k := range checks {
+			ids = append(ids, k)
+		}
+		status, _, err := c.Agent().HealthServiceByID(ctx, id, nil)
+		require.NoError(t, err)
+		if replace {
+			assert.ElementsMatch(t, []string{id + "-new"}, ids)
+			assert.Equal(t, api.HealthPassing, status)
+		} else {
+			assert.ElementsMatch(t, []string{id + "-old", id + "-new"}, ids)
+			assert.Equal(t, api.HealthCritical, status)
+		}
+	}
+}

@@ -157,10 +157,16 @@ func (cat *Catalog) Register(ctx context.Context, reg *CatalogRegistration, w *W
 		if reg.Service.Service == "" {
 			return nil, &ValidationError{Field: "Service.Service", Reason: "empty"}
 		}
-		if reg.Service.Weights == (AgentWeights{}) {
+		if reg.Service.Weights == (AgentWeights{}) || reg.Service.Datacenter != "" || reg.Service.ContentHash != "" {
 			// Copy, so that the caller's registration is left as it was.
 			cp, svc := *reg, *reg.Service
-			svc.Weights = AgentWeights{Passing: 1, Warning: 1}
+			if svc.Weights == (AgentWeights{}) {
+				svc.Weights = AgentWeights{Passing: 1, Warning: 1}
+			}
+			// The agent fills these in the services it returns, but
+			// /v1/catalog/register refuses them (400 "unknown field"): a
+			// service read from the agent can so be registered as it is.
+			svc.Datacenter, svc.ContentHash = "", ""
 			cp.Service = &svc
 			reg = &cp
 		}

@@ -277,3 +277,29 @@ func TestCatalogGatewayServicesIntegration(t *testing.T) {
 	}
 	assert.True(t, slices.Contains(names, linked))
 }
+
+// TestCatalogRegisterAgentServiceIntegration registers, on an external
+// node, a service as the agent returned it: the agent fills Datacenter and
+// ContentHash, which /v1/catalog/register refuses ("unknown field"), so
+// Register leaves them out, on a copy.
+func TestCatalogRegisterAgentServiceIntegration(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := epCtx(t)
+	id := epName(t, "svc")
+	epRegister(t, c, &api.AgentServiceRegistration{ID: id, Name: id, Port: 80})
+	svc, _, err := c.Agent().Service(ctx, id, nil)
+	require.NoError(t, err)
+	require.NotNil(t, svc)
+	require.NotEmpty(t, svc.ContentHash, "the agent fills the field this test is about")
+
+	node := epName(t, "ext")
+	epCatalogNode(t, c, &api.CatalogRegistration{Node: node, Address: "192.0.2.1", Service: svc})
+	assert.NotEmpty(t, svc.ContentHash, "the caller's service was modified")
+	got, _, err := c.Catalog().Service(ctx, id, nil, nil)
+	require.NoError(t, err)
+	var nodes []string
+	for _, s := range got {
+		nodes = append(nodes, s.Node)
+	}
+	assert.Contains(t, nodes, node)
+}

@@ -296,6 +296,10 @@ func (h *Connect) IntentionUpsert(ctx context.Context, ixn *Intention, w *WriteO
 	if ixn.ID != "" {
 		return nil, &ValidationError{Field: "Intention.ID", Reason: "must be empty for an upsert"}
 	}
+	if ixn.SourcePeer != "" {
+		// Consul refuses it on this endpoint (400).
+		return nil, &ValidationError{Field: "Intention.SourcePeer", Reason: "not supported by this endpoint: write the service-intentions config entry instead"}
+	}
 	r, err := h.exactRequest(http.MethodPut,
 		intentionRef(ixn.SourcePartition, ixn.SourceNS, ixn.SourceName),
 		intentionRef(ixn.DestinationPartition, ixn.DestinationNS, ixn.DestinationName))

@@ -268,6 +268,17 @@ func TestConnectIntentionExact(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalid)
 		assert.Zero(t, f.count())
 	})
+	t.Run("upsert with a source peer", func(t *testing.T) {
+		// The source parameter cannot name a peer, and Consul refuses
+		// SourcePeer in the body (400): an intention read with a peer
+		// source is refused here instead.
+		c, f := newTokenFake(t, fakeReply{Body: `true`})
+		_, err := c.Connect().IntentionUpsert(context.Background(), &Intention{SourcePeer: "p1", SourceName: "a", DestinationName: "b", Action: "allow"}, nil)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "Intention.SourcePeer", ve.Field)
+		assert.Zero(t, f.count())
+	})
 	t.Run("delete", func(t *testing.T) {
 		c, f := newTokenFake(t, fakeReply{Body: `true`})
 		_, err := c.Connect().IntentionDeleteExact(context.Background(), "c", "z", nil)
