@@ -37,12 +37,12 @@ func TestPeeringsReadListDeleteMissing(t *testing.T) {
 
 // TestPeeringsTokenLifecycle generates a token, which creates a pending
 // peering on this side, reads and lists it, tries to establish a peering
-// with the token (refused: it comes from this very cluster, and a second
-// cluster is not part of the shared harness), and deletes it.
+// with the token (refused: it comes from this very cluster; see
+// TestPeeringsEstablishIntegration for two), and deletes it.
 //
 // Consul generates tokens only when its servers have a gRPC TLS port (the
-// token carries that address). A dev agent run with -grpc-tls-port -1 (the
-// harness's process mode) answers 500 "TLS for gRPC must be enabled when
+// token carries that address): the harness's agents have one. An external
+// Consul without one answers 500 "TLS for gRPC must be enabled when
 // generating peering tokens"; the test then checks that answer and stops.
 func TestPeeringsTokenLifecycle(t *testing.T) {
 	a := integration.Shared(t)
@@ -52,13 +52,14 @@ func TestPeeringsTokenLifecycle(t *testing.T) {
 	p := c.Peerings()
 
 	tok, _, err := p.GenerateToken(ctx, &api.PeeringGenerateTokenRequest{PeerName: name, Meta: map[string]string{"env": "test"}}, nil)
-	if err != nil {
+	if err != nil && a.Mode == integration.ModeExternal {
 		var se *api.StatusError
 		require.ErrorAs(t, err, &se)
 		require.Contains(t, se.Body, "TLS for gRPC must be enabled when generating peering tokens", "unexpected error: %v", err)
 		assert.Equal(t, 500, se.Code)
-		t.Skipf("the shared agent has no gRPC TLS port, so it cannot generate peering tokens: %v", err)
+		t.Skipf("the external agent has no gRPC TLS port, so it cannot generate peering tokens: %v", err)
 	}
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -133,4 +134,55 @@ func TestPeeringsGenerateTokenBadName(t *testing.T) {
 	var se *api.StatusError
 	require.ErrorAs(t, err, &se)
 	assert.True(t, strings.Contains(se.Body, "not a valid peer name") || strings.Contains(se.Body, "TLS for gRPC"), se.Body)
+}
+
+// TestPeeringsEstablishIntegration peers two clusters (two dev agents):
+// a token generated on one is established on the other, both sides see
+// the peering active with their own metadata, and deleting it on both
+// sides removes it.
+func TestPeeringsEstablishIntegration(t *testing.T) {
+	a, b := integration.NewAgent(t), integration.NewAgent(t)
+	ca, cb := a.Client(t), b.Client(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	tok, _, err := ca.Peerings().GenerateToken(ctx, &api.PeeringGenerateTokenRequest{PeerName: "to-b", Meta: map[string]string{"side": "a"}}, nil)
+	require.NoError(t, err)
+	_, err = cb.Peerings().Establish(ctx, &api.PeeringEstablishRequest{PeerName: "to-a", PeeringToken: tok, Meta: map[string]string{"side": "b"}}, nil)
+	require.NoError(t, err)
+
+	var acceptorID string
+	for _, side := range []struct {
+		c          *api.Client
+		peer, meta string
+	}{{ca, "to-b", "a"}, {cb, "to-a", "b"}} {
+		var p *api.Peering
+		require.Eventually(t, func() bool {
+			p, _, err = side.c.Peerings().Read(ctx, side.peer, nil)
+			return err == nil && p != nil && p.State == api.PeeringStateActive
+		}, time.Minute, 200*time.Millisecond, "peering %s never active: %+v %v", side.peer, p, err)
+		assert.Equal(t, side.peer, p.Name)
+		assert.Equal(t, map[string]string{"side": side.meta}, p.Meta)
+		assert.NotEmpty(t, p.ID)
+		if side.peer == "to-b" {
+			acceptorID = p.ID
+		} else {
+			assert.Equal(t, acceptorID, p.PeerID, "the dialer knows the acceptor's ID")
+		}
+		list, _, err := side.c.Peerings().List(ctx, nil)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, p.ID, list[0].ID)
+	}
+	for _, side := range []struct {
+		c    *api.Client
+		peer string
+	}{{cb, "to-a"}, {ca, "to-b"}} {
+		_, err := side.c.Peerings().Delete(ctx, side.peer, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			p, _, err := side.c.Peerings().Read(ctx, side.peer, nil)
+			return err == nil && p == nil
+		}, time.Minute, 200*time.Millisecond, "peering %s not removed", side.peer)
+	}
 }
