@@ -15,7 +15,11 @@ import (
 
 // New only validates: a bad key fails before anything is sent.
 func ExampleNew() {
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -28,7 +32,11 @@ func ExampleNew() {
 // campaigns again when leadership is lost.
 func ExampleRun() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,7 +65,11 @@ func ExampleRun() {
 
 func ExampleElection_Campaign() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,7 +107,11 @@ func ExampleElection_Campaign() {
 func ExampleElection_Observe() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -114,7 +130,11 @@ func ExampleElection_Observe() {
 
 func ExampleElection_Leader() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

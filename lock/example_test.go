@@ -15,7 +15,11 @@ import (
 // A worker that must never run the nightly report twice at once.
 func Example() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +63,8 @@ func runReport(ctx context.Context, fence uint64) error {
 // worker runs it.
 func ExampleLock_TryLock() {
 	ctx := context.Background()
-	client, _ := api.NewClient(api.DefaultConfig())
+	cfg, _ := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	client, _ := api.NewClient(cfg)
 	l, _ := lock.New(client, "jobs/cleanup", lock.WithSessionOptions(session.WithLockDelay(0)))
 	held, err := l.TryLock(ctx)
 	switch {
@@ -76,7 +81,8 @@ func ExampleLock_TryLock() {
 // held context.
 func ExampleDo() {
 	ctx := context.Background()
-	client, _ := api.NewClient(api.DefaultConfig())
+	cfg, _ := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	client, _ := api.NewClient(cfg)
 	err := lock.Do(ctx, client, "jobs/rebuild-index", func(held context.Context) error {
 		tok, _ := lock.TokenFrom(held)
 		return rebuildIndex(held, tok.ModifyIndex)
@@ -94,7 +100,11 @@ func rebuildIndex(context.Context, uint64) error { return nil }
 // checks it in the same transaction.
 func ExampleLock_GuardedPut() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

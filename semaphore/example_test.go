@@ -14,7 +14,11 @@ import (
 
 // New only validates: a bad limit fails before anything is sent.
 func ExampleNew() {
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,11 +29,17 @@ func ExampleNew() {
 
 func ExampleSemaphore_Acquire() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := session.New(ctx, client)
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Delete, not the default release: a process that dies holding a
+	// slot then leaves no contender key behind.
+	s, err := session.New(ctx, client, session.WithBehavior(session.Delete))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +66,11 @@ func ExampleSemaphore_Acquire() {
 
 func ExampleSemaphore_TryAcquire() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,7 +92,11 @@ func ExampleSemaphore_TryAcquire() {
 
 func ExampleDo() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,7 +13,11 @@ import (
 // is lost.
 func Example() {
 	ctx := context.Background()
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -44,7 +44,11 @@ func Example() {
 // A service registered together with its TTL check; the application
 // pushes its own status.
 func ExampleNewService() {
-	client, err := api.NewClient(api.DefaultConfig())
+	cfg, err := api.ConfigFromEnv() // CONSUL_HTTP_ADDR etc., as consulkit dev prints them
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := api.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -61,10 +61,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, integration.WithACL())
 	}
 	fmt.Fprintf(stderr, "starting Consul %s (%s mode)...\n", integration.ConsulVersion, integration.ProvisionMode())
-	a, err := integration.StartAgent(ctx, opts...)
-	if err != nil {
-		return err
-	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -72,6 +68,16 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "cleanup:", err)
 		}
 	}()
+	a, err := integration.StartAgent(ctx, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C while the agent was starting: what was started is
+			// removed, and stopping is what was asked for.
+			fmt.Fprintln(stderr, "interrupted while starting; stopping...")
+			return nil
+		}
+		return err
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -66,6 +66,17 @@ func TestDevStartsAnAgentAndRemovesItOnInterrupt(t *testing.T) {
 	assert.Error(t, err, "an agent still answers after dev stopped (leader %q)", leader)
 }
 
+// TestDevInterruptedWhileStarting: Ctrl-C before the agent is up is a
+// stop, not a failure: dev returns nil (exit status 0) once what it
+// started is removed.
+func TestDevInterruptedWhileStarting(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // as Ctrl-C does, here before anything could start
+	var stderr strings.Builder
+	require.NoError(t, run(ctx, []string{"dev"}, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "interrupted")
+}
+
 func TestUnknownCommand(t *testing.T) {
 	assert.Error(t, run(t.Context(), nil, io.Discard, io.Discard))
 	assert.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
