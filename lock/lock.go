@@ -573,7 +573,10 @@ func (l *Lock) releaseForeign(h *holding, pair *api.KVPair) {
 
 var (
 	errKeyDeleted = errors.New("key deleted")
-	errKeyTaken   = errors.New("key held by another session or released")
+	errKeyTaken   = errors.New("key held by another session")
+	// Consul releases the keys of a session it invalidates (a failing
+	// check, a destroy) before the session's renew can learn of it.
+	errKeyReleased = errors.New("key released: by another client, or by Consul invalidating the session")
 )
 
 // watch follows the key with consistent blocking queries while the lock
@@ -687,7 +690,10 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		case pair == nil:
 			return errKeyDeleted, nil
 		case pair.Session != h.sess.ID():
-			return fmt.Errorf("%w (now %q)", errKeyTaken, pair.Session), nil
+			if pair.Session == "" {
+				return errKeyReleased, nil
+			}
+			return fmt.Errorf("%w (%s)", errKeyTaken, pair.Session), nil
 		case pair.Flags != Flag:
 			// Someone wrote the key without acquiring it: our session
 			// still holds it. The loss is reported first, so that an

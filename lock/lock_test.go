@@ -196,20 +196,21 @@ func TestLostWhenSessionDestroyedOrKeyDeleted(t *testing.T) {
 	tests := []struct {
 		name    string
 		breakIt func(k string, s *session.Session) error
-		relock  bool // the session survives: the Lock can lock again
+		relock  bool   // the session survives: the Lock can lock again
+		cause   string // what the cause says
 	}{
 		{"session destroyed", func(_ string, s *session.Session) error {
 			_, err := c.Session().Destroy(ctx, s.ID(), nil)
 			return err
-		}, false},
+		}, false, "invalidat"}, // the released key, or the session's own loss, says so
 		{"key deleted", func(k string, _ *session.Session) error {
 			_, err := c.KV().Delete(ctx, k, nil)
 			return err
-		}, true},
+		}, true, "key deleted"},
 		{"key released by someone else", func(k string, s *session.Session) error {
 			_, _, err := c.KV().Release(ctx, &api.KVPair{Key: k, Session: s.ID(), Flags: lock.Flag}, nil)
 			return err
-		}, true},
+		}, true, "key released"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,6 +227,7 @@ func TestLostWhenSessionDestroyedOrKeyDeleted(t *testing.T) {
 				t.Fatal("loss not reported")
 			}
 			assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+			assert.Contains(t, context.Cause(held).Error(), tt.cause)
 			assert.True(t, l.Token().IsZero())
 			assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
 
