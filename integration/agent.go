@@ -357,7 +357,10 @@ func (a *Agent) KeyPrefix(tb TB, base string) string {
 			return
 		}
 		defer c.CloseIdleConnections()
-		_, _ = c.KV().DeleteTree(context.Background(), prefix+"/", nil)
+		// Bounded: a test may fail while its agent is paused.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = c.KV().DeleteTree(ctx, prefix+"/", nil)
 	})
 	return prefix
 }

@@ -293,6 +293,15 @@ func (n *procNode) signalAndWait(ctx context.Context, sig syscall.Signal) error 
 		return nil
 	}
 	pid := n.cmd.Process.Pid
+	select {
+	case <-n.exited:
+		// Exited by itself and reaped: its PID may belong to another
+		// process by now, which must not be signalled.
+		n.cmd = nil
+		_ = os.Remove(n.record)
+		return nil
+	default:
+	}
 	_ = syscall.Kill(pid, syscall.SIGCONT) // a paused process cannot act on SIGTERM
 	_ = syscall.Kill(pid, sig)
 	t := time.NewTimer(10 * time.Second)
