@@ -402,7 +402,10 @@ func (e *Election) Token() lock.Token {
 // It returns ErrNotLeader when not leading, and an error wrapping
 // ErrDeposed when leadership was lost before it could be given up: a loss
 // is reported so once, by the first Resign after it (however long after),
-// unless a new term has started since.
+// unless a new term has started since. When it is the release that finds
+// the key already lost, the leading context's cause is ErrResigned all the
+// same (it ends before the release is sent, so that what it guards stops
+// first), and Resign's error is the one to trust.
 func (e *Election) Resign(ctx context.Context) error {
 	e.mu.Lock()
 	t, lost := e.term, e.lost
