@@ -13,8 +13,8 @@
 //
 // The status comes from a Probe (WithProbe, or ErrorProbe around a
 // func(ctx) error), from explicit calls to Pass, Warn and Fail, or both:
-// the most recent of the two wins, and it sticks until the next probe
-// result or explicit call. Without a probe, each beat re-sends the last
+// the most recent of the two wins (a probe counts from when it started),
+// and it sticks until the next probe result or explicit call. Without a probe, each beat re-sends the last
 // explicit status (Passing until the first call). NewService registers a
 // service together with its TTL check and removes both on return.
 //

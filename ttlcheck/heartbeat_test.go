@@ -771,3 +771,184 @@ func TestLoggerProbePanic(t *testing.T) {
 	assert.Equal(t, slog.LevelWarn, ch[0].Level)
 	assert.Equal(t, "critical", ch[0].Attrs["to"])
 }
+
+// A transient failure of the deregistration when Run returns (the agent
+// restarting, a 5xx while it resolves the token) is retried within the
+// cleanup's time: a single attempt once left the check behind.
+func TestDeregisterRetriesTransientError(t *testing.T) {
+	for _, svc := range []bool{false, true} {
+		name := "check"
+		if svc {
+			name = "service"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAgent(t)
+			chk := unitCheck(t)
+			var hb *ttlcheck.Heartbeat
+			var err error
+			if svc {
+				hb, err = ttlcheck.NewService(f.client(t), &api.AgentServiceRegistration{ID: "web-1", Name: "web"}, chk)
+			} else {
+				hb, err = ttlcheck.New(f.client(t), chk)
+			}
+			require.NoError(t, err)
+			stop := startRun(t, hb)
+			f.waitCheck(t, chk.ID, 2*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+			var failed atomic.Int32
+			f.setHook(func(r fakeReq) (int, string) {
+				if strings.Contains(r.Path, "/deregister/") && failed.Add(1) == 1 {
+					return http.StatusInternalServerError, "rpc error making call: No cluster leader"
+				}
+				return 0, ""
+			})
+			err = stop()
+			assert.Nil(t, f.check(chk.ID), "the check was left behind after one transient failure (Run returned %v)", err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.NotContains(t, err.Error(), "deregistering")
+		})
+	}
+}
+
+// NewService refuses a registration whose other checks the api would
+// refuse, with a *ConfigError: Run once found out, with an
+// api.ValidationError, after a pause.
+func TestNewServiceValidatesOtherChecks(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := ttlcheck.Check{ID: "web-alive", Name: "alive", TTL: 3 * time.Second}
+	for name, reg := range map[string]*api.AgentServiceRegistration{
+		"HTTP check without interval": {Name: "web", Checks: api.AgentServiceChecks{{HTTP: "http://127.0.0.1:1/"}}},
+		"nil check":                   {Name: "web", Checks: api.AgentServiceChecks{nil}},
+		"check of no kind":            {Name: "web", Check: &api.AgentServiceCheck{Name: "x"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hb, err := ttlcheck.NewService(f.client(t), reg, chk)
+			if err == nil {
+				runErr := hb.Run(t.Context())
+				t.Errorf("NewService accepted it; Run then returned %v", runErr)
+				return
+			}
+			var ce *ttlcheck.ConfigError
+			assert.ErrorAs(t, err, &ce)
+		})
+	}
+}
+
+// A tiny interval would default the probe timeout to 0 (an explicit
+// WithProbeTimeout(0) is refused): every probe would get an expired
+// context and every beat report Critical. New refuses it.
+func TestTinyIntervalZeroProbeTimeout(t *testing.T) {
+	f := newFakeAgent(t)
+	hb, err := ttlcheck.New(f.client(t), ttlcheck.Check{ID: "a", Name: "a", TTL: time.Second},
+		ttlcheck.WithInterval(time.Nanosecond),
+		ttlcheck.WithProbe(func(context.Context) (ttlcheck.Status, string) { return ttlcheck.Passing, "" }))
+	if err == nil {
+		t.Errorf("accepted: interval %v, probe timeout %v", hb.Interval(), hb.ProbeTimeout())
+	}
+}
+
+// A probe that started before Fail was called, and returns (Passing) just
+// after, must not replace Fail's status before it is sent: it once did, so
+// the agent never got Critical while Fail returned nil ("sends it at
+// once"). The result is from an observation older than the Fail call. Made likely by keeping the loop
+// busy (a slow update for an earlier Pass) while Fail is called and the
+// probe returns; the loop then picks kick or result at random.
+func TestFailNotOverriddenByOlderProbe(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 3 * time.Second
+	entered := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	logs := &logRecorder{}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithInterval(time.Second), ttlcheck.WithLogger(slog.New(logs)),
+		ttlcheck.WithProbe(func(ctx context.Context) (ttlcheck.Status, string) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+			return ttlcheck.Passing, "probe"
+		}))
+	require.NoError(t, err)
+	startRun(t, hb)
+	var slow atomic.Bool
+	inSlow := make(chan struct{}, 1)
+	f.setHook(func(r fakeReq) (int, string) {
+		if strings.HasPrefix(r.Path, "/v1/agent/check/update/") && slow.CompareAndSwap(true, false) {
+			inSlow <- struct{}{}
+			time.Sleep(300 * time.Millisecond) // the loop is busy sending
+		}
+		return 0, ""
+	})
+	lost := 0
+	const rounds = 6
+	for i := 0; i < rounds; i++ {
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no probe started")
+		}
+		// entered may be stale (a probe that timed out): wait for the
+		// next one if the gate is not taken at once.
+		slow.Store(true)
+		go func() { _ = hb.Pass(context.Background(), "pass") }()
+		<-inSlow
+		note := "fail " + string(rune('a'+i))
+		failed := make(chan error, 1)
+		go func() { failed <- hb.Fail(context.Background(), note) }()
+		time.Sleep(30 * time.Millisecond) // Fail has recorded its status
+		select {
+		case gate <- struct{}{}: // the probe returns Passing now
+		case <-time.After(5 * time.Second):
+			t.Fatal("probe not waiting")
+		}
+		gated := time.Now()
+		require.NoError(t, <-failed)
+		t.Logf("round %d: gate at %s, Fail returned at %s", i, gated.Format("05.000"), time.Now().Format("05.000"))
+		seen := false
+		for _, r := range f.requests("/v1/agent/check/update/") {
+			if r.Body["Output"] == note {
+				seen = true
+			}
+		}
+		if !seen {
+			lost++
+			var outs []any
+			for _, r := range f.requests("/v1/agent/check/update/") {
+				outs = append(outs, r.At.Format("05.000")+" "+str(r.Body["Output"]))
+			}
+			t.Logf("round %d lost; outputs so far: %v", i, outs)
+
+		}
+	}
+	assert.Zero(t, lost, "Fail returned nil but its Critical never reached the agent in %d of %d rounds", lost, rounds)
+}
+
+// A first registration answered with a 5xx that the agent applied anyway
+// (a 502/504 from a proxy in front of the agent whose upstream applied it)
+// is deregistered when Run returns before the retry: it once counted as
+// never having reached the agent, and the check was left behind.
+func TestApplied5xxRegistrationIsDeregistered(t *testing.T) {
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 10 * time.Second // first retry after 208..416ms
+	got504 := make(chan struct{})
+	var once atomic.Bool
+	f.setHook(func(r fakeReq) (int, string) {
+		if r.Path == "/v1/agent/check/register" && once.CompareAndSwap(false, true) {
+			f.addCheck(r.Body, chk.ID, "") // applied upstream (f.mu is held)
+			close(got504)
+			return http.StatusGatewayTimeout, "upstream request timeout"
+		}
+		return 0, ""
+	})
+	hb, err := ttlcheck.New(f.client(t), chk)
+	require.NoError(t, err)
+	stop := startRun(t, hb)
+	<-got504
+	time.Sleep(100 * time.Millisecond) // the client has the 504; its retry is 208ms+ away
+	t.Logf("run: %v; reqs: %v", stop(), f.requests("/"))
+	assert.Nil(t, f.check(chk.ID), "a registration applied behind a 504 was left behind")
+}

@@ -1,8 +1,16 @@
 package ttlcheck
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/consulkit/consulkit/api"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -22,4 +30,14 @@ func TestRetryDelay(t *testing.T) {
 			t.Errorf("%s: retryDelay(%v, %v) = %v, want %v", tt.name, tt.d, tt.left, got, tt.want)
 		}
 	}
+}
+
+// TestNotSent: a request the api client refused before sending never
+// reached the agent, so Run must not deregister an ID it never registered
+// (it may be another instance's).
+func TestNotSent(t *testing.T) {
+	assert.True(t, notSent(&api.ValidationError{Field: "check", Reason: "nil"}))
+	assert.True(t, notSent(fmt.Errorf("wrapped: %w", &net.OpError{Op: "dial", Err: errors.New("refused")})))
+	assert.False(t, notSent(&net.OpError{Op: "read", Err: errors.New("reset")}), "a read error: the request may have been applied")
+	assert.False(t, notSent(context.DeadlineExceeded))
 }

@@ -124,6 +124,7 @@ type runner struct {
 
 type probeResult struct {
 	cycle  uint64
+	setGen uint64 // the explicit generation when the probe started
 	status Status
 	note   string
 }
@@ -210,7 +211,9 @@ func (r *runner) loop(ctx context.Context) error {
 				continue
 			}
 			r.gotResult = true
-			h.setReport(res.status, res.note)
+			if !h.setProbeReport(res.status, res.note, res.setGen) {
+				h.log.Debug("ttlcheck: probe result older than an explicit status discarded", "check", h.check.ID, "status", string(res.status))
+			}
 			if r.refreshing {
 				// The beat waiting out an outage takes the fresh status
 				// with its next attempt, now.
@@ -267,6 +270,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	cycle := r.cycle
 	h := r.h
+	setGen := h.explicitGen()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -279,7 +283,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 			}
 			s, note = Critical, reason
 		}
-		r.results <- probeResult{cycle: cycle, status: s, note: note}
+		r.results <- probeResult{cycle: cycle, setGen: setGen, status: s, note: note}
 	}()
 }
 
@@ -473,7 +477,7 @@ func (r *runner) register(ctx context.Context, status Status) error {
 		}, nil)
 	}
 	var se *api.StatusError
-	answered := err == nil || errors.As(err, &se)
+	answered := err == nil || errors.As(err, &se) && se.Code < 500
 	if !answered && !notSent(err) {
 		// No answer: the agent may have the check now, or later.
 		r.attempted, r.unanswered = true, true
@@ -505,6 +509,15 @@ func (r *runner) deregister(ctx context.Context) error {
 		return err
 	}
 	err := deregister()
+	// A passing fault (a 500 during an election, an agent restarting, a
+	// stale connection) does not end the cleanup while its time lasts.
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for err != nil && !errors.Is(err, api.ErrNotFound) && transient(err) {
+		if backoff.Sleep(ctx, bo.Next()) != nil {
+			break
+		}
+		err = deregister()
+	}
 	if r.unanswered && (err == nil || errors.Is(err, api.ErrNotFound)) {
 		// A registration that got no answer may still be applied by the
 		// agent after this deregistration (Consul deregisters an unknown
@@ -529,8 +542,13 @@ func (r *runner) deregister(ctx context.Context) error {
 const lateRegistration = time.Second
 
 // notSent reports whether err says a request never reached the agent: no
-// connection could be made.
+// connection could be made, or the api client refused it before sending.
 func notSent(err error) bool {
 	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
+	return errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, api.ErrInvalid)
+}
+
+// transient reports whether a failed deregistration is worth repeating.
+func transient(err error) bool {
+	return api.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

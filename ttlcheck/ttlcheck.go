@@ -213,6 +213,7 @@ type Heartbeat struct {
 	cur     report        // the status the next update carries
 	gen     uint64        // generation of cur
 	sentGen uint64        // highest generation sent successfully
+	setGen  uint64        // generation of the last Pass, Warn or Fail
 	sent    chan struct{} // closed and replaced after every successful update
 }
 
@@ -311,7 +312,15 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 				own = append(own, c)
 			}
 		}
-		for _, c := range svc.Checks {
+		if svc.Check != nil {
+			if err := svc.Check.Validate(); err != nil {
+				cfg.fail("service Check", err.Error())
+			}
+		}
+		for i, c := range svc.Checks {
+			if err := c.Validate(); err != nil {
+				cfg.fail(fmt.Sprintf("service Checks[%d]", i), err.Error())
+			}
 			if c != nil && c.CheckID == check.ID && check.ID != "" {
 				cfg.fail("Check.ID", fmt.Sprintf("%q is already a check of the service", check.ID))
 			}
@@ -368,6 +377,9 @@ func (h *Heartbeat) validate(cfg *config) error {
 	}
 	if c.TTL >= MinTTL && h.interval > 0 && h.interval >= c.TTL {
 		cfg.fail("WithInterval", fmt.Sprintf("%s is not shorter than the TTL %s", h.interval, c.TTL))
+	}
+	if h.interval > 0 && h.probeTimeout == 0 && cfg.probeTimeout == 0 {
+		cfg.fail("WithInterval", fmt.Sprintf("%s is too short (its default probe timeout, half of it, is zero)", h.interval))
 	}
 	if h.interval > 0 && h.probeTimeout > 0 && h.probeTimeout >= h.interval {
 		cfg.fail("WithProbeTimeout", fmt.Sprintf("%s is not shorter than the interval %s", h.probeTimeout, h.interval))
@@ -444,8 +456,9 @@ func (h *Heartbeat) Warn(ctx context.Context, note string) error { return h.set(
 //
 // The status sticks until the next explicit call or probe result,
 // whichever comes later: without a probe every beat re-sends it; with a
-// probe, the probe's next result replaces it (at most one interval
-// later). Run's goroutine sends the update; Fail waits until a status at
+// probe, the next result of a probe started after the call replaces it (a
+// probe already running when Fail is called looked before it, and its
+// result is dropped). Run's goroutine sends the update; Fail waits until a status at
 // least as recent has been accepted by the agent (transient errors are
 // retried by Run), and returns ctx.Err() if ctx ends first (the status is
 // still sent). If Run is not running, or returns before sending it, Fail
@@ -459,6 +472,7 @@ func (h *Heartbeat) Fail(ctx context.Context, note string) error { return h.set(
 func (h *Heartbeat) set(ctx context.Context, s Status, note string) error {
 	h.mu.Lock()
 	gen := h.setLocked(s, note)
+	h.setGen = gen
 	running, done := h.running, h.done
 	h.mu.Unlock()
 	if !running {
@@ -503,6 +517,25 @@ func (h *Heartbeat) setReport(s Status, note string) {
 	h.mu.Lock()
 	h.setLocked(s, note)
 	h.mu.Unlock()
+}
+
+// setProbeReport records a probe's result unless Pass, Warn or Fail set a
+// status after the probe started (setGen then differs from setGenAtStart):
+// that status is newer than what the probe observed.
+func (h *Heartbeat) setProbeReport(s Status, note string, setGenAtStart uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.setGen != setGenAtStart {
+		return false
+	}
+	h.setLocked(s, note)
+	return true
+}
+
+func (h *Heartbeat) explicitGen() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.setGen
 }
 
 func (h *Heartbeat) current() report {
