@@ -73,9 +73,12 @@ func sameTerm(a, b Leader) bool {
 // (OnElected in Campaign's caller, OnDeposed in the goroutine that follows
 // the term, OnNewLeader in Run's observer) and must return promptly:
 // Resign waits for OnDeposed, and a campaign does not begin before the
-// previous term's OnDeposed has returned. A hook must not call Resign or Campaign on its
-// own Election (that would wait for the hook itself). A nil hook is not
-// called.
+// previous term has ended: its OnDeposed has returned and, after a loss,
+// the lock's cleanup is over (a session made for the campaign destroyed,
+// the key let go if it may still be held: bounded, up to about 45 s
+// when Consul keeps failing). A hook must not call Resign or Campaign on
+// its own Election (that would wait for the hook itself). A nil hook is
+// not called.
 type Hooks struct {
 	// OnElected is called when this Election becomes leader, before
 	// Campaign returns, with the leading context. If it panics, the
@@ -177,6 +180,12 @@ type term struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	exited chan struct{}
+	// deposed is closed once OnDeposed has returned; exited, once the
+	// lock's cleanup after a loss is over as well.
+	deposed chan struct{}
+	// reported: a Resign has reported this term's loss (guarded by the
+	// Election's mu), so that it is not kept as e.lost to report again.
+	reported bool
 
 	mu       sync.Mutex
 	proclaim []byte // the value of the last Proclaim, nil if none
@@ -292,9 +301,10 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 	}
 	tok, _ := lock.TokenFrom(held) // lk.Token() is zero if already lost
 	t := &term{
-		lk:     lk,
-		leader: Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
-		exited: make(chan struct{}),
+		lk:      lk,
+		leader:  Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
+		exited:  make(chan struct{}),
+		deposed: make(chan struct{}),
 	}
 	// The leading context carries the held context's values (the
 	// token, for lock.TokenFrom), not its end: it ends with the term.
@@ -342,6 +352,7 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	if h := e.cfg.hooks.OnDeposed; h != nil {
 		h(t.currentLeader(), why)
 	}
+	close(t.deposed)
 	if why != ErrResigned {
 		// Wait for the lock's own cleanup after the loss (its watcher
 		// destroys a session made for the campaign, lets go of the key):
@@ -351,7 +362,7 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	e.mu.Lock()
 	if e.term == t {
 		e.term = nil
-		if why != ErrResigned {
+		if why != ErrResigned && !t.reported {
 			e.lost = t
 		}
 	}
@@ -399,13 +410,17 @@ func (e *Election) Token() lock.Token {
 // and waits until the leading context is cancelled (cause ErrResigned)
 // and OnDeposed has returned. A ctx that has already ended when Resign is
 // called still gets the release sent and waited for, within 5 seconds.
+//
 // It returns ErrNotLeader when not leading, and an error wrapping
 // ErrDeposed when leadership was lost before it could be given up: a loss
 // is reported so once, by the first Resign after it (however long after),
-// unless a new term has started since. When it is the release that finds
-// the key already lost, the leading context's cause is ErrResigned all the
-// same (it ends before the release is sent, so that what it guards stops
-// first), and Resign's error is the one to trust.
+// unless a new term has started since. Resign after a loss waits for the
+// term's cleanup within ctx (see Hooks); when ctx ends first, the loss is
+// reported all the same, and the error says the cleanup is still under
+// way. When it is the release that finds the key already lost, the
+// leading context's cause is ErrResigned all the same (it ends before the
+// release is sent, so that what it guards stops first), and Resign's
+// error is the one to trust.
 func (e *Election) Resign(ctx context.Context) error {
 	e.mu.Lock()
 	t, lost := e.term, e.lost
@@ -424,17 +439,31 @@ func (e *Election) Resign(ctx context.Context) error {
 	ctx, cancel := grace.Context(ctx)
 	defer cancel()
 	if t.ctx.Err() != nil {
+		// The loss is reported once OnDeposed has returned; the lock's
+		// cleanup after it (a release retried for up to 30 s, a session
+		// destroy) is waited for within ctx, and not reported as a
+		// failure of Resign when ctx runs out first.
 		select {
-		case <-t.exited:
+		case <-t.deposed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		waitErr := grace.Wait(ctx, t.exited)
 		e.mu.Lock()
 		if e.lost == t {
 			e.lost = nil // reported here
 		}
+		already := t.reported
+		t.reported = true
 		e.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
+		err := fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
+		if already {
+			err = ErrNotLeader // the loss was reported once
+		}
+		if waitErr != nil {
+			return fmt.Errorf("%w (its cleanup is still under way: %w)", err, waitErr)
+		}
+		return err
 	}
 	err := t.lk.Unlock(ctx)
 	// Unlock has cancelled the lock's context, whatever it returned: wait
@@ -450,6 +479,7 @@ func (e *Election) Resign(ctx context.Context) error {
 	if e.lost == t {
 		e.lost = nil // reported below
 	}
+	t.reported = true
 	e.mu.Unlock()
 	switch {
 	case err == nil:

@@ -1127,3 +1127,50 @@ func TestRunAwaitsTheLostTermsCleanup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, se, "the session of the lost term is still there after Run returned")
 }
+
+// TestResignAfterUnconfirmedLossReportsTheLoss: a term lost as unconfirmed
+// (reads of the key fail for two TTLs, and so do releases) has a cleanup
+// that may take its time. A Resign with a short ctx still reports the
+// loss (ErrDeposed), instead of the bare end of its ctx.
+func TestResignAfterUnconfirmedLossReportsTheLoss(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	key := electionKey(t)
+	e, err := election.New(c, key, election.WithSessionOptions(session.WithTTL(10*time.Second), session.WithLockDelay(0)))
+	require.NoError(t, err)
+	leading, err := e.Campaign(t.Context(), []byte("a"))
+	require.NoError(t, err)
+	var faulty atomic.Bool
+	faulty.Store(true)
+	ht.Set(func(r *http.Request) error {
+		if !faulty.Load() {
+			return nil
+		}
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/kv/") ||
+			r.URL.Path == "/v1/txn" && strings.Contains(string(integration.Body(r)), `"unlock"`) {
+			return errors.New("injected: connection reset")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	select {
+	case <-leading.Done():
+	case <-time.After(40 * time.Second):
+		t.Fatal("term not lost")
+	}
+	require.ErrorIs(t, context.Cause(leading), lock.ErrUnconfirmed)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	err = e.Resign(ctx)
+	assert.ErrorIs(t, err, election.ErrDeposed, "Resign on a lost term did not report the loss")
+	assert.ErrorIs(t, err, election.ErrNotLeader)
+
+	faulty.Store(false)
+	// The cleanup ends now; a second Resign waits for it and reports
+	// nothing more.
+	rctx, rcancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer rcancel()
+	err = e.Resign(rctx)
+	assert.ErrorIs(t, err, election.ErrNotLeader)
+	assert.NotErrorIs(t, err, election.ErrDeposed, "the loss was reported twice")
+}

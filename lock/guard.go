@@ -16,9 +16,10 @@ import (
 // Lock locking again, or another Lock on the key sharing the session), a
 // guarded write of the earlier holding that arrives late still passes.
 // Where that matters, give each Lock its own session, or fence with the
-// token. It returns ErrNotHeld when the Lock does not hold the key (also
-// once the held context has ended: from the start of an Unlock, or a loss
-// the Lock has seen), an error wrapping ErrLost when Consul says
+// token. It returns ErrNotHeld, sending nothing, when the Lock does not
+// hold the key as the call begins (also once the held context has ended:
+// from the start of an Unlock, or a loss the Lock has seen; a call already
+// sent is still checked by Consul), an error wrapping ErrLost when Consul says
 // the session no longer holds it, and a *api.TxnError for a failure of one
 // of ops (whose OpIndex values are shifted by one). Results do not include
 // the check.

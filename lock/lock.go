@@ -31,7 +31,9 @@ var (
 	// hold. The first Unlock after a loss wraps the loss (ErrLost) too.
 	ErrNotHeld = errors.New("lock: not held")
 	// ErrHeld: Lock or TryLock on a Lock that already holds the key, or while
-	// another Lock or TryLock call on it is in progress.
+	// another Lock, TryLock or Unlock call on it is in progress (an Unlock
+	// keeps the key the Lock's until its release is done, also when the
+	// lock is found lost meanwhile).
 	ErrHeld = errors.New("lock: already held or being acquired")
 	// ErrLost is the cause of the held context when the lock is lost: the key
 	// was deleted or taken by another session, the session was lost, or
@@ -329,6 +331,14 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	// that no new acquisition through the same session can take the key
 	// and then be let go by that release.
 	first := h != nil && !h.releasing.Swap(true)
+	if first {
+		// Cancelled under mu as well: a loss the watcher reports from now
+		// on finds releasing set and leaves the release to this Unlock,
+		// so this Unlock must not then take the loss's path, which sends
+		// nothing (an unconfirmed hold would be left held for nobody).
+		h.gate.Skip()
+		h.cancel(ErrUnlocked)
+	}
 	l.mu.Unlock()
 	if h == nil {
 		if lost == nil {
@@ -346,10 +356,9 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		}
 		return ErrNotHeld
 	}
-	h.gate.Skip()
-	h.cancel(ErrUnlocked)
 	if errors.Is(context.Cause(h.ctx), ErrLost) {
-		// The watcher saw the loss first: it cleans up, and this reports.
+		// A guard: lose cancels h only after deciding under mu, so a
+		// loss that came first has forgotten h (h is nil above).
 		return l.reportLoss(ctx, h)
 	}
 	var relErr error
