@@ -292,27 +292,21 @@ func (n *procNode) signalAndWait(ctx context.Context, sig syscall.Signal) error 
 	if n.cmd == nil {
 		return nil
 	}
-	pid := n.cmd.Process.Pid
-	select {
-	case <-n.exited:
-		// Exited by itself and reaped: its PID may belong to another
-		// process by now, which must not be signalled.
-		n.cmd = nil
-		_ = os.Remove(n.record)
-		return nil
-	default:
-	}
-	_ = syscall.Kill(pid, syscall.SIGCONT) // a paused process cannot act on SIGTERM
-	_ = syscall.Kill(pid, sig)
+	// Signalled through os.Process, which holds a pidfd: a process that
+	// exited by itself and was reaped is never confused with another that
+	// got its PID since (the signal then fails with os.ErrProcessDone).
+	p := n.cmd.Process
+	_ = p.Signal(syscall.SIGCONT) // a paused process cannot act on SIGTERM
+	_ = p.Signal(sig)
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
 	select {
 	case <-n.exited:
 	case <-t.C:
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = p.Kill()
 		<-n.exited
 	case <-ctx.Done():
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = p.Kill()
 		<-n.exited
 	}
 	n.cmd = nil
@@ -329,7 +323,7 @@ func (n *procNode) signal(sig syscall.Signal) error {
 	if n.cmd == nil {
 		return errors.New("integration: agent is not running")
 	}
-	return syscall.Kill(n.cmd.Process.Pid, sig)
+	return n.cmd.Process.Signal(sig) // see signalAndWait
 }
 
 // pause stops the process and returns once every one of its threads has
