@@ -27,9 +27,12 @@
 //     still be (a request held up in a busy agent arrives late), its CAS is
 //     made to fail first: the coordination key is rewritten (or created,
 //     empty, where the attempt would create it). For the same reason the
-//     last holder's Release keeps the coordination key, empty, instead of
-//     deleting it, when an attempt of its acquisition that would create
-//     the key got no answer.
+//     coordination key, once created, is never deleted, not even by the
+//     last holder's Release (the official client does not delete it
+//     either): an unanswered attempt of any process that would create it
+//     may still land, and only the key's existence makes it fail. A key
+//     deleted by someone else (the official client's Destroy, an
+//     operator) reopens that window.
 //   - While held, one consistent blocking query per slot follows the
 //     prefix. When the contender key is deleted or loses its session, this
 //     session is removed from the holders, the coordination key is deleted
@@ -39,10 +42,9 @@
 //     when the session has already ended) before it sends anything, then
 //     sends one transaction: it checks that the contender
 //     key is still held by this session (else Release reports ErrLost and
-//     removes what is left), removes this session from the holders
-//     (deleting the coordination key, by index, when no live holder is
-//     left, so that it never races a new contender) and deletes the
-//     contender key. Transient errors are retried until Release's ctx or
+//     removes what is left), removes this session from the holders (by
+//     CAS, so that it never races a new contender; the last holder leaves
+//     the key with no holders) and deletes the contender key. Transient errors are retried until Release's ctx or
 //     the session ends; a release that still fails leaves the slot held
 //     until the session ends, and says so. Each acquisition or release
 //     transaction gets at most 10 seconds: one stuck on a connection that

@@ -173,3 +173,64 @@ func TestAcquireIndexZeroIsNotABusyLoop(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.LessOrEqual(t, reads.Load(), int64(8), "reads in 2s")
 }
+
+// An unanswered attempt that would create the coordination key is fenced
+// by creating the key. Any later holder that was the last to release once
+// deleted the key again, and the late create then applied: a slot held by
+// a session whose Acquire had failed, for as long as the session lived.
+// The key now stays. Here the Acquire is cancelled.
+func TestLateCreateAfterAnotherReleases(t *testing.T) {
+	a := integration.Shared(t)
+	plain := a.Client(t)
+	prefix := semPrefix(t)
+	c, ht := a.HookedClient(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, plain)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	late := lateAcquisition(ht, 3*time.Second, func(r *http.Request) error {
+		cancel()
+		<-r.Context().Done()
+		return r.Context().Err()
+	})
+	_, err = s.Acquire(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	done := <-late
+
+	// Another holder comes and goes, the last to release.
+	b, err := semaphore.New(plain, prefix, 1, semaphore.WithSession(integration.NewSession(t, plain)))
+	require.NoError(t, err)
+	_, err = b.TryAcquire(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, b.Release(t.Context()))
+	t.Logf("keys before the late request lands: %v", keys(t, plain, prefix))
+
+	<-done
+	requireFreeSlot(t, prefix, 1)
+}
+
+// The same, with an Acquire that succeeded through a later attempt and
+// was released.
+func TestLateCreateAfterAcquiredAndReleased(t *testing.T) {
+	a := integration.Shared(t)
+	plain := a.Client(t)
+	prefix := semPrefix(t)
+	c, ht := a.HookedClient(t)
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(integration.NewSession(t, plain)))
+	require.NoError(t, err)
+	late := lateAcquisition(ht, 3*time.Second, func(*http.Request) error { return syscall.ECONNRESET })
+	_, err = s.Acquire(t.Context())
+	require.NoError(t, err)
+	done := <-late
+	require.NoError(t, s.Release(t.Context()))
+
+	b, err := semaphore.New(plain, prefix, 1, semaphore.WithSession(integration.NewSession(t, plain)))
+	require.NoError(t, err)
+	_, err = b.TryAcquire(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, b.Release(t.Context())) // the last holder
+	t.Logf("keys before the late request lands: %v", keys(t, plain, prefix))
+
+	<-done
+	requireFreeSlot(t, prefix, 1)
+}

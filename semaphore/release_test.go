@@ -101,7 +101,7 @@ func TestHeldEndsBeforeReleaseSent(t *testing.T) {
 		assert.Zero(t, live.Load(), "release sent while the held context was live")
 		assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
 	}
-	assert.Empty(t, keys(t, c, prefix))
+	assert.Empty(t, leftover(t, c, prefix))
 }
 
 // TestAcquireWhileReleasing: an Acquire woken by the end of the held
@@ -144,7 +144,7 @@ func TestAcquireWhileReleasing(t *testing.T) {
 	require.NoError(t, <-acquired)
 	require.NoError(t, again.Err())
 	require.NoError(t, s.Release(t.Context()))
-	assert.Empty(t, keys(t, c, prefix))
+	assert.Empty(t, leftover(t, c, prefix))
 }
 
 // TestFailedReleaseWithSession: a Release that cannot reach Consul before
@@ -184,7 +184,7 @@ func TestFailedReleaseWithSession(t *testing.T) {
 	assert.Equal(t, "second", string(pair.Value), "acquired without a write")
 	require.NoError(t, s2.Release(t.Context()))
 	integration.WaitDone(t, held, time.Second)
-	assert.Empty(t, keys(t, plain, prefix))
+	assert.Empty(t, leftover(t, plain, prefix))
 }
 
 // TestReleaseStopsWhenSessionEnds: a Release retrying through errors
@@ -208,7 +208,7 @@ func TestReleaseStopsWhenSessionEnds(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Release still retrying after the session ended")
 	}
-	assert.Empty(t, keys(t, plain, prefix), "what was left of the slot is cleaned up")
+	assert.Empty(t, leftover(t, plain, prefix), "what was left of the slot is cleaned up")
 }
 
 // TestAcquireRewritesLeftover: a slot that the prefix shows this session
@@ -267,7 +267,7 @@ func TestAcquireRewritesLeftover(t *testing.T) {
 			require.NoError(t, s.Release(t.Context()))
 			integration.WaitDone(t, held, time.Second)
 			assert.NotErrorIs(t, context.Cause(held), semaphore.ErrLost)
-			assert.Empty(t, keys(t, c, prefix))
+			assert.Empty(t, leftover(t, c, prefix))
 		})
 	}
 }
@@ -284,7 +284,7 @@ func TestReleaseWithEndedContextStillReleases(t *testing.T) {
 	require.NoError(t, err)
 	cancel()
 	require.NoError(t, s.Release(ctx))
-	assert.Empty(t, keys(t, c, prefix), "the slot and the coordination key are gone")
+	assert.Empty(t, leftover(t, c, prefix), "the slot and the coordination key are gone")
 }
 
 // TestDoReleasesWhenFnPanics: a panic in fn still releases the slot and
@@ -304,7 +304,7 @@ func TestDoReleasesWhenFnPanics(t *testing.T) {
 		})
 	}()
 	require.Len(t, holders, 1)
-	assert.Empty(t, keys(t, c, prefix), "the slot is still held after the panic")
+	assert.Empty(t, leftover(t, c, prefix), "the slot is still held after the panic")
 	info, _, err := c.Session().Info(t.Context(), holders[0], nil)
 	require.NoError(t, err)
 	assert.Nil(t, info, "Do's session outlived the panic")
@@ -366,5 +366,5 @@ func TestDoReportsALossCleanedUpBeforeFnReturned(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, semaphore.ErrLost)
 	assert.ErrorIs(t, err, semaphore.ErrNotHeld)
-	assert.Empty(t, keys(t, c, prefix))
+	assert.Empty(t, leftover(t, c, prefix))
 }

@@ -524,9 +524,8 @@ func (s *Semaphore) cleanup(ctx context.Context, sess *session.Session, late pen
 // against it), the contender keys as last read.
 //
 // An acquisition attempt in late that may still be applied is kept from
-// it: when sid is not a holder, the transaction also makes its CAS fail;
-// when sid is the last holder, the coordination key is kept (empty) rather
-// than deleted if a late attempt would create it.
+// it: when sid is not a holder, the transaction also makes its CAS fail.
+// The coordination key is never deleted (see the package doc).
 func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view, check bool, late pending) (*view, error) {
 	sid := sess.ID()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
@@ -568,15 +567,17 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 					rest.Holders[h] = true
 				}
 			}
-			if len(rest.Holders) == 0 && !late.create {
-				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: s.lockKey(), Index: v.lockIndex()}})
-			} else {
-				var err error
-				if enc, err = rest.encode(); err != nil {
-					return nil, err
-				}
-				ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
+			// The coordination key is never deleted, even by the last
+			// holder (the official client does not delete it either): an
+			// unanswered attempt of any holder, past or future, that would
+			// create it (CAS index 0) may still land, and only the key's
+			// existence keeps it from taking a slot for a session whose
+			// Acquire failed or that has since released.
+			var err error
+			if enc, err = rest.encode(); err != nil {
+				return nil, err
 			}
+			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}})
 		}
 		if !member && !foreign {
 			ops = append(ops, late.fence(s, *v)...)
