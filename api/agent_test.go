@@ -391,7 +391,7 @@ func TestAgentReads(t *testing.T) {
 				}
 				return l, err
 			},
-			method: "GET", path: "/v1/agent/connect/ca/leaf/web", query: "index=20",
+			method: "GET", path: "/v1/agent/connect/ca/leaf/web", query: "index=20&wait=300s",
 			check: func(t *testing.T, got any, err error) {
 				require.NoError(t, err)
 				l := got.(*LeafCert)

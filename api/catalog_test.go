@@ -127,7 +127,7 @@ func TestCatalogReads(t *testing.T) {
 				s, _, err := c.Catalog().Connect(ctx, "web", &CatalogServiceOptions{MergeCentralConfig: true}, &QueryOptions{WaitIndex: 5})
 				return s, err
 			},
-			method: "GET", path: "/v1/catalog/connect/web", query: "index=5&merge-central-config",
+			method: "GET", path: "/v1/catalog/connect/web", query: "index=5&merge-central-config&wait=300s",
 			check: func(t *testing.T, got any, err error) {
 				require.NoError(t, err)
 				assert.Len(t, got, 1)

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxWait is the longest wait Consul honours for a blocking query.
@@ -116,6 +118,7 @@ type request struct {
 	body     io.Reader
 	blocking bool
 	wait     time.Duration
+	err      error // bad input found while building the request
 }
 
 func (c *Client) newRequest(method, path string) *request {
@@ -143,6 +146,9 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
+	}
+	if r.err != nil {
+		return nil, 0, r.err
 	}
 	if err := checkPath(r.path); err != nil {
 		return nil, 0, err
@@ -415,7 +421,28 @@ func checkPath(p string) error {
 	if rewritten(strings.TrimPrefix(p, "/")) {
 		return &ValidationError{Field: "path", Reason: "empty, \".\" or \"..\" segment (Consul would redirect it elsewhere): " + strconv.Quote(p)}
 	}
+	if raw, err := url.PathUnescape(p); err == nil {
+		if reason := unprintable(raw); reason != "" {
+			return &ValidationError{Field: "path", Reason: reason + ": " + strconv.Quote(raw)}
+		}
+	}
 	return nil
+}
+
+// unprintable says why Consul cannot take s as part of a path, or "": its
+// HTTP server answers 400 to a path holding a rune that unicode.IsPrint
+// refuses (a control character, NBSP, ZWJ, BOM, U+2028...), and gives
+// invalid UTF-8 back altered.
+func unprintable(s string) string {
+	if !utf8.ValidString(s) {
+		return "not valid UTF-8 (Consul would give it back altered)"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return "contains a non-printable character"
+		}
+	}
+	return ""
 }
 
 // rewritten reports whether a path (without its leading slash) has a

@@ -29,6 +29,9 @@ var (
 	ErrNotFound = errors.New("consul: not found")
 	// ErrInvalid is matched by every *ValidationError.
 	ErrInvalid = errors.New("consul: invalid input")
+	// ErrInvalidSession: a write named a session Consul does not know
+	// (destroyed, invalidated or never created); Consul answers 500.
+	ErrInvalidSession = errors.New("consul: invalid session")
 )
 
 // maxErrorBody bounds how much of an error response is kept.
@@ -65,6 +68,8 @@ func (e *StatusError) Is(target error) bool {
 		return e.Code >= 500 && strings.Contains(e.Body, "No cluster leader")
 	case ErrNotFound:
 		return e.Code == http.StatusNotFound
+	case ErrInvalidSession:
+		return e.Code == http.StatusInternalServerError && strings.Contains(e.Body, "invalid session")
 	}
 	return false
 }
@@ -146,6 +151,9 @@ func IsRetryable(err error) bool {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
+		if errors.Is(se, ErrInvalidSession) {
+			return false
+		}
 		return se.Code == http.StatusTooManyRequests || se.Code >= 500
 	}
 	var ve *ValidationError
@@ -180,8 +188,23 @@ func isTLSConfigError(err error) bool {
 		cie x509.CertificateInvalidError
 		rhe tls.RecordHeaderError
 	)
-	return errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &hne) ||
-		errors.As(err, &cie) || errors.As(err, &rhe)
+	if errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &hne) ||
+		errors.As(err, &cie) || errors.As(err, &rhe) {
+		return true
+	}
+	// The server refused our certificate (or its absence): a remote TLS
+	// alert, which crypto/tls reports as a *net.OpError "remote error"
+	// around an unexported alert type (tls.AlertError only with QUIC).
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" && oe.Err != nil {
+		switch oe.Err.Error() {
+		case "tls: bad certificate", "tls: unsupported certificate", "tls: revoked certificate",
+			"tls: expired certificate", "tls: unknown certificate", "tls: unknown certificate authority",
+			"tls: certificate required":
+			return true
+		}
+	}
+	return false
 }
 
 // errTransport marks errors returned by the HTTP transport.

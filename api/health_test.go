@@ -103,7 +103,7 @@ func TestHealthReads(t *testing.T) {
 				e, _, err := c.Health().Connect(ctx, "web", &HealthServiceOptions{MergeCentralConfig: true}, &QueryOptions{WaitIndex: 3})
 				return e, err
 			},
-			method: "GET", path: "/v1/health/connect/web", query: "index=3&merge-central-config",
+			method: "GET", path: "/v1/health/connect/web", query: "index=3&merge-central-config&wait=300s",
 			check: func(t *testing.T, got any, err error) {
 				require.NoError(t, err)
 				assert.Len(t, got, 1)

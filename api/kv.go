@@ -54,6 +54,9 @@ func validatePrefix(key string) error {
 			return &ValidationError{Field: "key", Reason: "contains a control character: " + strconv.Quote(key)}
 		}
 	}
+	if reason := unprintable(key); reason != "" {
+		return &ValidationError{Field: "key", Reason: reason + ": " + strconv.Quote(key)}
+	}
 	if rewritten(key) {
 		return &ValidationError{Field: "key", Reason: "empty, \".\" or \"..\" segment (the HTTP path would be rewritten): " + strconv.Quote(key)}
 	}

@@ -134,9 +134,17 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		r.params.Set("hash", q.WaitHash)
 		r.blocking = true
 	}
+	if q.WaitTime < 0 {
+		r.err = &ValidationError{Field: "QueryOptions.WaitTime", Reason: "negative"}
+	}
 	wait := q.WaitTime
-	if wait == 0 && r.blocking {
+	if wait <= 0 && r.blocking {
 		wait = c.waitTime
+	}
+	if wait <= 0 && r.blocking {
+		// Send the wait the request is bounded by: left out, the
+		// server's default_query_time (configurable) would apply.
+		wait = 5 * time.Minute
 	}
 	if wait > maxWait {
 		wait = maxWait
@@ -227,7 +235,9 @@ func durationParam(d time.Duration) string {
 
 func parseQueryMeta(h http.Header, m *QueryMeta) {
 	if v := h.Get("X-Consul-Index"); v != "" {
-		m.LastIndex, _ = strconv.ParseUint(v, 10, 64)
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			m.LastIndex = n
+		}
 	}
 	m.LastContentHash = h.Get("X-Consul-ContentHash")
 	if v := h.Get("X-Consul-LastContact"); v != "" {

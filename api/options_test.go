@@ -72,10 +72,11 @@ func TestApplyQuery(t *testing.T) {
 			timeBound: 30 * time.Second,
 		},
 		{
-			name:     "Consul's default wait",
-			q:        &QueryOptions{WaitIndex: 3},
-			want:     url.Values{"index": {"3"}},
-			blocking: true,
+			name:      "default wait, sent explicitly",
+			q:         &QueryOptions{WaitIndex: 3},
+			want:      url.Values{"index": {"3"}, "wait": {"300s"}},
+			blocking:  true,
+			timeBound: 5 * time.Minute,
 		},
 		{
 			name:      "hash",

@@ -196,7 +196,7 @@ func TestSessionListAndNode(t *testing.T) {
 	assert.Len(t, list, 2)
 	got := f.last(t)
 	assert.Equal(t, "/v1/session/node/node%201", got.RawPath)
-	assert.Equal(t, "index=2", got.RawQuery)
+	assert.Equal(t, "index=2&wait=300s", got.RawQuery)
 }
 
 func TestSessionRenew(t *testing.T) {

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -116,6 +118,10 @@ type TxnResponse struct {
 	Results []*TxnResult
 }
 
+// MaxTxnSize is Consul's default txn_max_req_len: the largest request
+// body /v1/txn accepts (512 KiB), where KV values travel base64-encoded.
+const MaxTxnSize = 512 << 10
+
 // MaxTxnOps is the number of operations Consul accepts in one transaction.
 const MaxTxnOps = 128
 
@@ -136,6 +142,9 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 	if err := r.jsonBody(ops); err != nil {
 		return nil, nil, err
 	}
+	if n := r.body.(*bytes.Reader).Len(); n > MaxTxnSize {
+		return nil, nil, &ValidationError{Field: "ops", Reason: fmt.Sprintf("encoded transaction is %d bytes (values travel base64-encoded), more than %d", n, MaxTxnSize)}
+	}
 	resp, d, err := t.c.do(ctx, r, http.StatusConflict)
 	if err != nil {
 		return nil, nil, err
@@ -144,6 +153,22 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 	var out struct {
 		Results []*TxnResult
 		Errors  []TxnOpError
+	}
+	if resp.StatusCode == http.StatusConflict {
+		// Read the answer whole (bounded), so that one that is not
+		// Consul's JSON is still a typed error.
+		defer closeBody(resp)
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if rerr != nil && ctx.Err() != nil {
+			return nil, meta, ctx.Err()
+		}
+		if rerr != nil || json.Unmarshal(b, &out) != nil {
+			if len(b) > maxErrorBody {
+				b = b[:maxErrorBody]
+			}
+			return nil, meta, &StatusError{Method: r.method, Path: r.path, Code: resp.StatusCode, Body: string(b)}
+		}
+		return nil, meta, &TxnError{Errors: out.Errors}
 	}
 	if err := decode(resp, &out); err != nil {
 		return nil, meta, err

@@ -49,6 +49,14 @@ const minIdleWake = time.Second
 // first result and then reads them about once a second without ever
 // reporting a change. Poll those with a ticker instead.
 func Watch[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T], onChange func(T, *QueryMeta) error) error {
+	switch {
+	case ctx == nil:
+		return &ValidationError{Field: "ctx", Reason: "nil context"}
+	case fetch == nil:
+		return &ValidationError{Field: "fetch", Reason: "nil"}
+	case onChange == nil:
+		return &ValidationError{Field: "onChange", Reason: "nil"}
+	}
 	opts := QueryOptions{}
 	if q != nil {
 		opts = *q
@@ -117,6 +125,12 @@ func WatchChan[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T
 	out := make(chan T, 1)
 	done := make(chan struct{})
 	var werr error
+	if ctx == nil || fetch == nil {
+		close(out)
+		close(done)
+		werr = Watch(ctx, q, fetch, func(T, *QueryMeta) error { return nil })
+		return out, func() error { return werr }
+	}
 	go func() {
 		defer close(done)
 		defer close(out)
