@@ -30,8 +30,10 @@
 //     session is invalidated instead (crash, TTL, destroyed), the key is
 //     blocked for that session's lock-delay (15s by default), so that a
 //     deposed leader has time to notice and stop.
-//   - Observe and Leader read the key; observers see every change within
-//     one blocking-query round trip, a slow reader the latest one.
+//   - Observe and Leader read the key; observers see the leader as it
+//     changes, within one blocking-query round trip (changes closer
+//     together than that may arrive as the latest one), a slow reader the
+//     latest one.
 //   - Run never runs two calls of its function at once, and campaigns
 //     again after a loss only once the function has returned.
 //   - OnElected and OnDeposed alternate: a term's OnDeposed returns before

@@ -506,7 +506,9 @@ func (e *Election) Resign(ctx context.Context) error {
 // stays held: the session, the lock and LockIndex are unchanged, while
 // the key's ModifyIndex grows. Observers see the new value. It returns
 // ErrNotLeader when not leading and an error wrapping ErrDeposed when
-// Consul says the key is no longer held.
+// Consul says the key is no longer held. The check is of the session, not
+// of the term: with a session of the caller's that leads again, a
+// Proclaim of the earlier term that reaches Consul late still applies.
 func (e *Election) Proclaim(ctx context.Context, value []byte) error {
 	if err := validateValue(value); err != nil {
 		return err

@@ -12,10 +12,12 @@ import (
 )
 
 // Observe follows the election key and sends the current leader, then
-// every change: a new leader, a new value (Proclaim), or the key becoming
-// free (a zero Leader, IsZero true). The channel holds one value: a slow
-// reader gets the latest, not a backlog. A change is seen within one
-// blocking-query round trip. Errors are retried with backoff (and logged
+// each change it sees: a new leader, a new value (Proclaim), or the key
+// becoming free (a zero Leader, IsZero true). Changes that come within one
+// blocking-query round trip of each other may arrive as one (the latest),
+// and a Proclaim of the same value is not a change. The channel holds one
+// value: a slow reader gets the latest, not a backlog. A change is seen
+// within one blocking-query round trip. Errors are retried with backoff (and logged
 // with WithLogger) until ctx ends; then the channel is closed, once the
 // goroutine that feeds it is gone.
 func (e *Election) Observe(ctx context.Context) <-chan Leader {

@@ -138,10 +138,14 @@ func (e *Election) sessionGone(ctx context.Context) error {
 func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) error) (fnErr error, lost bool, resignErr error) {
 	fctx, cancel := context.WithCancelCause(leading)
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	// A term fn ended itself with Resign is a hand-over, not a loss.
+	lostNow := func() bool { return leading.Err() != nil && !errors.Is(context.Cause(leading), ErrResigned) }
+	returned := false
 	defer func() {
 		stop()
-		// A term fn ended itself with Resign is a hand-over, not a loss.
-		lost = leading.Err() != nil && !errors.Is(context.Cause(leading), ErrResigned)
+		if !returned {
+			lost = lostNow() // fn panicked
+		}
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
 		// On a term already over, Resign only waits for its end
 		// (OnDeposed), and says ErrNotLeader or ErrDeposed.
@@ -154,7 +158,11 @@ func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) e
 		rcancel()
 		cancel(nil)
 	}()
-	return fn(fctx), false, nil
+	fnErr = fn(fctx)
+	// Asked as fn returns: a loss after that is not one fn ran into, and
+	// must not make Run run fn again.
+	lost, returned = lostNow(), true
+	return fnErr, lost, nil
 }
 
 // Run campaigns for key with value and runs fn while leading, campaigning
