@@ -194,12 +194,27 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 // attempt sends one acquisition transaction.
 func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 	key, sid := a.l.key, a.sess.ID()
-	check := &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: a.guard}
 	if a.absent {
-		check = &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}
+		// Never lock on check-not-exists: such an attempt that arrives
+		// late would apply whenever the key is deleted again (a cleanup,
+		// the official client's Destroy, consul lock). Create the key
+		// free instead (harmless if late) and lock on its index.
+		ops := api.TxnOps{
+			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}},
+			{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Flags: Flag}},
+		}
+		actx, cancel := attempt.Context(ctx)
+		_, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+		err = attempt.Err(ctx, actx, err)
+		cancel()
+		var te *api.TxnError
+		if err != nil && !errors.As(err, &te) {
+			return Token{}, 0, err // retried: nothing that locks was sent
+		}
+		return Token{}, changed, nil // read the key, now free, and lock it
 	}
 	ops := api.TxnOps{
-		{KV: check},
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: a.guard}},
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
 	}
@@ -253,6 +268,9 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 // reads its lock delay, which says how long a refusal may last after the
 // holder's session is invalidated.
 func (a *acquirer) noteHolder(ctx context.Context, holder string) {
+	// Seen held again: a "freed at" from before this hold says nothing
+	// about when a lock-delay that follows it began.
+	a.freedAt = time.Time{}
 	if holder == a.holder {
 		return
 	}

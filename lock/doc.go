@@ -66,8 +66,11 @@
 //     has seen such a write does the same and returns ErrLost wrapping
 //     ErrConflict: it never overwrites it.
 //   - One acquisition over a reused session and Lock (after its first,
-//     which reads the key first; lock.Do makes a new Lock each time, so it
-//     costs a read more) costs at most three requests:
+//     which reads the key first, and on a key that does not exist yet
+//     creates it free before locking it on its index: an attempt on an
+//     absent key that arrived late could otherwise apply whenever the key
+//     is deleted again; lock.Do makes a new Lock each time, so it costs a
+//     read more) costs at most three requests:
 //     one transaction to check, lock and read the token, one blocking query
 //     that watches, one transaction to release. The watch is not sent when
 //     Unlock comes before the watcher got to send it (a short critical

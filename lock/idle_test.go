@@ -2,6 +2,7 @@ package lock_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,7 +25,7 @@ import (
 func TestWatchDoesNotSpinWithoutAnIndex(t *testing.T) {
 	const sid = "8a3f6c1e-0000-4000-8000-000000000001"
 	const key = "idle/lock"
-	var held atomic.Bool
+	var held, exists atomic.Bool
 	var reads atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -33,15 +34,25 @@ func TestWatchDoesNotSpinWithoutAnIndex(t *testing.T) {
 		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
 			fmt.Fprint(w, "true")
 		case r.URL.Path == "/v1/txn":
+			body, _ := io.ReadAll(r.Body)
+			if !strings.Contains(string(body), `"lock"`) {
+				// The Lock creates the absent key free first.
+				exists.Store(true)
+				fmt.Fprintf(w, `{"Results":[{"KV":{"Key":%q,"Flags":%d,"ModifyIndex":4}}]}`, key, lock.Flag)
+				return
+			}
 			held.Store(true)
 			fmt.Fprintf(w, `{"Results":[{"KV":{"Key":%q,"Session":%q,"Flags":%d,"LockIndex":1,"ModifyIndex":5}}]}`, key, sid, lock.Flag)
 		case r.URL.Path == "/v1/kv/"+key && r.Method == http.MethodGet:
-			if !held.Load() {
+			switch {
+			case held.Load():
+				reads.Add(1)
+				fmt.Fprintf(w, `[{"Key":%q,"Session":%q,"Flags":%d,"LockIndex":1,"ModifyIndex":5}]`, key, sid, lock.Flag)
+			case exists.Load():
+				fmt.Fprintf(w, `[{"Key":%q,"Flags":%d,"ModifyIndex":4}]`, key, lock.Flag)
+			default:
 				http.NotFound(w, r)
-				return
 			}
-			reads.Add(1)
-			fmt.Fprintf(w, `[{"Key":%q,"Session":%q,"Flags":%d,"LockIndex":1,"ModifyIndex":5}]`, key, sid, lock.Flag)
 		default:
 			http.NotFound(w, r)
 		}

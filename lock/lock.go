@@ -53,8 +53,10 @@ var (
 
 // Token identifies one acquisition of a lock. Tokens of successive
 // acquisitions of a key strictly grow: compare ModifyIndex (the Raft index of
-// the acquiring write) to fence external writes; LockIndex (the number of
-// acquisitions of the key) grows too.
+// the acquiring write) to fence external writes. LockIndex (the number of
+// acquisitions of the key) is not a fence: it restarts at 1 whenever the
+// key is deleted and created again (a failed acquisition's cleanup, the
+// official client's Destroy, consul lock when it exits).
 type Token struct {
 	Key         string
 	Session     string

@@ -1513,3 +1513,137 @@ func TestFirstSessionThatCannotBeCreatedFailsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+func isLockTxn(r *http.Request) bool {
+	return r.URL.Path == "/v1/txn" && bytes.Contains(integration.Body(r), []byte(`"Verb":"lock"`))
+}
+
+// A waiter that saw the key freed by a holder, and then saw the same
+// session take it again, once kept the old "freed at" time: when that
+// session was later invalidated, the lock-delay estimate was in the past
+// and the waiter retried at pauses of up to a second for the whole delay,
+// instead of once when it ends.
+func TestLockDelayAfterTheSameHolderLockedAgain(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	const delay = 4 * time.Second
+	hs := integration.NewSession(t, c, session.WithLockDelay(delay))
+	h, err := lock.New(c, key(t), lock.WithSession(hs))
+	require.NoError(t, err)
+	_, err = h.Lock(ctx)
+	require.NoError(t, err)
+
+	wc, ht := a.HookedClient(t)
+	w, err := lock.New(wc, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+
+	parked := make(chan struct{}, 16)
+	intercepted := make(chan struct{})
+	proceed := make(chan struct{})
+	var first atomic.Bool
+	first.Store(true)
+	var counting atomic.Bool
+	var lockTxns atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if integration.IsBlocking(r) {
+			select {
+			case parked <- struct{}{}:
+			default:
+			}
+		}
+		if isLockTxn(r) {
+			if counting.Load() {
+				lockTxns.Add(1)
+			}
+			if first.CompareAndSwap(true, false) {
+				close(intercepted)
+				<-proceed
+			}
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() { _, err := w.Lock(ctx); done <- err }()
+
+	<-parked
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, h.Unlock(ctx)) // W sees the key free: freedAt = now
+	<-intercepted                     // W's attempt is on its way
+	_, err = h.Lock(ctx)              // the same session takes it again first
+	require.NoError(t, err)
+	close(proceed) // W's attempt is refused; W waits on the same holder again
+	for len(parked) > 0 {
+		<-parked
+	}
+	<-parked
+	time.Sleep(delay + time.Second) // the old freedAt + delay is now past
+
+	counting.Store(true)
+	sent := time.Now()
+	_, err = c.Session().Destroy(ctx, hs.ID(), nil) // lock-delay starts now
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	took := time.Since(sent)
+	t.Logf("acquired %s after the destroy, with %d lock transactions", took, lockTxns.Load())
+	require.NoError(t, w.Unlock(ctx))
+	require.LessOrEqual(t, lockTxns.Load(), int64(3), "polled through the lock-delay instead of waiting for its end")
+}
+
+// An attempt on an absent key that got no answer but reaches Consul late,
+// after the call succeeded with a later attempt, once locked on
+// check-not-exists: when the key was deleted again (here by another
+// Lock's cleanup, which deletes a free key; the official client's Destroy
+// and consul lock do the same), it applied and the session held the key
+// for nobody. An absent key is now created free first, and locked on its
+// index.
+func TestLateAttemptOnAnAbsentKey(t *testing.T) {
+	a := integration.Shared(t)
+	plain := a.Client(t)
+	ctx := t.Context()
+
+	xc, xht := a.HookedClient(t)
+	s1 := integration.NewSession(t, plain, session.WithLockDelay(0))
+	x, err := lock.New(xc, key(t), lock.WithSession(s1))
+	require.NoError(t, err)
+	var late <-chan struct{}
+	var armed atomic.Bool
+	armed.Store(true)
+	xht.Set(func(r *http.Request) error {
+		if isLockTxn(r) && armed.CompareAndSwap(true, false) {
+			late = xht.DeliverLate(r, 2*time.Second)
+			return syscall.ECONNRESET
+		}
+		return nil
+	})
+	_, err = x.Lock(ctx) // first attempt "lost", second succeeds
+	require.NoError(t, err)
+	require.NoError(t, x.Unlock(ctx))
+
+	// Another Lock's attempt gets no answer and its ctx ends: its cleanup
+	// deletes the free key.
+	yc, yht := a.HookedClient(t)
+	y, err := lock.New(yc, key(t), lock.WithSession(integration.NewSession(t, plain, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	yctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	yht.Set(func(r *http.Request) error {
+		if isLockTxn(r) {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	})
+	_, err = y.Lock(yctx)
+	require.Error(t, err)
+	p, _, err := plain.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	t.Logf("after Y's cleanup: %+v", p)
+
+	<-late // X's first attempt reaches Consul now
+	pair, _, err := plain.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	if pair != nil {
+		require.Empty(t, pair.Session, "the key is held by session %s, whose Lock does not hold it (X.Token()=%+v)", s1.ID(), x.Token())
+	}
+}
