@@ -432,7 +432,10 @@ func checkPath(p string) error {
 // unprintable says why Consul cannot take s as part of a path, or "": its
 // HTTP server answers 400 to a path holding a rune that unicode.IsPrint
 // refuses (a control character, NBSP, ZWJ, BOM, U+2028...), and gives
-// invalid UTF-8 back altered.
+// invalid UTF-8 back altered. That is Consul's default filter; an agent
+// run with http_config.disable_http_unprintable_char_filter would take
+// such paths, but this client refuses them all the same (a key holding
+// one stays reachable through Txn, see validateTxn).
 func unprintable(s string) string {
 	if !utf8.ValidString(s) {
 		return "not valid UTF-8 (Consul would give it back altered)"

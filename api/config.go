@@ -54,7 +54,8 @@ type Config struct {
 	Transport  http.RoundTripper
 
 	// WaitTime is the default wait of blocking queries that set WaitIndex
-	// but no WaitTime. Zero means Consul's default of 5 minutes.
+	// but no WaitTime. Zero means 5 minutes (Consul's own default), sent
+	// as the wait, so that the agent's default_query_time does not apply.
 	WaitTime time.Duration
 }
 

@@ -2,8 +2,14 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +113,55 @@ func TestEdgeAcquireInvalidSessionIntegration(t *testing.T) {
 	t.Logf("acquire with unknown session: %v (retryable=%v)", err, api.IsRetryable(err))
 	assert.ErrorIs(t, err, api.ErrInvalidSession)
 	assert.False(t, api.IsRetryable(err), "an unknown session will not come back by retrying")
+}
+
+// rawRequest sends a request to a as it is, outside the api package.
+func rawRequest(t *testing.T, a *integration.Agent, method, path string, body []byte) (int, string) {
+	t.Helper()
+	addr := a.Config().Address
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, addr+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	if tok := a.Config().Token; tok != "" {
+		req.Header.Set("X-Consul-Token", tok)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A key holding a rune unicode.IsPrint refuses can exist (any client may
+// write it through /v1/txn, whose body Consul's URL filter never sees) and
+// is listed back. It must stay reachable through a transaction, the only
+// way to name it alone: only verbs that may create a key refuse it.
+func TestEdgeTxnReachesANonPrintableKeyIntegration(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	p := corePrefix(t, c)
+	for _, key := range []string{p + "nbsp\u00a0x", p + "family\U0001F468\u200D\U0001F469"} {
+		body, err := json.Marshal([]map[string]any{{"KV": map[string]any{"Verb": "set", "Key": key, "Value": base64.StdEncoding.EncodeToString([]byte("v"))}}})
+		require.NoError(t, err)
+		code, resp := rawRequest(t, a, http.MethodPut, "/v1/txn", body)
+		require.Equal(t, http.StatusOK, code, "Consul refused the txn set: %s", resp)
+
+		_, _, err = c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key}}}, nil)
+		assert.ErrorIs(t, err, api.ErrInvalid, "a set could create a key /v1/kv cannot read")
+		resp2, _, err := c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}}}, nil)
+		require.NoError(t, err, "txn get of a key Consul holds")
+		require.Len(t, resp2.Results, 1)
+		assert.Equal(t, []byte("v"), resp2.Results[0].KV.Value)
+		_, _, err = c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: key}}}, nil)
+		require.NoError(t, err, "txn delete of a key Consul holds")
+		pairs, _, err := c.KV().List(t.Context(), p, nil)
+		require.NoError(t, err)
+		for _, kv := range pairs {
+			assert.NotEqual(t, key, kv.Key, "not deleted")
+		}
+	}
 }

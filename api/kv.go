@@ -45,7 +45,13 @@ func ValidateKey(key string) error {
 	return validatePrefix(key)
 }
 
-func validatePrefix(key string) error {
+func validatePrefix(key string) error { return validateKeyText(key, true) }
+
+// validateKeyText is validatePrefix; printable false skips the refusal of
+// runes unicode.IsPrint refuses, for a key that travels in a transaction's
+// body, which Consul's URL filter never sees (an existing key holding one
+// can be read, checked and deleted there, and only there).
+func validateKeyText(key string, printable bool) error {
 	if strings.HasPrefix(key, "/") {
 		return &ValidationError{Field: "key", Reason: "must not begin with '/': " + strconv.Quote(key)}
 	}
@@ -54,7 +60,7 @@ func validatePrefix(key string) error {
 			return &ValidationError{Field: "key", Reason: "contains a control character: " + strconv.Quote(key)}
 		}
 	}
-	if reason := unprintable(key); reason != "" {
+	if reason := unprintable(key); printable && reason != "" {
 		return &ValidationError{Field: "key", Reason: reason + ": " + strconv.Quote(key)}
 	}
 	if rewritten(key) {

@@ -120,6 +120,8 @@ type TxnResponse struct {
 
 // MaxTxnSize is Consul's default txn_max_req_len: the largest request
 // body /v1/txn accepts (512 KiB), where KV values travel base64-encoded.
+// Txn.Do refuses a larger one before sending, also to an agent whose
+// limit was raised.
 const MaxTxnSize = 512 << 10
 
 // MaxTxnOps is the number of operations Consul accepts in one transaction.
@@ -208,8 +210,16 @@ func validateTxn(ops TxnOps) error {
 			switch kv.Verb {
 			case KVGetTree, KVDeleteTree:
 				err = validatePrefix(kv.Key)
-			default:
+			case KVSet, KVCAS, KVLock:
+				// May create the key: refuse one /v1/kv could not read.
 				err = ValidateKey(kv.Key)
+			default:
+				// A key that may already exist, named in the body only.
+				if kv.Key == "" {
+					err = &ValidationError{Field: "key", Reason: "empty"}
+				} else {
+					err = validateKeyText(kv.Key, false)
+				}
 			}
 			if err == nil {
 				err = validateValue(kv.Value)
