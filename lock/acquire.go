@@ -45,12 +45,11 @@ type acquirer struct {
 	// must not be reported again.
 	sawNotOurs bool
 
-	// What an attempt that got no answer checked: the guard it sent
-	// (lateGuard, the highest such), or that the key did not exist
-	// (lateAbsent). Such an attempt may still be applied later, after
-	// this call has failed: cleanup makes that check fail first.
-	lateGuard  uint64
-	lateAbsent bool
+	// The guard an attempt that got no answer sent (the highest such).
+	// Such an attempt may still be applied later, after this call has
+	// failed: cleanup makes that check fail first. (No attempt that locks
+	// checks for an absent key: see attempt.)
+	lateGuard uint64
 }
 
 type outcome int
@@ -228,11 +227,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			// No answer: the transaction may have been applied, or may
 			// still be.
 			a.uncertain = true
-			if a.absent {
-				a.lateAbsent = true
-			} else {
-				a.lateGuard = max(a.lateGuard, a.guard)
-			}
+			a.lateGuard = max(a.lateGuard, a.guard)
 			return Token{}, 0, err
 		}
 		if oe, ok := te.Op(1); ok {
@@ -353,9 +348,8 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 // not end up held by the session with nobody knowing. cleanup therefore
 // releases the key when the session holds it, and otherwise makes the late
 // attempt's check fail before it can apply: a free key still at the
-// attempt's guard is deleted (check-and-delete), and a key that was absent
-// is created free. It retries for up to grace.Timeout, also when ctx has
-// ended.
+// attempt's guard is deleted (check-and-delete). It retries for up to
+// grace.Timeout, also when ctx has ended.
 func (a *acquirer) cleanup(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace.Timeout)
 	defer cancel()
@@ -396,25 +390,15 @@ func (a *acquirer) fenceOnce(ctx context.Context) (bool, error) {
 			{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: pair.ModifyIndex}},
 			{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: key, Value: pair.Value, Flags: pair.Flags, Session: sid}},
 		}
-	case pair == nil && a.lateAbsent:
-		// A late check-not-exists would pass: create the key, free.
-		ops = api.TxnOps{
-			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}},
-			{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Flags: Flag}},
-		}
 	case pair != nil && pair.Session == "" && pair.ModifyIndex == a.lateGuard:
 		// A late check-index would pass: the key is free and unchanged
 		// since it was read. Deleting it moves it past that index
 		// (rewriting it as it is would not: Consul skips a write that
-		// changes nothing). When a late check-not-exists may come too,
-		// it is created again at once, free.
+		// changes nothing).
 		ops = api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: key, Index: pair.ModifyIndex}}}
-		if a.lateAbsent {
-			ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Value: pair.Value, Flags: pair.Flags}})
-		}
 	default:
 		// A late attempt's check fails already: the key moved past its
-		// guard, or exists where it checked for none.
+		// guard.
 		return true, nil
 	}
 	actx, cancel := attempt.Context(ctx)

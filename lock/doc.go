@@ -14,8 +14,9 @@
 //     ctx.Err() and leaves nothing held: when a cancelled attempt may have
 //     been applied, the Lock releases the key before returning; when it may
 //     still be (a request held up in a busy agent arrives late), the Lock
-//     first makes it fail, by moving the key past what the attempt checks:
-//     a free key it read is deleted, an absent one is created free. Any
+//     first makes it fail, by moving the key past the index the attempt
+//     checks (a free key it read is deleted). No attempt locks an absent
+//     key: it is created free first, then locked on its index. Any
 //     acquisition of this Lock is reported with a token newer than every
 //     hold its session had before (a hold left by a failed release is
 //     released and acquired again, never taken over).
