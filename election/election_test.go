@@ -781,6 +781,12 @@ func TestObserveThroughFaults(t *testing.T) {
 	s := integration.NewSession(t, plain, session.WithLockDelay(0))
 	e, err := election.New(plain, key, election.WithSession(s))
 	require.NoError(t, err)
+	// The key exists, free, so that the Campaign below is one write: on
+	// an absent key it is created free first, which would wake the
+	// parked query with no change to report.
+	_, err = e.Campaign(t.Context(), nil)
+	require.NoError(t, err)
+	require.NoError(t, e.Resign(t.Context()))
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
