@@ -730,6 +730,10 @@ func TestRequestCount(t *testing.T) {
 	s := integration.NewSession(t, newClient(t), session.WithLockDelay(0))
 	e, err := election.New(c, key, election.WithSession(s))
 	require.NoError(t, err)
+	// On a key that exists (free), as after the first term: on an absent
+	// key a Campaign first creates it free, one transaction more.
+	_, err = newClient(t).KV().Put(t.Context(), &api.KVPair{Key: key, Flags: lock.Flag}, nil)
+	require.NoError(t, err)
 	ct.Reset()
 	leading, err := e.Campaign(t.Context(), []byte("x"))
 	require.NoError(t, err)

@@ -17,7 +17,8 @@ import (
 // acquirer runs one Lock or TryLock call.
 //
 // Every acquisition attempt is one transaction that (1) checks that the key
-// is as last seen (check-index on its ModifyIndex, or check-not-exists), so
+// is as last seen (check-index on its ModifyIndex; an absent key is first
+// created free, see attempt), so
 // that a key with foreign flags is never overwritten, (2) locks the key with
 // the lock flag, and (3) reads it back for the fencing token. Between
 // attempts it waits with blocking queries on the key, or, after a refusal
@@ -59,6 +60,7 @@ const (
 	changed          // the key changed since it was read: read again
 	held             // another session holds the key
 	delayed          // a lock-delay is in force
+	created          // the absent key was created free: attempt again now
 )
 
 func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
@@ -108,6 +110,8 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 					return Token{}, err
 				}
 				continue // the state is unchanged: attempt again
+			case created:
+				continue // guard is the created key's index
 			}
 			a.waitIndex = 0 // changed or held: read now
 		}
@@ -203,12 +207,25 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Flags: Flag}},
 		}
 		actx, cancel := attempt.Context(ctx)
-		_, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
+		resp, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
 		err = attempt.Err(ctx, actx, err)
 		cancel()
-		var te *api.TxnError
-		if err != nil && !errors.As(err, &te) {
-			return Token{}, 0, err // retried: nothing that locks was sent
+		if err == nil && len(resp.Results) > 0 && resp.Results[len(resp.Results)-1].KV != nil {
+			// Created free at this index: lock on it without reading again.
+			a.absent, a.guard = false, resp.Results[len(resp.Results)-1].KV.ModifyIndex
+			return Token{}, created, nil
+		}
+		if err != nil {
+			var te *api.TxnError
+			if !errors.As(err, &te) {
+				return Token{}, 0, err // retried: nothing that locks was sent
+			}
+			// Only "the key exists now" means read again; any other
+			// refusal (a token that may not write the key) would repeat
+			// at once, without end.
+			if oe, ok := te.Op(0); !ok || !oe.Exists() || len(te.Errors) != 1 {
+				return Token{}, 0, fmt.Errorf("creating the absent key free: %w", err)
+			}
 		}
 		return Token{}, changed, nil // read the key, now free, and lock it
 	}
@@ -248,7 +265,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		return Token{}, changed, nil // the check failed: the key changed
 	}
 	a.uncertain = false
-	// check-not-exists yields no result; the read is always the last one.
+	// The read is always the last result.
 	if len(resp.Results) == 0 || resp.Results[len(resp.Results)-1].KV == nil {
 		return Token{}, 0, errors.New("lock: transaction answered without the key")
 	}

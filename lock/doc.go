@@ -16,7 +16,8 @@
 //     still be (a request held up in a busy agent arrives late), the Lock
 //     first makes it fail, by moving the key past the index the attempt
 //     checks (a free key it read is deleted). No attempt locks an absent
-//     key: it is created free first, then locked on its index. Any
+//     key: it is created free first, then locked on its index (a Lock
+//     that fails after that leaves the key free, as Unlock does). Any
 //     acquisition of this Lock is reported with a token newer than every
 //     hold its session had before (a hold left by a failed release is
 //     released and acquired again, never taken over).

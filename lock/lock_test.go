@@ -1647,3 +1647,52 @@ func TestLateAttemptOnAnAbsentKey(t *testing.T) {
 		require.Empty(t, pair.Session, "the key is held by session %s, whose Lock does not hold it (X.Token()=%+v)", s1.ID(), x.Token())
 	}
 }
+
+type countingRT struct{ n atomic.Int64 }
+
+func (c *countingRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A token that may read a key but not write it, on a key that does not
+// exist: the transaction that creates the key free is refused (permission
+// denied). That must end Lock and TryLock with ErrPermissionDenied, as on
+// a key that exists; it was once taken for "the key changed", and read,
+// refused create, read... went on without a pause until ctx ended.
+func TestAbsentKeyCreateRefused(t *testing.T) {
+	t.Parallel()
+	a := integration.NewACLAgent(t)
+	admin := a.Client(t)
+	ctx := t.Context()
+	k := key(t)
+	pol, _, err := admin.ACL().PolicyCreate(ctx, &api.ACLPolicy{Name: "read-" + t.Name(), Rules: `key_prefix "" { policy = "read" }
+session_prefix "" { policy = "write" }`}, nil)
+	require.NoError(t, err)
+	tok, _, err := admin.ACL().TokenCreate(ctx, &api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	require.NoError(t, err)
+	cfg := a.Config()
+	cfg.Token = tok.SecretID
+	rt := &countingRT{}
+	cfg.Transport = rt
+	reader, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s := integration.NewSession(t, admin, session.WithLockDelay(0))
+	for _, try := range []bool{false, true} {
+		l, err := lock.New(reader, k, lock.WithSession(s))
+		require.NoError(t, err)
+		lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		before := rt.n.Load()
+		if try {
+			_, err = l.TryLock(lctx)
+		} else {
+			_, err = l.Lock(lctx)
+		}
+		cancel()
+		t.Logf("try=%v: %d requests, err=%v", try, rt.n.Load()-before, err)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.DeadlineExceeded, "it looped until ctx ended (try=%v)", try)
+		assert.ErrorIs(t, err, api.ErrPermissionDenied)
+	}
+}
