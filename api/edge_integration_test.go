@@ -165,3 +165,21 @@ func TestEdgeTxnReachesANonPrintableKeyIntegration(t *testing.T) {
 		}
 	}
 }
+
+// A key that is not valid UTF-8, named in a transaction verb that does
+// not create keys, is refused before sending: encoding/json would send it
+// with U+FFFD in place of the bad bytes, and the operation would act on
+// another key (a delete of "x\xffy" deleted "x\uFFFDy").
+func TestEdgeTxnInvalidUTF8KeyIsRefused(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	p := corePrefix(t, c)
+	other := p + "x\uFFFDy"
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: other, Value: []byte("keep me")}, nil)
+	require.NoError(t, err)
+	_, _, err = c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: p + "x\xffy"}}}, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid, "invalid UTF-8 must be refused before sending")
+	pair, _, err := c.KV().Get(t.Context(), other, nil)
+	require.NoError(t, err)
+	assert.NotNil(t, pair, "the delete of an invalid-UTF-8 key removed %q", other)
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxValueSize is the largest KV value Consul accepts by default (512 KiB).
@@ -60,7 +61,9 @@ func validateKeyText(key string, printable bool) error {
 			return &ValidationError{Field: "key", Reason: "contains a control character: " + strconv.Quote(key)}
 		}
 	}
-	if reason := unprintable(key); printable && reason != "" {
+	// Invalid UTF-8 is refused whatever the verb: encoding/json would send
+	// it with U+FFFD in place of the bad bytes, naming another key.
+	if reason := unprintable(key); reason != "" && (printable || !utf8.ValidString(key)) {
 		return &ValidationError{Field: "key", Reason: reason + ": " + strconv.Quote(key)}
 	}
 	if rewritten(key) {
