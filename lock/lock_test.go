@@ -857,15 +857,7 @@ func TestLeftoverHoldThatCannotBeReleased(t *testing.T) {
 	admin := a.Client(t)
 	ctx := t.Context()
 	k := key(t)
-	pol, _, err := admin.ACL().PolicyCreate(ctx, &api.ACLPolicy{Name: "read-" + t.Name(), Rules: `key_prefix "" { policy = "read" }
-session_prefix "" { policy = "write" }`}, nil)
-	require.NoError(t, err)
-	tok, _, err := admin.ACL().TokenCreate(ctx, &api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
-	require.NoError(t, err)
-	cfg := a.Config()
-	cfg.Token = tok.SecretID
-	reader, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	reader := readOnlyClient(t, a, nil)
 
 	s := integration.NewSession(t, admin, session.WithLockDelay(0))
 	ok, _, err := admin.KV().Acquire(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: s.ID()}, nil)
@@ -1666,17 +1658,8 @@ func TestAbsentKeyCreateRefused(t *testing.T) {
 	admin := a.Client(t)
 	ctx := t.Context()
 	k := key(t)
-	pol, _, err := admin.ACL().PolicyCreate(ctx, &api.ACLPolicy{Name: "read-" + t.Name(), Rules: `key_prefix "" { policy = "read" }
-session_prefix "" { policy = "write" }`}, nil)
-	require.NoError(t, err)
-	tok, _, err := admin.ACL().TokenCreate(ctx, &api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
-	require.NoError(t, err)
-	cfg := a.Config()
-	cfg.Token = tok.SecretID
 	rt := &countingRT{}
-	cfg.Transport = rt
-	reader, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	reader := readOnlyClient(t, a, rt)
 
 	s := integration.NewSession(t, admin, session.WithLockDelay(0))
 	for _, try := range []bool{false, true} {
@@ -1695,4 +1678,25 @@ session_prefix "" { policy = "write" }`}, nil)
 		assert.NotErrorIs(t, err, context.DeadlineExceeded, "it looped until ctx ended (try=%v)", try)
 		assert.ErrorIs(t, err, api.ErrPermissionDenied)
 	}
+}
+
+// readOnlyClient returns a client of a (an ACL agent) whose token may read
+// every key but write none, and write sessions, through rt if not nil.
+func readOnlyClient(t *testing.T, a *integration.Agent, rt http.RoundTripper) *api.Client {
+	t.Helper()
+	admin := a.Client(t)
+	pol, _, err := admin.ACL().PolicyCreate(t.Context(), &api.ACLPolicy{Name: "read-" + strings.ReplaceAll(t.Name(), "/", "-"), Rules: `key_prefix "" { policy = "read" }
+session_prefix "" { policy = "write" }`}, nil)
+	require.NoError(t, err)
+	tok, _, err := admin.ACL().TokenCreate(t.Context(), &api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	require.NoError(t, err)
+	cfg := a.Config()
+	cfg.Token = tok.SecretID
+	if rt != nil {
+		cfg.Transport = rt
+	}
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
