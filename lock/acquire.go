@@ -206,10 +206,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: key}},
 			{KV: &api.KVTxnOp{Verb: api.KVSet, Key: key, Flags: Flag}},
 		}
-		actx, cancel := attempt.Context(ctx)
-		resp, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-		err = attempt.Err(ctx, actx, err)
-		cancel()
+		resp, err := attempt.Txn(ctx, a.l.client, ops, a.sess.WriteOptions())
 		if err == nil && len(resp.Results) > 0 && resp.Results[len(resp.Results)-1].KV != nil {
 			// Created free at this index: lock on it without reading again.
 			a.absent, a.guard = false, resp.Results[len(resp.Results)-1].KV.ModifyIndex
@@ -234,10 +231,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
 	}
-	actx, cancel := attempt.Context(ctx)
-	resp, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = attempt.Err(ctx, actx, err)
-	cancel()
+	resp, err := attempt.Txn(ctx, a.l.client, ops, a.sess.WriteOptions())
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {
@@ -342,10 +336,7 @@ func (a *acquirer) releaseLeftover(ctx context.Context, pair *api.KVPair) error 
 		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: a.l.key, Index: pair.ModifyIndex}},
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: a.l.key, Value: pair.Value, Flags: pair.Flags, Session: a.sess.ID()}},
 	}
-	actx, cancel := attempt.Context(ctx)
-	_, _, err := a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = attempt.Err(ctx, actx, err)
-	cancel()
+	_, err := attempt.Txn(ctx, a.l.client, ops, a.sess.WriteOptions())
 	var te *api.TxnError
 	if errors.As(err, &te) {
 		if _, failed := te.Op(0); failed {
@@ -418,10 +409,7 @@ func (a *acquirer) fenceOnce(ctx context.Context) (bool, error) {
 		// guard.
 		return true, nil
 	}
-	actx, cancel := attempt.Context(ctx)
-	_, _, err = a.l.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = attempt.Err(ctx, actx, err)
-	cancel()
+	_, err = attempt.Txn(ctx, a.l.client, ops, a.sess.WriteOptions())
 	var te *api.TxnError
 	switch {
 	case err == nil:

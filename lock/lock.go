@@ -487,9 +487,7 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 		{KV: &api.KVTxnOp{Verb: api.KVUnlock, Key: l.key, Value: l.cfg.Value, Flags: Flag, Session: h.sess.ID()}},
 		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: l.key}},
 	}
-	actx, cancel := attempt.Context(ctx)
-	defer cancel()
-	resp, _, err := l.client.Txn().Do(actx, ops, h.sess.WriteOptions())
+	resp, err := attempt.Txn(ctx, l.client, ops, h.sess.WriteOptions())
 	if err != nil {
 		var te *api.TxnError
 		if errors.As(err, &te) {
@@ -500,7 +498,7 @@ func (l *Lock) releaseOnce(ctx context.Context, h *holding) (uint64, error) {
 				return 0, errNotOurs
 			}
 		}
-		return 0, attempt.Err(ctx, actx, err)
+		return 0, err
 	}
 	for _, r := range resp.Results {
 		if r.KV != nil && r.KV.Key == l.key && r.KV.Session == "" {

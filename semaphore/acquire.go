@@ -241,10 +241,7 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
 		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.Value, Flags: Flag, Session: sid}},
 	}
-	actx, cancel := attempt.Context(ctx)
-	resp, _, err := a.s.client.Txn().Do(actx, ops, a.sess.WriteOptions())
-	err = attempt.Err(ctx, actx, err)
-	cancel()
+	resp, err := attempt.Txn(ctx, a.s.client, ops, a.sess.WriteOptions())
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {

@@ -583,10 +583,7 @@ func (s *Semaphore) release(ctx context.Context, sess *session.Session, v *view,
 			ops = append(ops, late.fence(s, *v)...)
 		}
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.contenderKey(sid)}})
-		actx, cancel := attempt.Context(ctx)
-		resp, _, err := s.client.Txn().Do(actx, ops, sess.WriteOptions())
-		err = attempt.Err(ctx, actx, err)
-		cancel()
+		resp, err := attempt.Txn(ctx, s.client, ops, sess.WriteOptions())
 		if err == nil {
 			if !member {
 				// Not our earlier attempt: it would have deleted the

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/consulkit/consulkit/api"
 )
 
 // Timeout bounds one such request: one stuck on a connection that died
@@ -50,3 +52,12 @@ type timedOut struct{}
 func (timedOut) Error() string   { return fmt.Sprintf("no answer within %s", Timeout) }
 func (timedOut) Timeout() bool   { return true }
 func (timedOut) Temporary() bool { return true }
+
+// Txn sends ops in one transaction as one attempt under ctx (see Context
+// and Err).
+func Txn(ctx context.Context, c *api.Client, ops api.TxnOps, w *api.WriteOptions) (*api.TxnResponse, error) {
+	actx, cancel := Context(ctx)
+	defer cancel()
+	resp, _, err := c.Txn().Do(actx, ops, w)
+	return resp, Err(ctx, actx, err)
+}
