@@ -512,7 +512,7 @@ func (r *runner) deregister(ctx context.Context) error {
 	// A passing fault (a 500 during an election, an agent restarting, a
 	// stale connection) does not end the cleanup while its time lasts.
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	for err != nil && !errors.Is(err, api.ErrNotFound) && transient(err) {
+	for api.IsRetryable(err) {
 		if backoff.Sleep(ctx, bo.Next()) != nil {
 			break
 		}
@@ -546,9 +546,4 @@ const lateRegistration = time.Second
 func notSent(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial" || errors.Is(err, api.ErrInvalid)
-}
-
-// transient reports whether a failed deregistration is worth repeating.
-func transient(err error) bool {
-	return api.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

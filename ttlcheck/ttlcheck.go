@@ -458,10 +458,10 @@ func (h *Heartbeat) Warn(ctx context.Context, note string) error { return h.set(
 // whichever comes later: without a probe every beat re-sends it; with a
 // probe, the next result of a probe started after the call replaces it (a
 // probe already running when Fail is called looked before it, and its
-// result is dropped). Run's goroutine sends the update; Fail waits until a status at
-// least as recent has been accepted by the agent (transient errors are
-// retried by Run), and returns ctx.Err() if ctx ends first (the status is
-// still sent). If Run is not running, or returns before sending it, Fail
+// result is dropped). Run's goroutine sends the update; Fail waits until a
+// status at least as recent has been accepted by the agent (transient
+// errors are retried by Run), and returns ctx.Err() if ctx ends first (the
+// status is still sent). If Run is not running, or returns before sending it, Fail
 // returns ErrNotRunning at once; the status is never lost: it is kept and
 // the next Run registers the check with it (unless a probe result
 // replaces it first). So a call that races with the start of Run in
