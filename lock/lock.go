@@ -85,7 +85,11 @@ func (t Token) IsZero() bool { return t == Token{} }
 func (t Token) Newer(u Token) bool { return t.ModifyIndex > u.ModifyIndex }
 
 // Option configures a Lock.
-type Option func(*holder.Config) error
+type Option func(*config) error
+
+// config is what Options set; it is unexported so that the options stay
+// the only way to set it.
+type config struct{ holder.Config }
 
 // WithSession makes the Lock hold the key through s, which the caller owns
 // and may share with other locks on other keys. Without it, the Lock
@@ -99,13 +103,13 @@ type Option func(*holder.Config) error
 // cluster leader, a reset connection). A first session that cannot be
 // created fails Lock at once.
 func WithSession(s *session.Session) Option {
-	return func(c *holder.Config) error { return c.SetSession(s) }
+	return func(c *config) error { return c.SetSession(s) }
 }
 
 // WithSessionOptions sets the options of the sessions the Lock creates for
 // itself (ignored with WithSession).
 func WithSessionOptions(opts ...session.Option) Option {
-	return func(c *holder.Config) error {
+	return func(c *config) error {
 		c.SessionOpts = append(c.SessionOpts, opts...)
 		return nil
 	}
@@ -114,19 +118,19 @@ func WithSessionOptions(opts ...session.Option) Option {
 // WithValue sets the value stored in the key while it is held (at most
 // 512 KiB). Consul's tools show it as the holder's description.
 func WithValue(v []byte) Option {
-	return func(c *holder.Config) error { return c.SetValue(v) }
+	return func(c *config) error { return c.SetValue(v) }
 }
 
 // WithLogger logs waits, refusals and losses.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *holder.Config) error { c.Logger = l; return nil }
+	return func(c *config) error { c.Logger = l; return nil }
 }
 
 // WithWaitTime bounds each blocking query the Lock sends: more than 0, at
 // most 10m (default 5m). The watch of a held lock waits at most a third
 // of the session TTL whatever this says (see ErrUnconfirmed).
 func WithWaitTime(d time.Duration) Option {
-	return func(c *holder.Config) error { return c.SetWait(d) }
+	return func(c *config) error { return c.SetWait(d) }
 }
 
 // Lock is a distributed mutual-exclusion lock over one Consul key. A Lock
@@ -188,13 +192,13 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 	if err := api.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	cfg := holder.Config{Wait: holder.DefaultWait}
+	cfg := config{holder.Config{Wait: holder.DefaultWait}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	return &Lock{client: client, key: key, cfg: cfg}, nil
+	return &Lock{client: client, key: key, cfg: cfg.Config}, nil
 }
 
 // Key returns the lock's key.

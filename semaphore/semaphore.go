@@ -70,7 +70,11 @@ var (
 )
 
 // Option configures a Semaphore.
-type Option func(*holder.Config) error
+type Option func(*config) error
+
+// config is what Options set; it is unexported so that the options stay
+// the only way to set it.
+type config struct{ holder.Config }
 
 // WithSession makes the Semaphore hold its slot through s, which the
 // caller owns and may share with locks, elections and semaphores on other
@@ -86,13 +90,13 @@ type Option func(*holder.Config) error
 // wrapping session.ErrInvalidated or session.ErrExpired); a session the
 // Semaphore made for itself is replaced instead, and Acquire waits on.
 func WithSession(s *session.Session) Option {
-	return func(c *holder.Config) error { return c.SetSession(s) }
+	return func(c *config) error { return c.SetSession(s) }
 }
 
 // WithSessionOptions sets the options of the sessions the Semaphore
 // creates for itself (ignored with WithSession).
 func WithSessionOptions(opts ...session.Option) Option {
-	return func(c *holder.Config) error {
+	return func(c *config) error {
 		c.SessionOpts = append(c.SessionOpts, opts...)
 		return nil
 	}
@@ -101,18 +105,18 @@ func WithSessionOptions(opts ...session.Option) Option {
 // WithValue sets the value of the contender key (at most 512 KiB), which
 // describes the holder to Consul's tools.
 func WithValue(v []byte) Option {
-	return func(c *holder.Config) error { return c.SetValue(v) }
+	return func(c *config) error { return c.SetValue(v) }
 }
 
 // WithLogger logs waits, retries and losses.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *holder.Config) error { c.Logger = l; return nil }
+	return func(c *config) error { c.Logger = l; return nil }
 }
 
 // WithWaitTime bounds each blocking query the Semaphore sends: more than
 // 0, at most 10m (default 5m).
 func WithWaitTime(d time.Duration) Option {
-	return func(c *holder.Config) error { return c.SetWait(d) }
+	return func(c *config) error { return c.SetWait(d) }
 }
 
 // Semaphore is a counting semaphore over a Consul prefix: at most Limit
@@ -210,13 +214,13 @@ func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semapho
 	if limit < 1 {
 		return nil, &api.ValidationError{Field: "limit", Reason: fmt.Sprintf("%d is less than 1", limit)}
 	}
-	cfg := holder.Config{Wait: holder.DefaultWait}
+	cfg := config{holder.Config{Wait: holder.DefaultWait}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	return &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg}, nil
+	return &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config}, nil
 }
 
 // Prefix returns the semaphore's prefix, without a trailing '/'.
