@@ -881,3 +881,43 @@ func TestAgentServiceReRegisterIntegration(t *testing.T) {
 		}
 	}
 }
+
+// DisableRedirects and OutputMaxSize reach the agent and act there. The
+// check target is the agent's own HTTP API, whose / redirects to /ui/: it
+// is reachable from the agent in every harness mode.
+func TestAgentCheckRedirectsAndOutputSizeIntegration(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := epCtx(t)
+	name := epName(t, "")
+	for _, follow := range []bool{true, false} {
+		id := name + "-" + strconv.FormatBool(follow)
+		_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{
+			HTTP: "http://" + a.Addr + "/", Interval: api.Duration(time.Second), DisableRedirects: !follow, OutputMaxSize: 100,
+		}}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = c.Agent().CheckDeregister(ctx, id, nil)
+		})
+	}
+	var followed, stopped *api.HealthCheck
+	require.Eventually(t, func() bool {
+		checks, _, err := c.Agent().Checks(ctx, nil)
+		require.NoError(t, err)
+		followed, stopped = checks[name+"-true"], checks[name+"-false"]
+		return followed != nil && stopped != nil && followed.Output != "" && stopped.Output != ""
+	}, 20*time.Second, 100*time.Millisecond)
+	t.Logf("followed: %s %q", followed.Status, followed.Output)
+	t.Logf("stopped: %s %q", stopped.Status, stopped.Output)
+	assert.Equal(t, api.HealthPassing, followed.Status, "the redirect to /ui/ is followed")
+	assert.Less(t, len(followed.Output), 300, "the UI page's body is cut to about OutputMaxSize")
+	assert.Equal(t, api.HealthCritical, stopped.Status, "with DisableRedirects the 301 itself is the answer")
+	assert.Contains(t, stopped.Output, "301")
+
+	_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: name + "-neg", Name: "neg", AgentServiceCheck: api.AgentServiceCheck{
+		TTL: api.Duration(time.Minute), OutputMaxSize: -1,
+	}}, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid, "a negative OutputMaxSize is refused before sending")
+}

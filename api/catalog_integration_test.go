@@ -2,9 +2,12 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,4 +305,54 @@ func TestCatalogRegisterAgentServiceIntegration(t *testing.T) {
 		nodes = append(nodes, s.Node)
 	}
 	assert.Contains(t, nodes, node)
+}
+
+// A check read from the catalog and registered again keeps its whole
+// definition: external-service monitors work that way, and a field the
+// typed struct left out would be erased by the second registration.
+func TestCatalogCheckDefinitionSurvivesReregisterIntegration(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	node := epName(t, "defs")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = c.Catalog().Deregister(ctx, &api.CatalogDeregistration{Node: node}, nil)
+	})
+	// Registered outside api, with every definition field Consul 1.14
+	// stores, so that the test does not depend on api's struct.
+	body := `{"Node":"` + node + `","Address":"192.0.2.7","Checks":[
+	 {"CheckID":"ping","Name":"ping","Status":"passing","Definition":{"H2PING":"192.0.2.7:443","H2PingUseTLS":true,"Interval":"10s","Timeout":"2s","OutputMaxSize":2048}},
+	 {"CheckID":"web","Name":"web","Status":"passing","Definition":{"HTTP":"http://192.0.2.7/health","Method":"HEAD","DisableRedirects":true,"TLSServerName":"web","Interval":"5s"}},
+	 {"CheckID":"other","Name":"other","Status":"passing","Definition":{"ScriptArgs":["/bin/check","-v"],"DockerContainerID":"c0ffee","Shell":"/bin/sh","AliasNode":"n2","AliasService":"s2","TTL":"30s","DeregisterCriticalServiceAfter":"1m"}}]}`
+	code, out := rawRequest(t, a, http.MethodPut, "/v1/catalog/register", []byte(body))
+	require.Equal(t, http.StatusOK, code, out)
+
+	definitions := func() string {
+		code, out := rawRequest(t, a, http.MethodGet, "/v1/health/node/"+node, nil)
+		require.Equal(t, http.StatusOK, code, out)
+		var checks []struct {
+			CheckID    string
+			Definition map[string]any
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &checks))
+		slices.SortFunc(checks, func(x, y struct {
+			CheckID    string
+			Definition map[string]any
+		}) int {
+			return strings.Compare(x.CheckID, y.CheckID)
+		})
+		b, err := json.Marshal(checks)
+		require.NoError(t, err)
+		return string(b)
+	}
+	before := definitions()
+	require.Contains(t, before, "DockerContainerID", "the registration above stored the definitions")
+
+	checks, _, err := c.Health().Node(t.Context(), node, nil)
+	require.NoError(t, err)
+	require.Len(t, checks, 3)
+	_, err = c.Catalog().Register(t.Context(), &api.CatalogRegistration{Node: node, Address: "192.0.2.7", Checks: checks}, nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, before, definitions())
 }

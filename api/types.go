@@ -185,20 +185,32 @@ type AgentServiceConnectProxyConfig struct {
 }
 
 // HealthCheckDefinition is how a check is run, as the catalog reports it.
+// It has every field of Consul's own (agent/structs.HealthCheckDefinition),
+// so that a check read from the catalog can be registered again unchanged.
 type HealthCheckDefinition struct {
 	HTTP                           string              `json:",omitempty"`
 	Header                         map[string][]string `json:",omitempty"`
 	Method                         string              `json:",omitempty"`
 	Body                           string              `json:",omitempty"`
+	DisableRedirects               bool                `json:",omitempty"`
 	TLSServerName                  string              `json:",omitempty"`
 	TLSSkipVerify                  bool                `json:",omitempty"`
 	TCP                            string              `json:",omitempty"`
 	UDP                            string              `json:",omitempty"`
 	GRPC                           string              `json:",omitempty"`
 	GRPCUseTLS                     bool                `json:",omitempty"`
+	H2PING                         string              `json:",omitempty"`
+	H2PingUseTLS                   bool                `json:",omitempty"`
 	OSService                      string              `json:",omitempty"`
+	ScriptArgs                     []string            `json:",omitempty"`
+	DockerContainerID              string              `json:",omitempty"`
+	Shell                          string              `json:",omitempty"`
+	AliasNode                      string              `json:",omitempty"`
+	AliasService                   string              `json:",omitempty"`
+	OutputMaxSize                  uint                `json:",omitempty"`
 	Interval                       Duration            `json:",omitempty"`
 	Timeout                        Duration            `json:",omitempty"`
+	TTL                            Duration            `json:",omitempty"`
 	DeregisterCriticalServiceAfter Duration            `json:",omitempty"`
 }
 
@@ -264,7 +276,9 @@ func (c HealthChecks) AggregatedStatus() string {
 // AgentServiceCheck defines a check to register with a service or on its
 // own. Exactly one kind is set: Args (script), HTTP, TCP, UDP, TTL,
 // DockerContainerID with Args, GRPC, H2PING, OSService, or AliasNode /
-// AliasService.
+// AliasService. DisableRedirects makes an HTTP check report a redirect
+// instead of following it; OutputMaxSize caps the output Consul keeps (0:
+// the agent's check_output_max_size, 4 KiB by default).
 type AgentServiceCheck struct {
 	CheckID                string              `json:",omitempty"`
 	Name                   string              `json:",omitempty"`
@@ -278,6 +292,7 @@ type AgentServiceCheck struct {
 	Header                 map[string][]string `json:",omitempty"`
 	Method                 string              `json:",omitempty"`
 	Body                   string              `json:",omitempty"`
+	DisableRedirects       bool                `json:",omitempty"`
 	TCP                    string              `json:",omitempty"`
 	UDP                    string              `json:",omitempty"`
 	Status                 string              `json:",omitempty"`
@@ -294,6 +309,7 @@ type AgentServiceCheck struct {
 	SuccessBeforePassing   int                 `json:",omitempty"`
 	FailuresBeforeWarning  int                 `json:",omitempty"`
 	FailuresBeforeCritical int                 `json:",omitempty"`
+	OutputMaxSize          int                 `json:",omitempty"`
 	// DeregisterCriticalServiceAfter removes the service when the check has
 	// been critical this long (at least one minute; Consul reaps about every
 	// 30 seconds).
@@ -373,6 +389,9 @@ func (c *AgentServiceCheck) Validate() error {
 	}
 	if timed && c.Interval <= 0 {
 		return &ValidationError{Field: "check.Interval", Reason: "a " + kinds[0] + " check needs an Interval"}
+	}
+	if c.OutputMaxSize < 0 {
+		return &ValidationError{Field: "check.OutputMaxSize", Reason: "negative"}
 	}
 	for name, d := range map[string]Duration{"Interval": c.Interval, "Timeout": c.Timeout, "TTL": c.TTL, "DeregisterCriticalServiceAfter": c.DeregisterCriticalServiceAfter} {
 		if d < 0 {
