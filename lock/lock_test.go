@@ -1119,6 +1119,9 @@ func TestConflictAfterUnansweredAttemptKeepsTheWrite(t *testing.T) {
 	a := integration.Shared(t)
 	direct := a.Client(t)
 	c, ht := a.HookedClient(t)
+	// The test leaves the key as data (flags 7): remove it, or a second
+	// run on the same agent (-count=2, CONSUL_HTTP_ADDR) finds a non-lock key.
+	t.Cleanup(func() { _, _ = direct.KV().Delete(context.Background(), key(t), nil) })
 	s := integration.NewSession(t, direct, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("lock")))
 	require.NoError(t, err)
@@ -1157,6 +1160,9 @@ func TestUnlockDoesNotOverwriteAnUnseenWrite(t *testing.T) {
 	a := integration.Shared(t)
 	direct := a.Client(t)
 	c, ht := a.HookedClient(t)
+	// The test leaves the key as data (flags 7): remove it, or a second
+	// run on the same agent (-count=2, CONSUL_HTTP_ADDR) finds a non-lock key.
+	t.Cleanup(func() { _, _ = direct.KV().Delete(context.Background(), key(t), nil) })
 	s := integration.NewSession(t, direct, session.WithLockDelay(0))
 	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue([]byte("lock")))
 	require.NoError(t, err)
@@ -1530,6 +1536,8 @@ func TestLockDelayAfterTheSameHolderLockedAgain(t *testing.T) {
 	w, err := lock.New(wc, key(t), lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
 	require.NoError(t, err)
 
+	// blocking counts W's blocking queries; parked is signalled on each.
+	var blocking atomic.Int64
 	parked := make(chan struct{}, 16)
 	intercepted := make(chan struct{})
 	proceed := make(chan struct{})
@@ -1539,6 +1547,7 @@ func TestLockDelayAfterTheSameHolderLockedAgain(t *testing.T) {
 	var lockTxns atomic.Int64
 	ht.Set(func(r *http.Request) error {
 		if integration.IsBlocking(r) {
+			blocking.Add(1)
 			select {
 			case parked <- struct{}{}:
 			default:
@@ -1564,11 +1573,15 @@ func TestLockDelayAfterTheSameHolderLockedAgain(t *testing.T) {
 	<-intercepted                     // W's attempt is on its way
 	_, err = h.Lock(ctx)              // the same session takes it again first
 	require.NoError(t, err)
+	// W is held in its attempt: it sends no blocking query until proceed
+	// is closed. Wait for one sent after that, by count: draining parked
+	// after close(proceed) could swallow that very query's signal when
+	// this goroutine is descheduled for a round trip, and then wait for
+	// the next one, which comes only when W's 5-minute wait runs out.
+	before := blocking.Load()
 	close(proceed) // W's attempt is refused; W waits on the same holder again
-	for len(parked) > 0 {
-		<-parked
-	}
-	<-parked
+	require.Eventually(t, func() bool { return blocking.Load() > before }, 10*time.Second, time.Millisecond,
+		"W did not park on the key again")
 	time.Sleep(delay + time.Second) // the old freedAt + delay is now past
 
 	counting.Store(true)
