@@ -106,9 +106,6 @@ func TestTryLockOnHeldKeyAndCancelWhileWaiting(t *testing.T) {
 	_, err = b.TryLock(ctx)
 	assert.ErrorIs(t, err, lock.ErrLocked)
 
-	// Long enough for b to create its session on a loaded machine: a
-	// create applied but answered after the deadline leaves that session
-	// to expire at its TTL (see session.New).
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	held, err := b.Lock(wctx)
 	cancel()
@@ -1313,17 +1310,21 @@ func TestUnconfirmedHoldIsLost(t *testing.T) {
 
 	blind, err := lock.New(c, key(t)+"/blind", lock.WithSession(s))
 	require.NoError(t, err)
-	held, err := blind.Lock(ctx)
-	require.NoError(t, err)
-	acquired := time.Now()
-	// From now on no read of the blind key is answered; renewals and
-	// transactions pass.
+	// Once held, no read of the blind key is answered; renewals and
+	// transactions pass. Installed before Lock, failing every blocking
+	// read: the watcher's first query may be sent before Lock returns,
+	// and must not see the delete below.
+	var locked atomic.Bool
 	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blind") {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blind") && (locked.Load() || integration.IsBlocking(r)) {
 			return errors.New("injected: connection reset")
 		}
 		return nil
 	})
+	held, err := blind.Lock(ctx)
+	require.NoError(t, err)
+	locked.Store(true)
+	acquired := time.Now()
 	t.Cleanup(func() { ht.Set(nil) })
 	// Meanwhile the key is deleted and taken by another session.
 	_, err = direct.KV().Delete(ctx, key(t)+"/blind", nil)
@@ -1712,4 +1713,55 @@ session_prefix "" { policy = "write" }`}, nil)
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	return c
+}
+
+// cancelAfterCreate is a transport that sends every request, and cancels
+// the caller's work once a session create has been applied and before its
+// answer is handed back: the answer then arrives for a ctx that has ended,
+// as when a Lock is cancelled while its create is in flight.
+type cancelAfterCreate struct {
+	base   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterCreate) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/v1/session/create") {
+		return resp, err
+	}
+	c.cancel()
+	if cerr := r.Context().Err(); cerr != nil {
+		_ = resp.Body.Close()
+		return nil, cerr
+	}
+	return resp, nil
+}
+
+// TestCancelledWhileCreatingItsSessionLeavesNone: a Lock cancelled while
+// the session it creates for itself is on its way gets that session's
+// answer all the same and destroys it, rather than leave it to lapse
+// (up to twice its TTL) as a session nobody holds anything with.
+func TestCancelledWhileCreatingItsSessionLeavesNone(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	tr := &cancelAfterCreate{base: http.DefaultTransport.(*http.Transport).Clone(), cancel: cancel}
+	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
+	cfg := a.Config()
+	cfg.Transport = tr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	name := "own-" + t.Name()
+	l, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithName(name)))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	assert.Nil(t, held)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, integration.SessionsNamed(t, direct, name), "the session created for the cancelled Lock was left behind")
+
+	err = lock.Do(ctx, c, key(t), func(context.Context) error { return nil }, lock.WithSessionOptions(session.WithName(name)))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, integration.SessionsNamed(t, direct, name), "lock.Do called with an ended ctx created a session")
 }

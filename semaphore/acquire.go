@@ -260,9 +260,12 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		if serr := a.sess.Err(); serr != nil {
 			return view{}, 0, fmt.Errorf("semaphore: session: %w", serr)
 		}
-		if oe, ok := te.Op(1); ok && oe.InvalidSession() {
+		if oe, ok := te.Op(1); ok && (oe.InvalidSession() || oe.LockDelayed()) {
 			// Consul no longer has the session; its renew loop may not
-			// have found out yet.
+			// have found out yet. A lock-delay on the contender key says
+			// so too: the key is named after the session, no other
+			// session locks it, and Consul puts a delay on a key only
+			// when the session holding it is invalidated.
 			return view{}, 0, fmt.Errorf("semaphore: session %s: %w: %w", sid, session.ErrInvalidated, err)
 		}
 		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)

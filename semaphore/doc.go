@@ -22,7 +22,9 @@
 //   - An acquisition is one transaction that both CASes the coordination
 //     key and locks the contender key: a contender key exists only for a
 //     holder. A failed or cancelled Acquire returns ctx.Err() (or the
-//     error) and leaves nothing behind; when a cancelled attempt may have
+//     error) and leaves nothing behind (a session it was creating for
+//     itself when ctx ended is destroyed once Consul answers, which Acquire
+//     waits up to 5 seconds more for); when a cancelled attempt may have
 //     been applied, it is undone before Acquire returns, and when it may
 //     still be (a request held up in a busy agent arrives late), its CAS is
 //     made to fail first: the coordination key is rewritten (or created,

@@ -968,3 +968,33 @@ func TestOwnSessionAcquireFailsAtOnceOnLimitConflict(t *testing.T) {
 	assert.Empty(t, integration.SessionsNamed(t, c, name), "its session is destroyed")
 	require.NoError(t, a.Release(t.Context()))
 }
+
+// TestAcquireAfterTheSessionWasDestroyedHolding: a caller's session that
+// Consul invalidated while it held a slot leaves a lock-delay on its
+// contender key. An Acquire through that session before its renew loop
+// has found out (up to TTL/2) is refused for that delay: it must say the
+// session is gone (ErrInvalidated), which a caller acts on by replacing
+// it, not hand back Consul's raw refusal.
+func TestAcquireAfterTheSessionWasDestroyedHolding(t *testing.T) {
+	c := newClient(t)
+	ctx := t.Context()
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, c, session.WithTTL(time.Minute), session.WithLockDelay(15*time.Second), session.WithBehavior(session.Delete))
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	held, err := s.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = c.Session().Destroy(ctx, sess.ID(), nil)
+	require.NoError(t, err)
+	integration.WaitDone(t, held, 10*time.Second)
+	assert.ErrorIs(t, s.Release(ctx), semaphore.ErrNotHeld)
+	require.NoError(t, sess.Err(), "the renew loop must not have found out yet for this test to mean anything")
+
+	s2, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = s2.Acquire(actx)
+	assert.ErrorIs(t, err, session.ErrInvalidated)
+	assert.NoError(t, actx.Err(), "the refusal ends Acquire at once")
+}
