@@ -22,7 +22,8 @@
 //     hold its session had before (a hold left by a failed release is
 //     released and acquired again, never taken over). A session the Lock
 //     was creating for itself when ctx ended is not left to lapse: Lock
-//     waits up to 5 seconds more for Consul's answer and destroys it.
+//     waits up to 5 seconds more for Consul's answer, and up to 5 more
+//     to destroy it.
 //   - A key that exists with other flags (a semaphore's key, plain data) is
 //     never overwritten: every attempt checks the key is as last read, in
 //     the same transaction that locks it, and ErrConflict is returned.

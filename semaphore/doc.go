@@ -24,8 +24,9 @@
 //     holder. A failed or cancelled Acquire returns ctx.Err() (or the
 //     error) and leaves nothing behind (a session it was creating for
 //     itself when ctx ended is destroyed once Consul answers, which Acquire
-//     waits up to 5 seconds more for); when a cancelled attempt may have
-//     been applied, it is undone before Acquire returns, and when it may
+//     waits up to 5 seconds more for, and the destroy up to 5 more); when
+//     a cancelled attempt may have been applied, it is undone before
+//     Acquire returns, and when it may
 //     still be (a request held up in a busy agent arrives late), its CAS is
 //     made to fail first: the coordination key is rewritten (or created,
 //     empty, where the attempt would create it). For the same reason the
