@@ -546,7 +546,7 @@ func TestAgentCheckKindsIntegration(t *testing.T) {
 			{CheckID: id + "-tcp", Name: "tcp", TCP: hostPort, Interval: iv},
 			{CheckID: id + "-udp", Name: "udp", UDP: "127.0.0.1:53", Interval: iv},
 			{CheckID: id + "-grpc", Name: "grpc", GRPC: hostPort, GRPCUseTLS: false, Interval: iv},
-			{CheckID: id + "-h2", Name: "h2ping", H2PING: hostPort, H2PingUseTLS: false, Interval: iv},
+			{CheckID: id + "-h2", Name: "h2ping", H2PING: hostPort, H2PingUseTLS: ptr(false), Interval: iv},
 			{CheckID: id + "-alias", Name: "alias", AliasService: peer},
 			{CheckID: id + "-thresholds", Name: "thresholds", TCP: hostPort, Interval: iv,
 				SuccessBeforePassing: 2, FailuresBeforeWarning: 1, FailuresBeforeCritical: 3},
@@ -920,4 +920,39 @@ func TestAgentCheckRedirectsAndOutputSizeIntegration(t *testing.T) {
 		TTL: api.Duration(time.Minute), OutputMaxSize: -1,
 	}}, nil)
 	assert.ErrorIs(t, err, api.ErrInvalid, "a negative OutputMaxSize is refused before sending")
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// An H2PING check runs with TLS unless told otherwise: Consul turns an
+// absent H2PingUseTLS into true, so false must be sent to turn it off.
+// The target is the agent's own plain-HTTP API: with TLS the ping fails
+// in the TLS handshake, without it in HTTP/2 itself.
+func TestAgentCheckH2PingWithoutTLSIntegration(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := epCtx(t)
+	name := epName(t, "")
+	for id, useTLS := range map[string]*bool{name + "-default": nil, name + "-plain": ptr(false)} {
+		_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{
+			H2PING: a.Addr, H2PingUseTLS: useTLS, Interval: api.Duration(time.Second),
+		}}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = c.Agent().CheckDeregister(ctx, id, nil)
+		})
+	}
+	var withTLS, plain *api.HealthCheck
+	require.Eventually(t, func() bool {
+		checks, _, err := c.Agent().Checks(ctx, nil)
+		require.NoError(t, err)
+		withTLS, plain = checks[name+"-default"], checks[name+"-plain"]
+		return withTLS != nil && plain != nil && withTLS.Output != "" && plain.Output != ""
+	}, 20*time.Second, 100*time.Millisecond)
+	t.Logf("default: %q", withTLS.Output)
+	t.Logf("plain: %q", plain.Output)
+	assert.Contains(t, withTLS.Output, "tls:", "an H2PING check defaults to TLS")
+	assert.NotContains(t, plain.Output, "tls:", "H2PingUseTLS false was not sent")
 }

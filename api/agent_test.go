@@ -685,7 +685,7 @@ func TestAgentWrites(t *testing.T) {
 						{Name: "script", Args: []string{"/bin/true"}, Interval: Duration(10 * time.Second)},
 						{Name: "docker", DockerContainerID: "abc", Shell: "/bin/sh", Args: []string{"true"}, Interval: Duration(10 * time.Second)},
 						{Name: "grpc", GRPC: "127.0.0.1:9090/health", GRPCUseTLS: true, Interval: Duration(10 * time.Second)},
-						{Name: "h2", H2PING: "127.0.0.1:8443", H2PingUseTLS: true, Interval: Duration(10 * time.Second)},
+						{Name: "h2", H2PING: "127.0.0.1:8443", H2PingUseTLS: ptr(true), Interval: Duration(10 * time.Second)},
 						{Name: "alias", AliasService: "db"},
 						{Name: "os", OSService: "sshd", Interval: Duration(10 * time.Second)},
 					},
@@ -1081,3 +1081,5 @@ func TestAgentMetricsStream(t *testing.T) {
 		assert.False(t, IsRetryable(err))
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

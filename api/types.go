@@ -280,36 +280,39 @@ func (c HealthChecks) AggregatedStatus() string {
 // instead of following it; OutputMaxSize caps the output Consul keeps (0:
 // the agent's check_output_max_size, 4 KiB by default).
 type AgentServiceCheck struct {
-	CheckID                string              `json:",omitempty"`
-	Name                   string              `json:",omitempty"`
-	Args                   []string            `json:"ScriptArgs,omitempty"`
-	DockerContainerID      string              `json:",omitempty"`
-	Shell                  string              `json:",omitempty"`
-	Interval               Duration            `json:",omitempty"`
-	Timeout                Duration            `json:",omitempty"`
-	TTL                    Duration            `json:",omitempty"`
-	HTTP                   string              `json:",omitempty"`
-	Header                 map[string][]string `json:",omitempty"`
-	Method                 string              `json:",omitempty"`
-	Body                   string              `json:",omitempty"`
-	DisableRedirects       bool                `json:",omitempty"`
-	TCP                    string              `json:",omitempty"`
-	UDP                    string              `json:",omitempty"`
-	Status                 string              `json:",omitempty"`
-	Notes                  string              `json:",omitempty"`
-	TLSServerName          string              `json:",omitempty"`
-	TLSSkipVerify          bool                `json:",omitempty"`
-	GRPC                   string              `json:",omitempty"`
-	GRPCUseTLS             bool                `json:",omitempty"`
-	H2PING                 string              `json:",omitempty"`
-	H2PingUseTLS           bool                `json:",omitempty"`
-	OSService              string              `json:",omitempty"`
-	AliasNode              string              `json:",omitempty"`
-	AliasService           string              `json:",omitempty"`
-	SuccessBeforePassing   int                 `json:",omitempty"`
-	FailuresBeforeWarning  int                 `json:",omitempty"`
-	FailuresBeforeCritical int                 `json:",omitempty"`
-	OutputMaxSize          int                 `json:",omitempty"`
+	CheckID           string              `json:",omitempty"`
+	Name              string              `json:",omitempty"`
+	Args              []string            `json:"ScriptArgs,omitempty"`
+	DockerContainerID string              `json:",omitempty"`
+	Shell             string              `json:",omitempty"`
+	Interval          Duration            `json:",omitempty"`
+	Timeout           Duration            `json:",omitempty"`
+	TTL               Duration            `json:",omitempty"`
+	HTTP              string              `json:",omitempty"`
+	Header            map[string][]string `json:",omitempty"`
+	Method            string              `json:",omitempty"`
+	Body              string              `json:",omitempty"`
+	DisableRedirects  bool                `json:",omitempty"`
+	TCP               string              `json:",omitempty"`
+	UDP               string              `json:",omitempty"`
+	Status            string              `json:",omitempty"`
+	Notes             string              `json:",omitempty"`
+	TLSServerName     string              `json:",omitempty"`
+	TLSSkipVerify     bool                `json:",omitempty"`
+	GRPC              string              `json:",omitempty"`
+	GRPCUseTLS        bool                `json:",omitempty"`
+	H2PING            string              `json:",omitempty"`
+	// H2PingUseTLS: nil leaves Consul's default, which is TLS on for an
+	// H2PING check; point it at false for a ping without TLS (Consul
+	// turns an absent or omitted value into true).
+	H2PingUseTLS           *bool  `json:",omitempty"`
+	OSService              string `json:",omitempty"`
+	AliasNode              string `json:",omitempty"`
+	AliasService           string `json:",omitempty"`
+	SuccessBeforePassing   int    `json:",omitempty"`
+	FailuresBeforeWarning  int    `json:",omitempty"`
+	FailuresBeforeCritical int    `json:",omitempty"`
+	OutputMaxSize          int    `json:",omitempty"`
 	// DeregisterCriticalServiceAfter removes the service when the check has
 	// been critical this long (at least one minute; Consul reaps about every
 	// 30 seconds).
