@@ -2,6 +2,7 @@ package election_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,7 +77,8 @@ func TestObserveReportsAForeignHeldKeyAsNoLeader(t *testing.T) {
 func TestRunEndsWhenSessionDestroyedDespiteLockDelay(t *testing.T) {
 	c, ct := countingClient(t)
 	plain := newClient(t)
-	key := electionKey(t)
+	// A key of this run's own: the lock-delay left on it outlives the test.
+	key := fmt.Sprintf("%s/%d", electionKey(t), time.Now().UnixNano())
 	s := integration.NewSession(t, plain, session.WithLockDelay(15*time.Second))
 	started := make(chan struct{})
 	done := make(chan error, 1)

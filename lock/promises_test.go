@@ -2,6 +2,7 @@ package lock_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,11 +29,12 @@ func TestUnlockReportsAnUnseenReleaseAsLost(t *testing.T) {
 	// The watcher's blocking query never reaches the agent: it does not
 	// see the release.
 	ht.Set(integration.HangBlocking)
-	_, err = l.Lock(t.Context())
+	held, err := l.Lock(t.Context())
 	require.NoError(t, err)
 	ok, _, err := direct.KV().Release(t.Context(), &api.KVPair{Key: key(t), Session: s.ID(), Flags: lock.Flag}, nil)
 	require.NoError(t, err)
 	require.True(t, ok)
+	require.NoError(t, held.Err(), "the watcher saw the release: the Unlock below would not test an unseen one")
 
 	err = l.Unlock(context.Background())
 	assert.ErrorIs(t, err, lock.ErrLost, "Unlock of a lock released by someone else must report the loss")
@@ -42,8 +44,11 @@ func TestUnlockReportsAnUnseenReleaseAsLost(t *testing.T) {
 func TestTryLockInLockDelayFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	c := integration.Shared(t).Client(t)
+	// A key of this run's own: the lock-delay left on it outlives the test.
+	k := fmt.Sprintf("%s/%d", key(t), time.Now().UnixNano())
+	t.Cleanup(func() { _, _ = c.KV().Delete(context.Background(), k, nil) })
 	first := integration.NewSession(t, c, session.WithLockDelay(10*time.Second))
-	l1, err := lock.New(c, key(t), lock.WithSession(first))
+	l1, err := lock.New(c, k, lock.WithSession(first))
 	require.NoError(t, err)
 	held, err := l1.Lock(t.Context())
 	require.NoError(t, err)
@@ -51,7 +56,7 @@ func TestTryLockInLockDelayFailsAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	integration.WaitDone(t, held, 5*time.Second)
 
-	l2, err := lock.New(c, key(t), lock.WithSession(integration.NewSession(t, c)))
+	l2, err := lock.New(c, k, lock.WithSession(integration.NewSession(t, c)))
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = l2.TryLock(t.Context())
