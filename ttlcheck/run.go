@@ -106,6 +106,7 @@ type runner struct {
 	gotResult  bool      // this cycle's probe result arrived
 	inflight   bool      // a probe goroutine has not reported yet
 	probeStart time.Time // when the in-flight probe started
+	probeGen   uint64    // the explicit generation when this cycle's probe started (or was skipped)
 
 	// Beat state.
 	due         time.Time // when the next beat must be sent
@@ -247,7 +248,11 @@ func (r *runner) probeMissed(now time.Time) {
 		note = fmt.Sprintf("probe timed out after %s", now.Sub(r.probeStart).Round(time.Millisecond))
 	}
 	r.gotResult = true
-	h.setReport(Critical, note)
+	// Like a probe's result, the timeout is dropped when Pass, Warn or Fail
+	// set a status after the probe started: that status is newer.
+	if !h.setProbeReport(Critical, note, r.probeGen) {
+		h.log.Debug("ttlcheck: probe timeout older than an explicit status discarded", "check", h.check.ID)
+	}
 }
 
 // startProbe runs the probe for the current cycle in a goroutine, under a
@@ -255,6 +260,7 @@ func (r *runner) probeMissed(now time.Time) {
 // returned yet, no new one is started.
 func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	r.probed = true
+	r.probeGen = r.h.explicitGen()
 	if r.inflight {
 		r.hung = true
 		return
@@ -270,7 +276,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	cycle := r.cycle
 	h := r.h
-	setGen := h.explicitGen()
+	setGen := r.probeGen
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

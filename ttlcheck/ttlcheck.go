@@ -512,13 +512,6 @@ func (h *Heartbeat) setLocked(s Status, note string) uint64 {
 	return h.gen
 }
 
-// setReport records a status from the probe.
-func (h *Heartbeat) setReport(s Status, note string) {
-	h.mu.Lock()
-	h.setLocked(s, note)
-	h.mu.Unlock()
-}
-
 // setProbeReport records a probe's result unless Pass, Warn or Fail set a
 // status after the probe started (setGen then differs from setGenAtStart):
 // that status is newer than what the probe observed.
