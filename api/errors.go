@@ -130,7 +130,8 @@ func (e *TxnError) Error() string {
 // IsRetryable reports whether the failed call may succeed if repeated:
 // network errors (timeouts included), 429, 5xx and "No cluster leader".
 // The end of the caller's context, validation errors, 4xx answers,
-// rolled-back transactions and TLS certificates that do not verify are
+// rolled-back transactions, TLS certificates that do not verify and a 500
+// "invalid session" (ErrInvalidSession: the session is gone for good) are
 // not. Consul also answers 500 for some errors that repeating will not
 // mend ("Keyring is empty", an unknown prepared query or Raft peer, as the
 // methods concerned say); IsRetryable cannot tell those apart, so a loop
