@@ -890,25 +890,12 @@ func TestAgentCheckRedirectsAndOutputSizeIntegration(t *testing.T) {
 	c := a.Client(t)
 	ctx := epCtx(t)
 	name := epName(t, "")
-	for _, follow := range []bool{true, false} {
-		id := name + "-" + strconv.FormatBool(follow)
-		_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{
-			HTTP: "http://" + a.Addr + "/", Interval: api.Duration(time.Second), DisableRedirects: !follow, OutputMaxSize: 100,
-		}}, nil)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = c.Agent().CheckDeregister(ctx, id, nil)
-		})
-	}
-	var followed, stopped *api.HealthCheck
-	require.Eventually(t, func() bool {
-		checks, _, err := c.Agent().Checks(ctx, nil)
-		require.NoError(t, err)
-		followed, stopped = checks[name+"-true"], checks[name+"-false"]
-		return followed != nil && stopped != nil && followed.Output != "" && stopped.Output != ""
-	}, 20*time.Second, 100*time.Millisecond)
+	target := "http://" + a.Addr + "/"
+	got := epCheckOutputs(t, c, map[string]api.AgentServiceCheck{
+		name + "-true":  {HTTP: target, Interval: api.Duration(time.Second), OutputMaxSize: 100},
+		name + "-false": {HTTP: target, Interval: api.Duration(time.Second), DisableRedirects: true, OutputMaxSize: 100},
+	})
+	followed, stopped := got[name+"-true"], got[name+"-false"]
 	t.Logf("followed: %s %q", followed.Status, followed.Output)
 	t.Logf("stopped: %s %q", stopped.Status, stopped.Output)
 	assert.Equal(t, api.HealthPassing, followed.Status, "the redirect to /ui/ is followed")
@@ -924,19 +911,13 @@ func TestAgentCheckRedirectsAndOutputSizeIntegration(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// An H2PING check runs with TLS unless told otherwise: Consul turns an
-// absent H2PingUseTLS into true, so false must be sent to turn it off.
-// The target is the agent's own plain-HTTP API: with TLS the ping fails
-// in the TLS handshake, without it in HTTP/2 itself.
-func TestAgentCheckH2PingWithoutTLSIntegration(t *testing.T) {
-	a := integration.Shared(t)
-	c := a.Client(t)
+// epCheckOutputs registers checks (by ID) on the agent, removes them when
+// the test ends, and returns them once each has run and reported output.
+func epCheckOutputs(t *testing.T, c *api.Client, checks map[string]api.AgentServiceCheck) map[string]*api.HealthCheck {
+	t.Helper()
 	ctx := epCtx(t)
-	name := epName(t, "")
-	for id, useTLS := range map[string]*bool{name + "-default": nil, name + "-plain": ptr(false)} {
-		_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{
-			H2PING: a.Addr, H2PingUseTLS: useTLS, Interval: api.Duration(time.Second),
-		}}, nil)
+	for id, chk := range checks {
+		_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{ID: id, Name: id, AgentServiceCheck: chk}, nil)
 		require.NoError(t, err)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -944,13 +925,34 @@ func TestAgentCheckH2PingWithoutTLSIntegration(t *testing.T) {
 			_, _ = c.Agent().CheckDeregister(ctx, id, nil)
 		})
 	}
-	var withTLS, plain *api.HealthCheck
+	got := map[string]*api.HealthCheck{}
 	require.Eventually(t, func() bool {
-		checks, _, err := c.Agent().Checks(ctx, nil)
+		all, _, err := c.Agent().Checks(ctx, nil)
 		require.NoError(t, err)
-		withTLS, plain = checks[name+"-default"], checks[name+"-plain"]
-		return withTLS != nil && plain != nil && withTLS.Output != "" && plain.Output != ""
+		for id := range checks {
+			if all[id] == nil || all[id].Output == "" {
+				return false
+			}
+			got[id] = all[id]
+		}
+		return true
 	}, 20*time.Second, 100*time.Millisecond)
+	return got
+}
+
+// An H2PING check runs with TLS unless told otherwise: Consul turns an
+// absent H2PingUseTLS into true, so false must be sent to turn it off.
+// The target is the agent's own plain-HTTP API: with TLS the ping fails
+// in the TLS handshake, without it in HTTP/2 itself.
+func TestAgentCheckH2PingWithoutTLSIntegration(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	name := epName(t, "")
+	got := epCheckOutputs(t, c, map[string]api.AgentServiceCheck{
+		name + "-default": {H2PING: a.Addr, Interval: api.Duration(time.Second)},
+		name + "-plain":   {H2PING: a.Addr, H2PingUseTLS: ptr(false), Interval: api.Duration(time.Second)},
+	})
+	withTLS, plain := got[name+"-default"], got[name+"-plain"]
 	t.Logf("default: %q", withTLS.Output)
 	t.Logf("plain: %q", plain.Output)
 	assert.Contains(t, withTLS.Output, "tls:", "an H2PING check defaults to TLS")

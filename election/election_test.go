@@ -746,31 +746,46 @@ func TestRequestCount(t *testing.T) {
 
 // TestRunEndsWhenSessionDestroyed: with WithSession, a destroyed session
 // ends Run at once, without campaigning with a session Consul refuses.
+// With a lock-delay, a new campaign is not refused for the session at
+// once (the delay is checked first): the session itself is checked after
+// the loss, with one request.
 func TestRunEndsWhenSessionDestroyed(t *testing.T) {
-	c, ct := countingClient(t)
-	plain := newClient(t)
-	key := electionKey(t)
-	s := integration.NewSession(t, plain, session.WithLockDelay(0))
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- election.Run(t.Context(), c, key, nil, func(leading context.Context) error {
-			close(started)
-			<-leading.Done()
-			return nil
-		}, election.WithSession(s))
-	}()
-	<-started
-	ct.Reset()
-	_, err := plain.Session().Destroy(t.Context(), s.ID(), nil)
-	require.NoError(t, err)
-	select {
-	case err := <-done:
-		assert.ErrorIs(t, err, session.ErrInvalidated)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not end after its session was destroyed")
+	for _, tt := range []struct {
+		name   string
+		delay  time.Duration
+		within time.Duration
+	}{
+		{name: "no lock-delay", delay: 0, within: 5 * time.Second},
+		{name: "lock-delay", delay: 15 * time.Second, within: 3 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ct := countingClient(t)
+			plain := newClient(t)
+			// A key of this run's own: a lock-delay left on it outlives the test.
+			key := fmt.Sprintf("%s/%d", electionKey(t), time.Now().UnixNano())
+			s := integration.NewSession(t, plain, session.WithLockDelay(tt.delay))
+			started := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- election.Run(t.Context(), c, key, nil, func(leading context.Context) error {
+					close(started)
+					<-leading.Done()
+					return nil
+				}, election.WithSession(s))
+			}()
+			<-started
+			ct.Reset()
+			_, err := plain.Session().Destroy(t.Context(), s.ID(), nil)
+			require.NoError(t, err)
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, session.ErrInvalidated)
+			case <-time.After(tt.within):
+				t.Fatal("Run did not end after its session was destroyed")
+			}
+			assert.LessOrEqual(t, ct.Count(), int64(3), "requests: %v", ct.Requests())
+		})
 	}
-	assert.LessOrEqual(t, ct.Count(), int64(3), "requests: %v", ct.Requests())
 }
 
 // TestObserveThroughFaults: an observer keeps going through server errors

@@ -2,7 +2,6 @@ package election_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,38 +67,6 @@ func TestObserveReportsAForeignHeldKeyAsNoLeader(t *testing.T) {
 	defer cancel()
 	l := next(t, e.Observe(ctx), 5*time.Second)
 	assert.True(t, l.IsZero(), "a key with flags %#x reported as leader %+v", 7, l)
-}
-
-// Run ends at once when the session given with WithSession is destroyed
-// while leading, also when the key's lock-delay keeps a new campaign
-// from being refused on the session: the session is checked after the
-// loss, with one request.
-func TestRunEndsWhenSessionDestroyedDespiteLockDelay(t *testing.T) {
-	c, ct := countingClient(t)
-	plain := newClient(t)
-	// A key of this run's own: the lock-delay left on it outlives the test.
-	key := fmt.Sprintf("%s/%d", electionKey(t), time.Now().UnixNano())
-	s := integration.NewSession(t, plain, session.WithLockDelay(15*time.Second))
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- election.Run(t.Context(), c, key, nil, func(leading context.Context) error {
-			close(started)
-			<-leading.Done()
-			return nil
-		}, election.WithSession(s))
-	}()
-	<-started
-	ct.Reset()
-	_, err := plain.Session().Destroy(t.Context(), s.ID(), nil)
-	require.NoError(t, err)
-	select {
-	case err := <-done:
-		assert.ErrorIs(t, err, session.ErrInvalidated)
-	case <-time.After(3 * time.Second):
-		t.Fatal("Run did not end after its session was destroyed")
-	}
-	assert.LessOrEqual(t, ct.Count(), int64(3), "requests: %v", ct.Requests())
 }
 
 // OnNewLeader is called for a new leader, itself included, but not for a

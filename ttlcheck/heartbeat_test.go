@@ -567,28 +567,13 @@ func TestRunHungProbeDuringAnOutageIsCritical(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
 	chk.TTL = 4 * time.Second // as in TestRunProbesAgainDuringAnOutage
-	var hang atomic.Bool
-	hung := make(chan struct{}, 1)
-	probe := func(ctx context.Context) (ttlcheck.Status, string) {
-		if hang.Load() {
-			select {
-			case hung <- struct{}{}:
-			default:
-			}
-			<-ctx.Done()
-		}
-		return ttlcheck.Passing, ""
-	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe), ttlcheck.WithInterval(time.Second))
+	p := newHangingProbe()
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(p.probe), ttlcheck.WithInterval(time.Second))
 	require.NoError(t, err)
 	stop, down := runThenCutOff(t, f, hb)
 	time.Sleep(1300 * time.Millisecond)
-	hang.Store(true)
-	select {
-	case <-hung: // the waiting beat is being probed again, and it hangs
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting beat was not probed again")
-	}
+	p.hanging.Store(true)
+	p.waitHung(t, 5*time.Second, "the waiting beat was not probed again") // and it hangs
 	before := len(f.check(chk.ID).updates)
 	down.Store(false) // back before the probe's deadline
 
@@ -951,4 +936,34 @@ func TestApplied5xxRegistrationIsDeregistered(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the client has the 504; its retry is 208ms+ away
 	t.Logf("run: %v; reqs: %v", stop(), f.requests("/"))
 	assert.Nil(t, f.check(chk.ID), "a registration applied behind a 504 was left behind")
+}
+
+// hangingProbe answers Passing at once or, while hanging is set, signals
+// hung and waits for its context to end: it times out.
+type hangingProbe struct {
+	hanging atomic.Bool
+	hung    chan struct{}
+}
+
+func newHangingProbe() *hangingProbe { return &hangingProbe{hung: make(chan struct{}, 1)} }
+
+func (p *hangingProbe) probe(ctx context.Context) (ttlcheck.Status, string) {
+	if p.hanging.Load() {
+		select {
+		case p.hung <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+	}
+	return ttlcheck.Passing, ""
+}
+
+// waitHung waits for a probe to hang, failing t with msg after d.
+func (p *hangingProbe) waitHung(t *testing.T, d time.Duration, msg string) {
+	t.Helper()
+	select {
+	case <-p.hung:
+	case <-time.After(d):
+		t.Fatal(msg)
+	}
 }

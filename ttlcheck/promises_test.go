@@ -117,29 +117,14 @@ func TestExplicitStatusDuringARefreshProbe(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
 	chk.TTL = 3 * time.Second // interval 1s, probe timeout 500ms
-	var hang atomic.Bool
-	hung := make(chan struct{}, 1)
-	probe := func(ctx context.Context) (ttlcheck.Status, string) {
-		if hang.Load() {
-			select {
-			case hung <- struct{}{}:
-			default:
-			}
-			<-ctx.Done()
-		}
-		return ttlcheck.Passing, ""
-	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	p := newHangingProbe()
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(p.probe))
 	require.NoError(t, err)
 	stop, down := runThenCutOff(t, f, hb)
 	time.Sleep(1500 * time.Millisecond) // the next beat (due 1s after the last) failed
-	hang.Store(true)
-	select {
-	case <-hung: // the waiting beat is probed again; the probe will time out
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting beat was not probed again")
-	}
-	hang.Store(false)
+	p.hanging.Store(true)
+	p.waitHung(t, 5*time.Second, "the waiting beat was not probed again") // the probe will time out
+	p.hanging.Store(false)
 	warned := make(chan error, 1)
 	go func() { warned <- hb.Warn(context.Background(), "degraded") }()
 	time.Sleep(700 * time.Millisecond) // past the probe's deadline
@@ -181,29 +166,14 @@ func TestExplicitStatusWhileAProbeTimesOut(t *testing.T) {
 	f := newFakeAgent(t)
 	chk := unitCheck(t)
 	chk.TTL = 3 * time.Second // interval 1s, probe timeout 500ms
-	var hang atomic.Bool
-	hung := make(chan struct{}, 1)
-	probe := func(ctx context.Context) (ttlcheck.Status, string) {
-		if hang.Load() {
-			select {
-			case hung <- struct{}{}:
-			default:
-			}
-			<-ctx.Done()
-		}
-		return ttlcheck.Passing, ""
-	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe))
+	p := newHangingProbe()
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(p.probe))
 	require.NoError(t, err)
 	stop := startRun(t, hb)
 	f.waitCheck(t, chk.ID, 3*time.Second, "passing", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
-	hang.Store(true)
-	select {
-	case <-hung: // the next beat's probe runs, and will time out
-	case <-time.After(3 * time.Second):
-		t.Fatal("no probe")
-	}
-	hang.Store(false)
+	p.hanging.Store(true)
+	p.waitHung(t, 3*time.Second, "no probe") // the next beat's probe runs, and will time out
+	p.hanging.Store(false)
 	require.NoError(t, hb.Warn(context.Background(), "degraded"))
 	before := len(f.check(chk.ID).updates)
 	c := f.waitCheck(t, chk.ID, 3*time.Second, "the next beat", func(c *fakeCheck) bool { return len(c.updates) > before })
