@@ -780,6 +780,7 @@ func TestRunEndsWhenSessionDestroyed(t *testing.T) {
 			select {
 			case err := <-done:
 				assert.ErrorIs(t, err, session.ErrInvalidated)
+				assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session itself is told at once")
 			case <-time.After(tt.within):
 				t.Fatal("Run did not end after its session was destroyed")
 			}

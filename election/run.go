@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/consulkit/consulkit/api"
-	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
-	"github.com/consulkit/consulkit/session"
 )
 
 // resignTimeout bounds the Resign that Run sends after fn returns.
@@ -110,23 +108,18 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 // sessionGone checks, after a loss, that the session given with
 // WithSession still exists. A session destroyed from outside is only
 // noticed by its renew loop up to TTL/2 later, and a campaign with it
-// meanwhile would be refused by Consul over and over.
+// meanwhile would be refused by Consul over and over. A renew finds out
+// and, when the session is gone, makes it report so: Err and Done tell
+// whoever else uses it. Unanswered (Renew gives up after 10 seconds), the
+// session is taken as alive: a campaign through a dead one fails anyway.
 func (e *Election) sessionGone(ctx context.Context) error {
 	s := e.cfg.sess
 	if s == nil {
 		return nil
 	}
+	_ = s.Renew(ctx)
 	if err := s.Err(); err != nil {
 		return fmt.Errorf("election: session: %w", err)
-	}
-	// A plain read, bounded: on a connection that died without a reset it
-	// would keep Run from campaigning again. Unanswered, the session is
-	// taken as alive (a campaign through a dead one fails anyway).
-	ictx, cancel := attempt.Context(ctx)
-	info, _, err := e.client.Session().Info(ictx, s.ID(), e.queryOptions())
-	cancel()
-	if err == nil && info == nil {
-		return fmt.Errorf("election: session %s: %w", s.ID(), session.ErrInvalidated)
 	}
 	return nil
 }

@@ -248,8 +248,10 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 			case oe.LockHeld():
 				return Token{}, held, nil
 			case oe.InvalidSession():
-				// Consul no longer has the session; its renew loop may
-				// not have found out yet.
+				// Consul no longer has the session. Its renew loop may
+				// not find out for up to TTL/2: tell it now, so that its
+				// Err says so to whoever else uses it.
+				_ = a.sess.Renew(ctx)
 				return Token{}, 0, fmt.Errorf("lock: session %s: %w: %w", sid, session.ErrInvalidated, err)
 			}
 			// Any other refusal of the lock itself would repeat: report it

@@ -1264,7 +1264,8 @@ func TestCallerSessionLostWhileWaiting(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Lock(ctx)
 	require.NoError(t, err)
-	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	// A TTL whose scheduled renew (at TTL/2) comes long after the test.
+	s := integration.NewSession(t, c, session.WithLockDelay(0), session.WithTTL(time.Minute))
 	b, err := lock.New(c, key(t), lock.WithSession(s))
 	require.NoError(t, err)
 	got := make(chan error, 1)
@@ -1279,6 +1280,7 @@ func TestCallerSessionLostWhileWaiting(t *testing.T) {
 	select {
 	case err := <-got:
 		assert.ErrorIs(t, err, session.ErrInvalidated)
+		assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session itself is told at once")
 	case <-time.After(10 * time.Second):
 		t.Fatal("Lock went on with a session Consul no longer has")
 	}

@@ -265,7 +265,10 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 			// have found out yet. A lock-delay on the contender key says
 			// so too: the key is named after the session, no other
 			// session locks it, and Consul puts a delay on a key only
-			// when the session holding it is invalidated.
+			// when the session holding it is invalidated. Its renew loop
+			// may not find out for up to TTL/2: tell it now, so that its
+			// Err says so to whoever else uses it.
+			_ = a.sess.Renew(ctx)
 			return view{}, 0, fmt.Errorf("semaphore: session %s: %w: %w", sid, session.ErrInvalidated, err)
 		}
 		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)

@@ -997,4 +997,5 @@ func TestAcquireAfterTheSessionWasDestroyedHolding(t *testing.T) {
 	_, err = s2.Acquire(actx)
 	assert.ErrorIs(t, err, session.ErrInvalidated)
 	assert.NoError(t, actx.Err(), "the refusal ends Acquire at once")
+	assert.ErrorIs(t, sess.Err(), session.ErrInvalidated, "the session itself is told at once")
 }

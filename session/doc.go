@@ -21,7 +21,12 @@
 // ErrExpired, Consul may still hold it for up to one more TTL; when Done is
 // still open, Consul has not invalidated the session by its TTL, though a
 // health check or an operator may have destroyed it since the last renew
-// (that is seen at the next renew, within TTL/2).
+// (that is seen at the next renew, within TTL/2, or at once by Renew).
+//
+// Renew renews at once, outside the schedule. A holder whose request
+// through the session was refused with "invalid session" calls it, and
+// the loss shows in Err and Done there and then, for every other user of
+// the session too: lock, semaphore and election do so themselves.
 //
 // One Session can back any number of locks, elections and semaphore slots:
 // they share its renew goroutine. Close stops renewing, waits for the

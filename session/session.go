@@ -153,6 +153,7 @@ type Session struct {
 	mu       sync.Mutex
 	ttl      time.Duration
 	deadline time.Time
+	lastSent time.Time // send time of the last successful renew (or the create)
 	closed   bool
 	closeErr error
 	closing  chan struct{} // closed when the first Close has finished
@@ -196,6 +197,7 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		claims:    map[string]struct{}{},
 		ttl:       cfg.entry.TTL,
 		deadline:  sent.Add(cfg.entry.TTL),
+		lastSent:  sent,
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	var runCtx context.Context
@@ -264,9 +266,59 @@ func (s *Session) QueryOptions() *api.QueryOptions {
 
 func (s *Session) lose(err error) {
 	s.cancel(err)
-	if s.logger != nil {
+	if s.logger != nil && errors.Is(context.Cause(s.ctx), err) {
 		s.logger.Warn("consul session lost", "session", s.id, "err", err)
 	}
+}
+
+// renewed records a successful renew sent at sent. Renews may overlap
+// (the renew goroutine's and Renew's): the one sent last sets the
+// deadline, whenever its answer comes.
+func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sent.Before(s.lastSent) {
+		return
+	}
+	if entry != nil && entry.TTL > 0 {
+		// Consul's TTL rules: it may answer with a longer one, and a
+		// shorter one must shorten the local deadline.
+		s.ttl = entry.TTL
+	}
+	s.lastSent, s.deadline = sent, sent.Add(s.ttl)
+}
+
+// Renew renews the session at once, outside its renew goroutine's
+// schedule, and reports what came of it. When Consul no longer knows the
+// session, the session is lost there and then: Done is closed, and Err
+// and the returned error match ErrInvalidated. Call it when a request
+// through the session was refused with "invalid session", so that the
+// loss shows in Err at once rather than at the next scheduled renew, up
+// to TTL/2 later (lock, semaphore and election do so themselves). Any
+// other failure is returned and changes nothing: the renew goroutine goes
+// on trying until the deadline. ctx bounds the call, which also gives up
+// after 10 seconds without an answer. A session already lost or closed
+// sends nothing: Renew returns Err.
+func (s *Session) Renew(ctx context.Context) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	sent := time.Now()
+	actx, cancel := attempt.Context(ctx)
+	entry, _, err := s.client.Session().Renew(actx, s.id, &s.write)
+	err = attempt.Err(ctx, actx, err)
+	cancel()
+	switch {
+	case err == nil:
+		s.renewed(entry, sent)
+		return nil
+	case errors.Is(err, api.ErrNotFound):
+		// A Close that destroyed the session meanwhile wins: its cause
+		// stands.
+		s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
+		return s.Err()
+	}
+	return fmt.Errorf("session: renew: %w", err)
 }
 
 func (s *Session) renewLoop(ctx context.Context) {
@@ -285,24 +337,21 @@ func (s *Session) renewLoop(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.ctx.Done():
+			// Lost through Renew.
+			t.Stop()
+			return
 		case <-t.C:
 		}
 		r := s.renewRound(ctx, s.Deadline())
-		entry, sent, err := r.entry, r.sent, r.err
+		err := r.err
 		switch {
 		case err == nil:
-			ttl := s.TTL()
-			if entry.TTL > 0 {
-				// Consul's TTL rules: it may answer with a longer one,
-				// and a shorter one must shorten the local deadline.
-				ttl = entry.TTL
-			}
-			s.mu.Lock()
-			s.ttl, s.deadline = ttl, sent.Add(ttl)
-			s.mu.Unlock()
-			wait, lastErr = time.Until(sent.Add(ttl/2)), nil
+			s.renewed(r.entry, r.sent)
+			// From the last renew sent, which may be a Renew's.
+			wait, lastErr = time.Until(s.Deadline().Add(-s.TTL()/2)), nil
 			continue
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || s.ctx.Err() != nil:
 			return
 		case errors.Is(err, api.ErrNotFound):
 			s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
