@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -472,6 +473,30 @@ func TestIntegrationSessionTiedToHeartbeat(t *testing.T) {
 	}
 }
 
+// TestIntegrationProbeGoexitOnce: a probe that once ends its goroutine
+// with runtime.Goexit (t.FailNow in a test) costs one Critical report, not
+// the heartbeat: the next probes run, and the check passes again.
+func TestIntegrationProbeGoexitOnce(t *testing.T) {
+	t.Parallel()
+	c := integration.Shared(t).Client(t)
+	id := uniq(t, "goexit")
+	var n atomic.Int64
+	hb, err := ttlcheck.New(c, ttlcheck.Check{ID: id, Name: id, TTL: 3 * time.Second},
+		ttlcheck.WithInterval(300*time.Millisecond),
+		ttlcheck.WithProbe(func(context.Context) (ttlcheck.Status, string) {
+			if n.Add(1) == 2 {
+				runtime.Goexit()
+			}
+			return ttlcheck.Passing, "ok"
+		}))
+	require.NoError(t, err)
+	startRun(t, hb)
+	deregisterAtCleanup(t, c, id)
+	require.Eventually(t, func() bool { return n.Load() > 4 }, 10*time.Second, 50*time.Millisecond,
+		"no probe ran after the one that called Goexit")
+	waitAgent(t, c, id, api.HealthPassing, 6*time.Second, func(o string) bool { return o == "ok" })
+}
+
 func TestIntegrationProbeFailures(t *testing.T) {
 	t.Parallel()
 	c := integration.Shared(t).Client(t)
@@ -486,6 +511,10 @@ func TestIntegrationProbeFailures(t *testing.T) {
 		note  string
 	}{
 		{name: "panic", probe: func(context.Context) (ttlcheck.Status, string) { panic("index out of range") }, note: "probe panicked: index out of range"},
+		{name: "goexit", probe: func(context.Context) (ttlcheck.Status, string) {
+			runtime.Goexit() // as t.FailNow does
+			return ttlcheck.Passing, ""
+		}, note: "probe did not return (runtime.Goexit)"},
 		{name: "timeout", probe: func(ctx context.Context) (ttlcheck.Status, string) {
 			<-ctx.Done()
 			return ttlcheck.Passing, "too late"

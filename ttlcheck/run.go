@@ -281,15 +281,26 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	go func() {
 		defer r.wg.Done()
 		defer cancel()
-		s, note := h.callProbe(pctx)
-		if pctx.Err() != nil && ctx.Err() == nil {
-			reason := fmt.Sprintf("probe timed out after %s", time.Since(now).Round(time.Millisecond))
-			if note != "" {
-				reason += ": " + note
+		// What a probe that ends its goroutine with runtime.Goexit
+		// (t.FailNow in a test) reports: the result is sent however the
+		// goroutine ends, or that probe would count as in flight for
+		// ever and no probe would run again.
+		s, note, returned := Critical, "probe did not return (runtime.Goexit)", false
+		defer func() {
+			if !returned {
+				h.log.Error("ttlcheck: probe called runtime.Goexit", "check", h.check.ID)
 			}
-			s, note = Critical, reason
-		}
-		r.results <- probeResult{cycle: cycle, setGen: setGen, status: s, note: note}
+			if pctx.Err() != nil && ctx.Err() == nil {
+				reason := fmt.Sprintf("probe timed out after %s", time.Since(now).Round(time.Millisecond))
+				if note != "" {
+					reason += ": " + note
+				}
+				s, note = Critical, reason
+			}
+			r.results <- probeResult{cycle: cycle, setGen: setGen, status: s, note: note}
+		}()
+		s, note = h.callProbe(pctx)
+		returned = true
 	}()
 }
 
