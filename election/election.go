@@ -78,7 +78,11 @@ func sameTerm(a, b Leader) bool {
 // the key let go if it may still be held: bounded, up to about 45 s
 // when Consul keeps failing). A hook must not call Resign or Campaign on
 // its own Election (that would wait for the hook itself). A nil hook is
-// not called.
+// not called. OnDeposed and OnNewLeader run in the package's goroutines,
+// where no caller can recover a panic: one ends the process, leaving the
+// key held until Consul invalidates the session (up to twice its TTL) and
+// then blocked for its lock-delay. A hook that may panic must recover
+// itself.
 type Hooks struct {
 	// OnElected is called when this Election becomes leader, before
 	// Campaign returns, with the leading context. If it panics, the
@@ -116,6 +120,9 @@ func WithSession(s *session.Session) Option {
 	return func(c *config) error {
 		if s == nil {
 			return &api.ValidationError{Field: "session", Reason: "nil"}
+		}
+		if s.ID() == "" {
+			return &api.ValidationError{Field: "session", Reason: "not made by session.New"}
 		}
 		c.sess = s
 		return nil

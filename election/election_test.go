@@ -36,6 +36,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 		{"leading slash", func() error { _, err := election.New(c, "/k"); return err }},
 		{"control character", func() error { _, err := election.New(c, "k\x00"); return err }},
 		{"nil session", func() error { _, err := election.New(c, "k", election.WithSession(nil)); return err }},
+		{"zero session", func() error { _, err := election.New(c, "k", election.WithSession(&session.Session{})); return err }},
 		{"wait time zero", func() error { _, err := election.New(c, "k", election.WithWaitTime(0)); return err }},
 		{"wait time too long", func() error { _, err := election.New(c, "k", election.WithWaitTime(11*time.Minute)); return err }},
 		{"campaign value too large", func() error {

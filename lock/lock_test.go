@@ -43,6 +43,7 @@ func TestNewValidatesBeforeSending(t *testing.T) {
 		{"control character", "a\nb", nil},
 		{"value too large", "a", []lock.Option{lock.WithValue(make([]byte, api.MaxValueSize+1))}},
 		{"nil session", "a", []lock.Option{lock.WithSession(nil)}},
+		{"zero session", "a", []lock.Option{lock.WithSession(&session.Session{})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,6 +83,10 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 		{"limit zero", func() error { _, err := semaphore.New(c, "p", 0); return err }},
 		{"limit negative", func() error { _, err := semaphore.New(c, "p", -2); return err }},
 		{"nil session", func() error { _, err := semaphore.New(c, "p", 1, semaphore.WithSession(nil)); return err }},
+		{"zero session", func() error {
+			_, err := semaphore.New(c, "p", 1, semaphore.WithSession(&session.Session{}))
+			return err
+		}},
 		{"value too large", func() error {
 			_, err := semaphore.New(c, "p", 1, semaphore.WithValue(make([]byte, api.MaxValueSize+1)))
 			return err

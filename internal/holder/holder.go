@@ -33,6 +33,9 @@ func (c *Config) SetSession(s *session.Session) error {
 	if s == nil {
 		return &api.ValidationError{Field: "session", Reason: "nil"}
 	}
+	if s.ID() == "" {
+		return &api.ValidationError{Field: "session", Reason: "not made by session.New"}
+	}
 	c.Session = s
 	return nil
 }
