@@ -79,8 +79,9 @@ func sameTerm(a, b Leader) bool {
 // when Consul keeps failing). A hook must not call Resign or Campaign on
 // its own Election (that would wait for the hook itself). A nil hook is
 // not called. OnDeposed and OnNewLeader run in the package's goroutines,
-// where no caller can recover a panic: one ends the process, leaving the
-// key held until Consul invalidates the session (up to twice its TTL) and
+// where no caller can recover a panic: one ends the process. A key this
+// Election still holds then (OnNewLeader runs while it may lead) stays
+// held until Consul invalidates the session, up to twice its TTL, and is
 // then blocked for its lock-delay. A hook that may panic must recover
 // itself.
 type Hooks struct {
