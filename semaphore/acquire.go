@@ -268,7 +268,11 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 			// when the session holding it is invalidated. Its renew loop
 			// may not find out for up to TTL/2: tell it now, so that its
 			// Err says so to whoever else uses it.
-			_ = a.sess.Renew(ctx)
+			if rerr := a.sess.Renew(ctx); rerr == nil && oe.LockDelayed() {
+				// Consul renewed the session: the delay is another
+				// session's, which locked this session's key.
+				return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)
+			}
 			return view{}, 0, fmt.Errorf("semaphore: session %s: %w: %w", sid, session.ErrInvalidated, err)
 		}
 		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)

@@ -665,6 +665,13 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	}
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
+	if errors.Is(reason, errContenderGone) || errors.Is(reason, errContenderFreed) {
+		// Consul releases (or deletes) the keys of a session it
+		// invalidates before the session's renew loop can learn of it
+		// (up to TTL/2 later). A renew tells whether that is why, and
+		// if so makes the session report it to all its other users.
+		_ = h.sess.Renew(context.Background()) // bounded by Renew
+	}
 	s.cleanup(context.Background(), h.sess, h.late)
 	h.lease.CloseOwn(context.Background())
 	s.mu.Lock()

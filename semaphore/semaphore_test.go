@@ -983,7 +983,17 @@ func TestAcquireAfterTheSessionWasDestroyedHolding(t *testing.T) {
 	c := newClient(t)
 	ctx := t.Context()
 	prefix := semPrefix(t)
-	sess := integration.NewSession(t, c, session.WithTTL(time.Minute), session.WithLockDelay(15*time.Second), session.WithBehavior(session.Delete))
+	// The renew the watcher sends after the loss fails (transiently), so
+	// that the session does not know yet when Acquire is refused.
+	hc, ht := integration.Shared(t).HookedClient(t)
+	var renewsPass atomic.Bool
+	ht.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") && !renewsPass.Load() {
+			return errors.New("renew failed by the test")
+		}
+		return nil
+	})
+	sess := integration.NewSession(t, hc, session.WithTTL(time.Minute), session.WithLockDelay(15*time.Second), session.WithBehavior(session.Delete))
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
 	held, err := s.Acquire(ctx)
@@ -993,6 +1003,7 @@ func TestAcquireAfterTheSessionWasDestroyedHolding(t *testing.T) {
 	integration.WaitDone(t, held, 10*time.Second)
 	assert.ErrorIs(t, s.Release(ctx), semaphore.ErrNotHeld)
 	require.NoError(t, sess.Err(), "the renew loop must not have found out yet for this test to mean anything")
+	renewsPass.Store(true)
 
 	s2, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)

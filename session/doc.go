@@ -26,7 +26,10 @@
 // Renew renews at once, outside the schedule. A holder whose request
 // through the session was refused with "invalid session" calls it, and
 // the loss shows in Err and Done there and then, for every other user of
-// the session too: lock, semaphore and election do so themselves.
+// the session too: lock, semaphore and election do so themselves, and
+// also when a key they hold is released or deleted (as Consul does to the
+// keys of a session it invalidates), right after reporting that loss.
+// Renews may overlap: the one sent last sets the deadline.
 //
 // One Session can back any number of locks, elections and semaphore slots:
 // they share its renew goroutine. Close stops renewing, waits for the

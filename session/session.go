@@ -273,12 +273,16 @@ func (s *Session) lose(err error) {
 
 // renewed records a successful renew sent at sent. Renews may overlap
 // (the renew goroutine's and Renew's): the one sent last sets the
-// deadline, whenever its answer comes.
-func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) {
+// deadline, whenever its answer comes. A renew answered once the session
+// is lost or closed changes nothing: renewed reports false.
+func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
 	if sent.Before(s.lastSent) {
-		return
+		return true
 	}
 	if entry != nil && entry.TTL > 0 {
 		// Consul's TTL rules: it may answer with a longer one, and a
@@ -286,19 +290,22 @@ func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) {
 		s.ttl = entry.TTL
 	}
 	s.lastSent, s.deadline = sent, sent.Add(s.ttl)
+	return true
 }
 
 // Renew renews the session at once, outside its renew goroutine's
 // schedule, and reports what came of it. When Consul no longer knows the
 // session, the session is lost there and then: Done is closed, and Err
-// and the returned error match ErrInvalidated. Call it when a request
-// through the session was refused with "invalid session", so that the
-// loss shows in Err at once rather than at the next scheduled renew, up
-// to TTL/2 later (lock, semaphore and election do so themselves). Any
-// other failure is returned and changes nothing: the renew goroutine goes
-// on trying until the deadline. ctx bounds the call, which also gives up
-// after 10 seconds without an answer. A session already lost or closed
-// sends nothing: Renew returns Err.
+// and the returned error match ErrInvalidated (or ErrClosed, when Close
+// came first). Call it when a request through the session was refused
+// with "invalid session", so that the loss shows in Err at once rather
+// than at the next scheduled renew, up to TTL/2 later (lock, semaphore
+// and election do so themselves, and when a key they hold is released
+// or deleted). Any other failure is returned and changes nothing: the
+// renew goroutine goes on trying until the deadline. ctx bounds the call,
+// which also gives up after 10 seconds without an answer. A session
+// already lost or closed sends nothing, and one lost or closed before
+// the answer came stays so: Renew then returns Err.
 func (s *Session) Renew(ctx context.Context) error {
 	if err := s.Err(); err != nil {
 		return err
@@ -310,7 +317,10 @@ func (s *Session) Renew(ctx context.Context) error {
 	cancel()
 	switch {
 	case err == nil:
-		s.renewed(entry, sent)
+		if !s.renewed(entry, sent) {
+			// Lost (expired) or closed before the answer came.
+			return s.Err()
+		}
 		return nil
 	case errors.Is(err, api.ErrNotFound):
 		// A Close that destroyed the session meanwhile wins: its cause
@@ -358,9 +368,18 @@ func (s *Session) renewLoop(ctx context.Context) {
 			return
 		}
 		lastErr = err
-		left := time.Until(s.Deadline())
+		// Decided under mu, so that a Renew answered meanwhile either
+		// moves the deadline first or finds the session lost.
+		s.mu.Lock()
+		left := time.Until(s.deadline)
+		var expired error
 		if left <= 0 {
-			s.lose(fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr))
+			expired = fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr)
+			s.cancel(expired)
+		}
+		s.mu.Unlock()
+		if expired != nil {
+			s.lose(expired) // logs it
 			return
 		}
 		if s.logger != nil {
@@ -538,11 +557,13 @@ func (s *Session) Close(ctx context.Context) error {
 
 	s.stop()
 	<-s.exited
-	lostBefore := s.Err()
+	// Whichever comes first, a Renew's 404 or this, is the cause: a
+	// session found gone is not destroyed again, and a 404 caused by the
+	// destroy below finds the cause set.
 	s.cancel(ErrClosed)
 
 	var err error
-	if !errors.Is(lostBefore, ErrInvalidated) {
+	if !errors.Is(s.Err(), ErrInvalidated) {
 		dctx, cancel := grace.Context(ctx)
 		if derr := s.destroy(dctx); derr != nil {
 			err = fmt.Errorf("session: destroy: %w", derr)

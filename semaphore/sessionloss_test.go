@@ -1,0 +1,62 @@
+package semaphore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/semaphore"
+	"github.com/consulkit/consulkit/session"
+)
+
+// A held slot whose session is destroyed from outside sees its contender
+// key released at once; the session must be told too.
+func TestHeldSlotLossTellsTheSession(t *testing.T) {
+	c := newClient(t)
+	ctx := t.Context()
+	sess := integration.NewSession(t, c, session.WithTTL(time.Minute), session.WithLockDelay(0))
+	s, err := semaphore.New(c, semPrefix(t), 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	held, err := s.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = c.Session().Destroy(ctx, sess.ID(), nil)
+	require.NoError(t, err)
+	integration.WaitDone(t, held, 10*time.Second)
+	assert.ErrorIs(t, s.Release(ctx), semaphore.ErrNotHeld)
+	assert.ErrorIs(t, sess.Err(), session.ErrInvalidated, "the session was not told its contender key was released by its invalidation")
+}
+
+// A lock-delay on the contender key is taken as proof that the session is
+// gone. Renew now says whether it is: here the delay was left by a
+// foreign session that locked <prefix>/<our session>, and our session is
+// alive. Acquire must not report it invalidated.
+func TestLockDelayOnContenderKeyWithALiveSession(t *testing.T) {
+	c := newClient(t)
+	ctx := t.Context()
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, c, session.WithTTL(time.Minute))
+	foreign, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: time.Minute, LockDelay: 15 * time.Second, Behavior: "release"}, nil)
+	require.NoError(t, err)
+	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag, Session: foreign}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = c.Session().Destroy(ctx, foreign, nil) // a lock-delay on our contender key
+	require.NoError(t, err)
+
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = s.Acquire(actx)
+	require.NoError(t, sess.Err(), "the session is alive")
+	if err == nil {
+		require.NoError(t, s.Release(ctx)) // acquired once the delay ended
+		return
+	}
+	assert.NotErrorIs(t, err, session.ErrInvalidated, "a live session reported invalidated: %v", err)
+}
