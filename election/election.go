@@ -78,12 +78,12 @@ func sameTerm(a, b Leader) bool {
 // the key let go if it may still be held: bounded, up to about 45 s
 // when Consul keeps failing). A hook must not call Resign or Campaign on
 // its own Election (that would wait for the hook itself). A nil hook is
-// not called. OnDeposed and OnNewLeader run in the package's goroutines,
-// where no caller can recover a panic: one ends the process. A key this
-// Election still holds then (OnNewLeader runs while it may lead) stays
-// held until Consul invalidates the session, up to twice its TTL, and is
-// then blocked for its lock-delay. A hook that may panic must recover
-// itself.
+// not called. A panic in OnNewLeader ends Run as ctx ending would (fn's
+// context is cancelled, fn awaited, leadership resigned), then goes on
+// from Run with the same value. OnDeposed runs in the goroutine that
+// follows the term, where no caller can recover a panic: one there ends
+// the process (the term is over by then); a hook that may panic must
+// recover itself.
 type Hooks struct {
 	// OnElected is called when this Election becomes leader, before
 	// Campaign returns, with the leading context. If it panics, the

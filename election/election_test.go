@@ -538,6 +538,49 @@ func TestPanicInOnElectedResigns(t *testing.T) {
 	require.NoError(t, e.Resign(t.Context()))
 }
 
+// TestPanicInOnNewLeaderEndsRunThenGoesOn: OnNewLeader runs in Run's
+// observer goroutine. Its panic ends Run as ctx ending would (fn's context
+// cancelled, fn awaited, a resign, the Election's own session destroyed),
+// then goes on from Run's goroutine with the same value, where the caller
+// can recover it, rather than ending the process with the key held.
+func TestPanicInOnNewLeaderEndsRunThenGoesOn(t *testing.T) {
+	c := newClient(t)
+	key := electionKey(t)
+	name := "onnewleader " + t.Name()
+	fnStarted, fnEnded := make(chan struct{}), make(chan error, 1)
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_ = election.Run(t.Context(), c, key, []byte("job"), func(leading context.Context) error {
+			close(fnStarted)
+			<-leading.Done()
+			fnEnded <- context.Cause(leading)
+			return nil
+		}, election.WithSessionOptions(session.WithName(name)), election.WithHooks(election.Hooks{
+			OnNewLeader: func(election.Leader) {
+				select { // it panics while Run leads
+				case <-fnStarted:
+				case <-time.After(10 * time.Second):
+				}
+				panic("hook boom")
+			},
+		}))
+		t.Error("Run returned instead of passing the hook's panic on")
+	}()
+	assert.Equal(t, "hook boom", recovered)
+	select {
+	case cause := <-fnEnded:
+		assert.Error(t, cause, "fn's context ended with a cause")
+	default:
+		t.Fatal("the panic went on before fn had returned")
+	}
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Empty(t, pair.Session, "still leading after the panic")
+	assert.Empty(t, integration.SessionsNamed(t, c, name), "the Election's own session was left behind")
+}
+
 // fn handing leadership over with Resign ends Run: it does not campaign
 // again, and another candidate can take over.
 func TestRunReturnsWhenFnResigns(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -12,6 +13,10 @@ import (
 
 // resignTimeout bounds the Resign that Run sends after fn returns.
 const resignTimeout = 30 * time.Second
+
+// errOnNewLeaderPanicked is the cause of fn's context when Run ends
+// because Hooks.OnNewLeader panicked.
+var errOnNewLeaderPanicked = errors.New("election: OnNewLeader panicked")
 
 // Run campaigns with value, calls fn while leading, and campaigns again
 // when leadership is lost, until ctx ends or fn returns while still
@@ -40,7 +45,8 @@ const resignTimeout = 30 * time.Second
 // request). A session the Election made for itself that is lost while
 // Run waits to lead is replaced (see WithSessionOptions): a standby stays
 // a standby. With Hooks.OnNewLeader set, Run observes
-// the key for as long as it runs (one more blocking query).
+// the key for as long as it runs (one more blocking query); a panic in
+// that hook ends Run as ctx ending would, then goes on from Run.
 //
 // Between candidates on several machines, "never two at once" holds only
 // as well as the lease does (see the package doc): give the sessions a
@@ -54,10 +60,30 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 		return err
 	}
 	if h := e.cfg.hooks.OnNewLeader; h != nil {
+		// A panic in the hook, in the observer's goroutine, ends Run as
+		// ctx ending would (fn's context cancelled, a resign), then goes
+		// on from Run's goroutine, where the caller can recover it: a
+		// panic there would end the process with the key still held.
+		var (
+			hookPanic any
+			panicked  bool
+		)
+		rctx, rcancel := context.WithCancelCause(ctx)
+		ctx = rctx
 		octx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			defer func() {
+				if v := recover(); v != nil {
+					hookPanic, panicked = v, true
+					if e.cfg.logger != nil {
+						e.cfg.logger.Error("consul election: OnNewLeader panicked; Run ends and passes the panic on",
+							"key", e.key, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					}
+					rcancel(errOnNewLeaderPanicked)
+				}
+			}()
 			var last Leader
 			e.observe(octx, func(l Leader) {
 				if !l.IsZero() && !sameTerm(l, last) {
@@ -66,7 +92,14 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 				last = l
 			})
 		}()
-		defer func() { stop(); <-done }()
+		defer func() {
+			stop()
+			<-done
+			rcancel(nil)
+			if panicked {
+				panic(hookPanic)
+			}
+		}()
 	}
 	bo := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
 	for {
