@@ -268,10 +268,19 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 			// when the session holding it is invalidated. Its renew loop
 			// may not find out for up to TTL/2: tell it now, so that its
 			// Err says so to whoever else uses it.
-			if rerr := a.sess.Renew(ctx); rerr == nil && oe.LockDelayed() {
+			rerr := a.sess.Renew(ctx)
+			switch {
+			case rerr == nil && oe.LockDelayed():
 				// Consul renewed the session: the delay is another
 				// session's, which locked this session's key.
 				return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)
+			case a.sess.Err() != nil:
+				return view{}, 0, fmt.Errorf("semaphore: session: %w", a.sess.Err())
+			case oe.LockDelayed():
+				// The renew got no answer: the session may be alive.
+				// Its error (transient, most often) decides whether
+				// the caller tries again; the renew loop decides loss.
+				return view{}, 0, fmt.Errorf("semaphore: acquire: refused with a lock delay; %w", rerr)
 			}
 			return view{}, 0, fmt.Errorf("semaphore: session %s: %w: %w", sid, session.ErrInvalidated, err)
 		}

@@ -2,6 +2,10 @@ package semaphore_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,4 +63,43 @@ func TestLockDelayOnContenderKeyWithALiveSession(t *testing.T) {
 		return
 	}
 	assert.NotErrorIs(t, err, session.ErrInvalidated, "a live session reported invalidated: %v", err)
+}
+
+// As above, but the renew that asks Consul whether the session is alive
+// gets no answer. The session may well be alive, so Acquire must neither
+// report it invalidated nor give up: it tries again and acquires once the
+// foreign delay ends.
+func TestLockDelayOnContenderKeyRenewFails(t *testing.T) {
+	c := newClient(t)
+	ctx := t.Context()
+	prefix := semPrefix(t)
+	hc, ht := integration.Shared(t).HookedClient(t)
+	var renews atomic.Int32
+	ht.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			renews.Add(1)
+			return errors.New("renew failed by the test")
+		}
+		return nil
+	})
+	defer ht.Set(nil)
+	sess := integration.NewSession(t, hc, session.WithTTL(time.Minute))
+	const delay = 5 * time.Second
+	foreign, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: time.Minute, LockDelay: delay, Behavior: "release"}, nil)
+	require.NoError(t, err)
+	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag, Session: foreign}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = c.Session().Destroy(ctx, foreign, nil)
+	require.NoError(t, err)
+
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = s.Acquire(actx)
+	require.NoError(t, err, "a live session whose renew failed must go on waiting out the delay")
+	assert.NoError(t, sess.Err())
+	assert.Positive(t, renews.Load(), "the refusal must have asked the session")
+	require.NoError(t, s.Release(ctx))
 }

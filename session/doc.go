@@ -25,10 +25,12 @@
 //
 // Renew renews at once, outside the schedule. A holder whose request
 // through the session was refused with "invalid session" calls it, and
-// the loss shows in Err and Done there and then, for every other user of
-// the session too: lock, semaphore and election do so themselves, and
-// also when a key they hold is released or deleted (as Consul does to the
-// keys of a session it invalidates), right after reporting that loss.
+// the loss shows in Err and Done as soon as Consul answers it with 404,
+// for every other user of the session too: lock, semaphore and election do
+// so themselves, and also when a key they hold is released or deleted (as
+// Consul does to the keys of a session it invalidates), right after
+// reporting that loss. A Renew that gets no answer changes nothing: the
+// renew loop finds the loss at its next renew, within TTL/2.
 // Renews may overlap: the one sent last sets the deadline.
 //
 // One Session can back any number of locks, elections and semaphore slots:
