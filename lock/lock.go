@@ -372,6 +372,14 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, errNotOurs):
+		// Most often Consul released the key because it invalidated the
+		// session: a renew says so, and tells the session's other users
+		// (as the watcher does for a loss it sees).
+		_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
+		if serr := h.sess.Err(); serr != nil {
+			relErr = fmt.Errorf("%w: released before Unlock: session: %w", ErrLost, serr)
+			break
+		}
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
 	case errors.Is(err, ErrConflict):
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)

@@ -1,6 +1,8 @@
 package lock_test
 
 import (
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -28,5 +30,37 @@ func TestHeldLockLossTellsTheSession(t *testing.T) {
 	integration.WaitDone(t, held, 10*time.Second)
 	require.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
 	// Unlock has waited for the watcher's cleanup.
+	assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session was not told its key was released by its invalidation")
+}
+
+// An Unlock that finds the key released before its watcher has seen it
+// (its blocking queries fail here) must tell the session too: Consul
+// releases the keys of a session it invalidates, and the session's other
+// users must not wait for its next scheduled renew to learn of it.
+func TestUnlockAfterUnseenInvalidationTellsTheSession(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	hc, ht := integration.Shared(t).HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0), session.WithTTL(time.Minute))
+	l, err := lock.New(hc, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	// Set before Lock, so that no blocking query of the watcher is under
+	// way when the session is destroyed.
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
+			return errors.New("blocking query failed by the test")
+		}
+		return nil
+	})
+	defer ht.Set(nil)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	_, err = c.Session().Destroy(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NoError(t, held.Err(), "the watcher must not have seen the loss for this test to mean anything")
+	require.NoError(t, s.Err())
+	err = l.Unlock(ctx)
+	assert.ErrorIs(t, err, lock.ErrLost)
+	assert.ErrorIs(t, err, session.ErrInvalidated)
 	assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session was not told its key was released by its invalidation")
 }

@@ -493,7 +493,14 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 		return nil
 	case errors.Is(err, errNotHolding):
 		// The transaction was refused as a whole: remove what is left.
+		// Most often Consul released the contender key because it
+		// invalidated the session: a renew says so, and tells the
+		// session's other users (as the watcher does for a loss it sees).
+		_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
 		s.cleanup(ctx, h.sess, h.late)
+		if serr := h.sess.Err(); serr != nil {
+			return fmt.Errorf("%w: session: %w", err, serr)
+		}
 		return err
 	case errors.Is(err, ErrLost):
 		return err

@@ -103,3 +103,33 @@ func TestLockDelayOnContenderKeyRenewFails(t *testing.T) {
 	assert.Positive(t, renews.Load(), "the refusal must have asked the session")
 	require.NoError(t, s.Release(ctx))
 }
+
+// A Release that finds the contender key released before its watcher has
+// seen it (its blocking queries fail here) must tell the session too.
+func TestReleaseAfterUnseenInvalidationTellsTheSession(t *testing.T) {
+	c := newClient(t)
+	hc, ht := integration.Shared(t).HookedClient(t)
+	ctx := t.Context()
+	sess := integration.NewSession(t, c, session.WithTTL(time.Minute), session.WithLockDelay(0))
+	s, err := semaphore.New(hc, semPrefix(t), 2, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	// Set before Acquire, so that no blocking query of the watcher is
+	// under way when the session is destroyed.
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
+			return errors.New("blocking query failed by the test")
+		}
+		return nil
+	})
+	defer ht.Set(nil)
+	held, err := s.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = c.Session().Destroy(ctx, sess.ID(), nil)
+	require.NoError(t, err)
+	require.NoError(t, held.Err(), "the watcher must not have seen the loss for this test to mean anything")
+	require.NoError(t, sess.Err())
+	err = s.Release(ctx)
+	assert.ErrorIs(t, err, semaphore.ErrLost)
+	assert.ErrorIs(t, err, session.ErrInvalidated)
+	assert.ErrorIs(t, sess.Err(), session.ErrInvalidated, "the session was not told its contender key was released by its invalidation")
+}

@@ -28,8 +28,9 @@
 // the loss shows in Err and Done as soon as Consul answers it with 404,
 // for every other user of the session too: lock, semaphore and election do
 // so themselves, and also when a key they hold is released or deleted (as
-// Consul does to the keys of a session it invalidates), right after
-// reporting that loss. A Renew that gets no answer changes nothing: the
+// Consul does to the keys of a session it invalidates), whether their
+// watcher or an Unlock, Release or Resign finds it, right after the
+// watcher reports that loss. A Renew that gets no answer changes nothing: the
 // renew loop finds the loss at its next renew, within TTL/2.
 // Renews may overlap: the one sent last sets the deadline.
 //
