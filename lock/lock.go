@@ -318,17 +318,21 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // the Lock's cleanup (letting go of a key overwritten with other flags,
 // destroying the session it created) and returns ErrNotHeld wrapping the
 // loss: errors.Is(err, ErrLost) holds until Unlock has reported it once
-// or the Lock locks again.
+// or the Lock locks again. When the release finds the key let go before
+// the watcher saw it (most often Consul, invalidating the session), Unlock
+// renews the session at once: if Consul no longer has it, the error wraps
+// the session's cause (session.ErrInvalidated) too, and the session ends
+// for all its users.
 //
 // The held context is cancelled (cause ErrUnlocked) before the release is
 // sent, so that whatever it guards stops before another holder can take
 // the key. Transient errors are retried until ctx ends or the session
 // does (Consul then frees the key itself). A ctx that has already ended
 // when Unlock is called (defer l.Unlock(ctx) after a shutdown cancelled
-// ctx) still gets the release sent, within 5 seconds. The release is sent before the
-// watcher is stopped: its blocking query returns on its own because the
-// key changed, where cancelling it would make the HTTP client drop its
-// connection and dial a new one on every cycle.
+// ctx) still gets the release sent, within 5 seconds. The release is sent
+// before the watcher is stopped: its blocking query returns on its own
+// because the key changed, where cancelling it would make the HTTP client
+// drop its connection and dial a new one on every cycle.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	h, lost := l.held, l.lost

@@ -405,9 +405,14 @@ func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Cont
 // ErrLost when the slot was lost before it could be released (what is
 // left of it is then cleaned up), or when an attempt got no answer and the
 // next found the slot gone: that attempt may have released it, or the
-// slot was lost before, and Release cannot tell which. Transient errors are retried until ctx
-// ends or the session ends (a ctx that has already ended when Release is
-// called still gets the release sent, within 5 seconds); a session that ends frees the slot by itself,
+// slot was lost before, and Release cannot tell which. When the release
+// finds the contender key let go before the watcher saw it (most often
+// Consul, invalidating the session), Release renews the session at once:
+// if Consul no longer has it, the error wraps the session's cause
+// (session.ErrInvalidated) too, and the session ends for all its users.
+// Transient errors are retried until ctx ends or the session ends (a ctx
+// that has already ended when Release is called still gets the release
+// sent, within 5 seconds); a session that ends frees the slot by itself,
 // which is reported as ErrLost. Any other failure leaves the slot held
 // until the session ends: with WithSession, that is for as long as the
 // caller keeps the session, and the error says so. The Semaphore no

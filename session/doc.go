@@ -29,9 +29,9 @@
 // for every other user of the session too: lock, semaphore and election do
 // so themselves, and also when a key they hold is released or deleted (as
 // Consul does to the keys of a session it invalidates), whether their
-// watcher or an Unlock, Release or Resign finds it, right after the
-// watcher reports that loss. A Renew that gets no answer changes nothing: the
-// renew loop finds the loss at its next renew, within TTL/2.
+// watcher finds it (right after reporting the loss) or an Unlock, Release
+// or Resign does. A Renew that gets no answer changes nothing: the renew
+// loop finds the loss at its next renew, within TTL/2.
 // Renews may overlap: the one sent last sets the deadline.
 //
 // One Session can back any number of locks, elections and semaphore slots:
