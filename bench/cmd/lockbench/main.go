@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +68,7 @@ type cycleResult struct {
 // handoffResult is a run of handoffs.
 type handoffResult struct {
 	lat       sample
+	rawIdle   sample  // two raw writes after parkSettle idle, one pair between handoffs
 	requests  float64 // per handoff, both contenders
 	dials     float64 // TCP connections opened per handoff, both contenders
 	breakdown string
@@ -234,15 +236,20 @@ type handoff struct {
 	counter func(i int) *counter
 	lock    func(i int) error
 	unlock  func(i int) error
-	holder  int
+	// raw writes once to a key of its own through a third client of the
+	// same kind: two of them, after parkSettle idle, are timed between
+	// handoffs, so that the baseline shares the handoffs' conditions.
+	raw    func(v string) error
+	holder int
 }
 
 func (h *handoff) run(ctx context.Context) (handoffResult, error) {
 	var (
-		lat   = make(sample, 0, h.n)
-		reqs  int64
-		dials int64
-		kinds [2]snapshot
+		lat     = make(sample, 0, h.n)
+		rawIdle = make(sample, 0, h.n)
+		reqs    int64
+		dials   int64
+		kinds   [2]snapshot
 	)
 	for i := range warmup + h.n {
 		if i == warmup {
@@ -293,10 +300,23 @@ func (h *handoff) run(ctx context.Context) (handoffResult, error) {
 			reqs += r0 + r1
 			dials += d0 + d1
 		}
+		if err := pause(ctx, parkSettle); err != nil {
+			return handoffResult{}, err
+		}
+		t0 = time.Now()
+		if err := h.raw("a" + strconv.Itoa(i)); err != nil {
+			return handoffResult{}, fmt.Errorf("raw write: %w", err)
+		}
+		if err := h.raw("b" + strconv.Itoa(i)); err != nil {
+			return handoffResult{}, fmt.Errorf("raw write: %w", err)
+		}
+		if i >= warmup {
+			rawIdle = append(rawIdle, time.Since(t0))
+		}
 	}
 	_, _, k0 := h.counter(0).since(kinds[0])
 	_, _, k1 := h.counter(1).since(kinds[1])
-	return handoffResult{lat: lat, requests: float64(reqs) / float64(h.n), dials: float64(dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}, nil
+	return handoffResult{lat: lat, rawIdle: rawIdle, requests: float64(reqs) / float64(h.n), dials: float64(dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}, nil
 }
 
 // memBase is the goroutine count and heap before holding locks.

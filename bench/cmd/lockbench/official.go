@@ -132,6 +132,12 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 		}
 		return err
 	}
+	rawCl, err := e.official()
+	if err != nil {
+		return handoffResult{}, err
+	}
+	defer rawCl.tr.CloseIdleConnections()
+	rawKey := e.key("handoff/official-raw")
 	if err := lockFn(0); err != nil {
 		return handoffResult{}, err
 	}
@@ -139,8 +145,12 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 		n:       e.handoffs,
 		path:    "/v1/kv/" + key,
 		counter: func(i int) *counter { return cls[i].cnt },
-		lock:    lockFn,
-		unlock:  func(i int) error { return locks[i].Unlock() },
+		raw: func(v string) error {
+			_, err := rawCl.c.KV().Put(&consulapi.KVPair{Key: rawKey, Value: []byte(v)}, (&consulapi.WriteOptions{}).WithContext(ctx))
+			return err
+		},
+		lock:   lockFn,
+		unlock: func(i int) error { return locks[i].Unlock() },
 	}
 	res, err := h.run(ctx)
 	if err != nil {
