@@ -20,9 +20,11 @@ import (
 // hold the key as the call begins (also once the held context has ended:
 // from the start of an Unlock, or a loss the Lock has seen; a call already
 // sent is still checked by Consul), an error wrapping ErrLost when Consul says
-// the session no longer holds it, and a *api.TxnError for a failure of one
-// of ops (whose OpIndex values are shifted by one). Results do not include
-// the check.
+// the session no longer holds it (the session is then renewed at once: if
+// Consul no longer has it, the error wraps session.ErrInvalidated too, and
+// the session ends for all its users), and a *api.TxnError for a failure
+// of one of ops (whose OpIndex values are shifted by one). Results do not
+// include the check.
 func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse, error) {
 	l.mu.Lock()
 	h := l.held
@@ -38,6 +40,12 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 		var te *api.TxnError
 		if errors.As(err, &te) {
 			if _, ok := te.Op(0); ok {
+				// Most often the session was invalidated: a renew says
+				// so, and tells the session's other users.
+				_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
+				if serr := h.sess.Err(); serr != nil {
+					return nil, fmt.Errorf("%w: Consul refused a guarded write: %w: session: %w", ErrLost, err, serr)
+				}
 				return nil, fmt.Errorf("%w: Consul refused a guarded write: %w", ErrLost, err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
 	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/session"
@@ -63,4 +64,36 @@ func TestUnlockAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	assert.ErrorIs(t, err, lock.ErrLost)
 	assert.ErrorIs(t, err, session.ErrInvalidated)
 	assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session was not told its key was released by its invalidation")
+}
+
+// As above, for a guarded write (and so an election's Proclaim) refused by
+// Consul's check-session before the watcher has seen the loss.
+func TestGuardedWriteAfterUnseenInvalidationTellsTheSession(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	hc, ht := integration.Shared(t).HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0), session.WithTTL(time.Minute))
+	k := key(t)
+	l, err := lock.New(hc, k, lock.WithSession(s))
+	require.NoError(t, err)
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
+			return errors.New("blocking query failed by the test")
+		}
+		return nil
+	})
+	defer ht.Set(nil)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	_, err = c.Session().Destroy(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NoError(t, held.Err(), "the watcher must not have seen the loss for this test to mean anything")
+	err = l.GuardedPut(ctx, &api.KVPair{Key: k + "-data", Value: []byte("x")})
+	assert.ErrorIs(t, err, lock.ErrLost)
+	assert.ErrorIs(t, err, session.ErrInvalidated)
+	assert.ErrorIs(t, s.Err(), session.ErrInvalidated, "the session was not told of the refusal")
+	p, _, err := c.KV().Get(ctx, k+"-data", nil)
+	require.NoError(t, err)
+	assert.Nil(t, p, "the guarded write was applied")
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
 }
