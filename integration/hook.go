@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -118,6 +119,16 @@ func HangBlocking(r *http.Request) error {
 	if IsBlocking(r) {
 		<-r.Context().Done()
 		return r.Context().Err()
+	}
+	return nil
+}
+
+// FailBlocking is a hook (see HookTransport.Set) that fails every blocking
+// query at once, as a transport error the caller retries: a holder's
+// watcher then sees no change. Other requests pass.
+func FailBlocking(r *http.Request) error {
+	if IsBlocking(r) {
+		return errors.New("integration: blocking query failed by the test")
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package lock_test
 
 import (
-	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -47,12 +45,7 @@ func TestUnlockAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	require.NoError(t, err)
 	// Set before Lock, so that no blocking query of the watcher is under
 	// way when the session is destroyed.
-	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
-			return errors.New("blocking query failed by the test")
-		}
-		return nil
-	})
+	ht.Set(integration.FailBlocking)
 	defer ht.Set(nil)
 	held, err := l.Lock(ctx)
 	require.NoError(t, err)
@@ -76,12 +69,7 @@ func TestGuardedWriteAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	k := key(t)
 	l, err := lock.New(hc, k, lock.WithSession(s))
 	require.NoError(t, err)
-	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
-			return errors.New("blocking query failed by the test")
-		}
-		return nil
-	})
+	ht.Set(integration.FailBlocking)
 	defer ht.Set(nil)
 	held, err := l.Lock(ctx)
 	require.NoError(t, err)

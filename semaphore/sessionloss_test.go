@@ -44,13 +44,7 @@ func TestLockDelayOnContenderKeyWithALiveSession(t *testing.T) {
 	ctx := t.Context()
 	prefix := semPrefix(t)
 	sess := integration.NewSession(t, c, session.WithTTL(time.Minute))
-	foreign, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: time.Minute, LockDelay: 15 * time.Second, Behavior: "release"}, nil)
-	require.NoError(t, err)
-	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag, Session: foreign}, nil)
-	require.NoError(t, err)
-	require.True(t, ok)
-	_, err = c.Session().Destroy(ctx, foreign, nil) // a lock-delay on our contender key
-	require.NoError(t, err)
+	foreignLockDelay(t, c, prefix+"/"+sess.ID(), 15*time.Second)
 
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
@@ -84,14 +78,7 @@ func TestLockDelayOnContenderKeyRenewFails(t *testing.T) {
 	})
 	defer ht.Set(nil)
 	sess := integration.NewSession(t, hc, session.WithTTL(time.Minute))
-	const delay = 5 * time.Second
-	foreign, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: time.Minute, LockDelay: delay, Behavior: "release"}, nil)
-	require.NoError(t, err)
-	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: prefix + "/" + sess.ID(), Flags: semaphore.Flag, Session: foreign}, nil)
-	require.NoError(t, err)
-	require.True(t, ok)
-	_, err = c.Session().Destroy(ctx, foreign, nil)
-	require.NoError(t, err)
+	foreignLockDelay(t, c, prefix+"/"+sess.ID(), 5*time.Second)
 
 	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
@@ -115,12 +102,7 @@ func TestReleaseAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	require.NoError(t, err)
 	// Set before Acquire, so that no blocking query of the watcher is
 	// under way when the session is destroyed.
-	ht.Set(func(r *http.Request) error {
-		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
-			return errors.New("blocking query failed by the test")
-		}
-		return nil
-	})
+	ht.Set(integration.FailBlocking)
 	defer ht.Set(nil)
 	held, err := s.Acquire(ctx)
 	require.NoError(t, err)
@@ -132,4 +114,18 @@ func TestReleaseAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	assert.ErrorIs(t, err, semaphore.ErrLost)
 	assert.ErrorIs(t, err, session.ErrInvalidated)
 	assert.ErrorIs(t, sess.Err(), session.ErrInvalidated, "the session was not told its contender key was released by its invalidation")
+}
+
+// foreignLockDelay leaves a lock-delay of delay on key: a session of its
+// own locks key with the semaphore's flags and is destroyed.
+func foreignLockDelay(t *testing.T, c *api.Client, key string, delay time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	foreign, _, err := c.Session().Create(ctx, &api.SessionEntry{TTL: time.Minute, LockDelay: delay, Behavior: "release"}, nil)
+	require.NoError(t, err)
+	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: key, Flags: semaphore.Flag, Session: foreign}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = c.Session().Destroy(ctx, foreign, nil)
+	require.NoError(t, err)
 }
