@@ -1,6 +1,12 @@
-// Command consulkit runs consulkit's tools. Its first subcommand, dev,
-// starts a local Consul through the integration harness and keeps it
-// running until interrupted.
+// Command consulkit runs consulkit's tools: dev starts a local Consul
+// through the integration harness and keeps it running until interrupted;
+// lock, sem and elect run a command while holding a lock, a semaphore slot
+// or leadership, and stop it when that is lost; heartbeat keeps a TTL
+// check alive while a command runs.
+//
+// Exit status: the command's own when it ran and nothing was lost (128+n
+// when a signal n ended it); 1 when consulkit failed or the hold was lost
+// while the command ran; 2 for bad usage.
 package main
 
 import (
@@ -21,16 +27,43 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "consulkit:", err)
-		os.Exit(1)
+	os.Exit(exitStatus(err, os.Stderr))
+}
+
+// exitStatus reports err and turns it into consulkit's exit status.
+func exitStatus(err error, stderr io.Writer) int {
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code // the command has spoken for itself
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "consulkit:", err)
+		fmt.Fprintln(stderr, "run 'consulkit <command> -h' for its flags")
+		return 2
+	default:
+		fmt.Fprintln(stderr, "consulkit:", err)
+		return 1
 	}
 }
 
 const usage = `usage: consulkit <command> [flags]
 
 commands:
-  dev    start a local Consul dev agent and run it until interrupted
+  dev        start a local Consul dev agent and run it until interrupted
+  lock       run a command while holding a lock:       consulkit lock [flags] <key> <command> [args...]
+  sem        run a command while holding a slot:       consulkit sem -limit N [flags] <prefix> <command> [args...]
+  elect      run a command while leader, standby else: consulkit elect [flags] <key> <command> [args...]
+  heartbeat  keep a TTL check alive while a command runs: consulkit heartbeat -id ID [flags] <command> [args...]
+
+The command is stopped (SIGTERM, then SIGKILL) when the lock, slot or
+leadership is lost; it learns its fencing token from CONSULKIT_FENCING_TOKEN.
+Consul is found as by the consul CLI (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN...)
+or with -http-addr.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,6 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr)
+	case "lock":
+		return lockCmd(ctx, args[1:], stdout, stderr)
+	case "sem":
+		return semCmd(ctx, args[1:], stdout, stderr)
+	case "elect":
+		return electCmd(ctx, args[1:], stdout, stderr)
+	case "heartbeat":
+		return heartbeatCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

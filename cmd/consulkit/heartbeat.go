@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/consulkit/consulkit/ttlcheck"
+)
+
+// maxProbeNote bounds the probe output sent as the check's output.
+const maxProbeNote = 4 << 10
+
+func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("heartbeat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	var check ttlcheck.Check
+	fs.StringVar(&check.ID, "id", "", "check ID on the local agent (required)")
+	fs.StringVar(&check.Name, "name", "", "check name (default: the ID)")
+	fs.DurationVar(&check.TTL, "ttl", 15*time.Second, "the check turns critical when no beat comes for this long")
+	fs.StringVar(&check.ServiceID, "service-id", "", "attach the check to this service, already registered with the agent")
+	probe := fs.String("probe", "", "shell command run before every beat: exit 0 is passing, 1 warning, anything else critical; its output is the check's output (default: passing while the command runs)")
+	probeTimeout := fs.Duration("probe-timeout", 0, "how long the probe may run (default: half the beat interval, TTL/3)")
+	grace := fs.Duration("grace", 10*time.Second, "when consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	switch {
+	case check.ID == "":
+		return &usageError{"heartbeat: -id is required"}
+	case len(argv) == 0 || argv[0] == "":
+		return &usageError{"heartbeat: want a command"}
+	case *grace <= 0:
+		return &usageError{fmt.Sprintf("heartbeat: -grace must be positive, not %s", *grace)}
+	}
+	if check.Name == "" {
+		check.Name = check.ID
+	}
+	client, err := cf.client()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	log := cf.logger(stderr)
+	opts := []ttlcheck.Option{ttlcheck.WithLogger(log)}
+	if *probe != "" {
+		opts = append(opts, ttlcheck.WithProbe(shellProbe(*probe)))
+	}
+	if *probeTimeout != 0 {
+		opts = append(opts, ttlcheck.WithProbeTimeout(*probeTimeout))
+	}
+	hb, err := ttlcheck.New(client, check, opts...)
+	if err != nil {
+		return err
+	}
+
+	c, err := startChild(argv, []string{"CONSULKIT_CHECK_ID=" + check.ID}, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	hctx, stopBeats := context.WithCancel(ctx)
+	beats := make(chan error, 1)
+	go func() { beats <- hb.Run(hctx) }()
+
+	var hbErr error
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		c.stop(*grace)
+	case hbErr = <-beats:
+		// The first registration was refused: the command goes on (it is the
+		// application; the heartbeat only reports on it), and the failure is
+		// consulkit's exit status when the command succeeds.
+		log.Error("heartbeat ended; the command keeps running", "check", check.ID, "err", hbErr)
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			c.stop(*grace)
+		}
+	}
+	stopBeats()
+	if hbErr == nil {
+		// Run deregisters the check; it returns the cause of hctx, so only
+		// a failed deregistration is news.
+		if err := <-beats; err != nil && err != context.Canceled { //nolint:errorlint // a joined error carries the deregistration's
+			hbErr = err
+		}
+	}
+	if res := c.result(); res != nil {
+		return res
+	}
+	if hbErr != nil {
+		return fmt.Errorf("heartbeat for check %s: %w", check.ID, hbErr)
+	}
+	return nil
+}
+
+// shellProbe runs script with sh -c under the probe's deadline, in a
+// process group of its own that is killed when the deadline passes.
+func shellProbe(script string) ttlcheck.Probe {
+	return func(ctx context.Context) (ttlcheck.Status, string) {
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		cmd.Stderr = &out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 100 * time.Millisecond
+		err := cmd.Run()
+		note := strings.TrimSpace(out.String())
+		if len(note) > maxProbeNote {
+			note = note[:maxProbeNote]
+		}
+		var ee *exec.ExitError
+		switch {
+		case ctx.Err() != nil:
+			return ttlcheck.Critical, "probe timed out: " + note
+		case err == nil:
+			return ttlcheck.Passing, note
+		case errors.As(err, &ee) && ee.ExitCode() == 1:
+			return ttlcheck.Warning, note
+		default:
+			if note == "" {
+				note = err.Error()
+			}
+			return ttlcheck.Critical, note
+		}
+	}
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/election"
+	"github.com/consulkit/consulkit/lock"
+	"github.com/consulkit/consulkit/semaphore"
+	"github.com/consulkit/consulkit/session"
+)
+
+// releaseTimeout bounds the release after the command: long enough to ride
+// out a leader election, short enough that a wrapper never hangs on exit.
+const releaseTimeout = 30 * time.Second
+
+// usageError is bad input on the command line: run prints the usage of the
+// command with it.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// commonFlags are the flags of every command that talks to Consul.
+type commonFlags struct {
+	addr    string
+	verbose bool
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "http-addr", "", "Consul HTTP address (default $CONSUL_HTTP_ADDR, else 127.0.0.1:8500); the other CONSUL_HTTP_* variables apply as for the consul CLI")
+	fs.BoolVar(&f.verbose, "v", false, "log what happens (to stderr)")
+}
+
+func (f *commonFlags) client() (*api.Client, error) {
+	cfg, err := api.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if f.addr != "" {
+		cfg.Address = f.addr
+	}
+	return api.NewClient(cfg)
+}
+
+// logger logs warnings (a lost hold, retried faults) always and the
+// library's progress with -v.
+func (f *commonFlags) logger(stderr io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// holdFlags are the flags of lock, sem and elect: the session that backs
+// the hold, the value written with it, and how the command is stopped.
+type holdFlags struct {
+	commonFlags
+	ttl       time.Duration
+	lockDelay time.Duration
+	value     string
+	grace     time.Duration
+}
+
+func (f *holdFlags) register(fs *flag.FlagSet) {
+	f.commonFlags.register(fs)
+	host, _ := os.Hostname()
+	fs.DurationVar(&f.ttl, "ttl", session.DefaultTTL, "session TTL (10s to 24h): a holder that dies is released after at most twice this")
+	fs.DurationVar(&f.lockDelay, "lock-delay", 15*time.Second, "after a holder's session is lost, nobody can take the key for this long (0 to 60s)")
+	fs.StringVar(&f.value, "value", fmt.Sprintf("%s:%d", host, os.Getpid()), "value stored in the key while held (who holds it)")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "when the hold is lost or consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
+}
+
+func (f *holdFlags) sessionOptions(name string) []session.Option {
+	return []session.Option{
+		session.WithTTL(f.ttl),
+		session.WithLockDelay(f.lockDelay),
+		session.WithName(name),
+	}
+}
+
+// parseHold parses a command line of the form [flags] <key> <command> [args...].
+func parseHold(fs *flag.FlagSet, args []string, what string) (key string, argv []string, err error) {
+	if err := fs.Parse(args); err != nil {
+		return "", nil, err
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		return "", nil, &usageError{fmt.Sprintf("%s: want a %s and a command", fs.Name(), what)}
+	}
+	if rest[0] == "" {
+		return "", nil, &usageError{fmt.Sprintf("%s: the %s is empty", fs.Name(), what)}
+	}
+	if rest[1] == "" {
+		return "", nil, &usageError{fmt.Sprintf("%s: the command is empty", fs.Name())}
+	}
+	if f := fs.Lookup("grace"); f != nil {
+		if d := f.Value.(flag.Getter).Get().(time.Duration); d <= 0 {
+			return "", nil, &usageError{fmt.Sprintf("%s: -grace must be positive, not %s", fs.Name(), d)}
+		}
+	}
+	return rest[0], rest[1:], nil
+}
+
+// holder is what lock and sem hold the command under.
+type holder interface {
+	acquire(ctx context.Context, try bool) (context.Context, error)
+	release(ctx context.Context) error
+	env() []string // what the command is told of the hold
+}
+
+type lockHolder struct{ l *lock.Lock }
+
+func (h lockHolder) acquire(ctx context.Context, try bool) (context.Context, error) {
+	if try {
+		return h.l.TryLock(ctx)
+	}
+	return h.l.Lock(ctx)
+}
+
+func (h lockHolder) release(ctx context.Context) error { return h.l.Unlock(ctx) }
+func (h lockHolder) env() []string                     { return tokenEnv(h.l.Token()) }
+
+// tokenEnv tells the command its fencing token: pass
+// CONSULKIT_FENCING_TOKEN to what it writes to, and have that refuse a
+// token smaller than the largest it has seen.
+func tokenEnv(tok lock.Token) []string {
+	return []string{
+		"CONSULKIT_KEY=" + tok.Key,
+		"CONSULKIT_SESSION=" + tok.Session,
+		"CONSULKIT_LOCK_INDEX=" + strconv.FormatUint(tok.LockIndex, 10),
+		"CONSULKIT_FENCING_TOKEN=" + strconv.FormatUint(tok.ModifyIndex, 10),
+	}
+}
+
+type semHolder struct{ s *semaphore.Semaphore }
+
+func (h semHolder) acquire(ctx context.Context, try bool) (context.Context, error) {
+	if try {
+		return h.s.TryAcquire(ctx)
+	}
+	return h.s.Acquire(ctx)
+}
+
+func (h semHolder) release(ctx context.Context) error { return h.s.Release(ctx) }
+func (h semHolder) env() []string {
+	return []string{
+		"CONSULKIT_PREFIX=" + h.s.Prefix(),
+		"CONSULKIT_LIMIT=" + strconv.Itoa(h.s.Limit()),
+	}
+}
+
+func lockCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lock", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var hf holdFlags
+	hf.register(fs)
+	try := fs.Bool("try", false, "do not wait: fail at once when the lock is held")
+	key, argv, err := parseHold(fs, args, "key")
+	if err != nil {
+		return err
+	}
+	client, err := hf.client()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	log := hf.logger(stderr)
+	l, err := lock.New(client, key,
+		lock.WithSessionOptions(hf.sessionOptions("consulkit lock "+key)...),
+		lock.WithValue([]byte(hf.value)),
+		lock.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	return runHeld(ctx, lockHolder{l}, "lock "+key, *try, &hf, argv, log, stdout, stderr)
+}
+
+func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sem", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var hf holdFlags
+	hf.register(fs)
+	try := fs.Bool("try", false, "do not wait: fail at once when every slot is taken")
+	limit := fs.Int("limit", 0, "number of slots: at most this many commands run at once under the prefix (required)")
+	prefix, argv, err := parseHold(fs, args, "prefix")
+	if err != nil {
+		return err
+	}
+	if *limit < 1 {
+		return &usageError{fmt.Sprintf("sem: -limit must be at least 1, not %d", *limit)}
+	}
+	client, err := hf.client()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	log := hf.logger(stderr)
+	s, err := semaphore.New(client, prefix, *limit,
+		semaphore.WithSessionOptions(append(hf.sessionOptions("consulkit sem "+prefix),
+			session.WithBehavior(session.Delete))...),
+		semaphore.WithValue([]byte(hf.value)),
+		semaphore.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	return runHeld(ctx, semHolder{s}, "slot of "+prefix, *try, &hf, argv, log, stdout, stderr)
+}
+
+// runHeld acquires h, runs the command while it is held, and releases it.
+// The command is stopped (SIGTERM, then SIGKILL after -grace) when the
+// hold is lost or ctx ends. The result is the command's exit status,
+// unless the hold was lost while it ran, which is an error whatever the
+// command returned: what it did may have overlapped with another holder.
+func runHeld(ctx context.Context, h holder, what string, try bool, hf *holdFlags, argv []string, log *slog.Logger, stdout, stderr io.Writer) error {
+	log.Debug("acquiring", "what", what)
+	held, err := h.acquire(ctx, try)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while waiting for the %s", what)
+		}
+		return err
+	}
+	log.Debug("acquired; starting the command", "what", what, "env", h.env())
+	c, err := startChild(argv, h.env(), stdout, stderr)
+	if err != nil {
+		return errors.Join(err, release(ctx, h))
+	}
+	var lost error
+	select {
+	case <-c.done:
+	case <-held.Done():
+		lost = context.Cause(held)
+		log.Warn("lost while the command ran; stopping it", "what", what, "cause", lost)
+		c.stop(hf.grace)
+	case <-ctx.Done():
+		log.Debug("interrupted; stopping the command", "what", what)
+		c.stop(hf.grace)
+	}
+	rerr := release(ctx, h)
+	if lost != nil {
+		return fmt.Errorf("the %s was lost while the command ran: %w", what, lost)
+	}
+	if rerr != nil {
+		// Lost between the command's exit and the release, or not released:
+		// either way the caller must hear of it.
+		return fmt.Errorf("releasing the %s after the command: %w", what, rerr)
+	}
+	return c.result()
+}
+
+func release(ctx context.Context, h holder) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	return h.release(rctx)
+}
+
+func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("elect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var hf holdFlags
+	hf.register(fs)
+	key, argv, err := parseHold(fs, args, "key")
+	if err != nil {
+		return err
+	}
+	client, err := hf.client()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	log := hf.logger(stderr)
+
+	// current is the command of the term that was running when Run
+	// returned, if any; read once Run has returned (Run waits for fn).
+	var current *child
+	fn := func(leading context.Context) error {
+		tok, _ := lock.TokenFrom(leading)
+		log.Debug("elected; starting the command", "key", key, "token", tok.ModifyIndex)
+		c, err := startChild(argv, tokenEnv(tok), stdout, stderr)
+		if err != nil {
+			return err
+		}
+		current = c
+		select {
+		case <-c.done:
+			// Run resigns and returns this: the command's status.
+			return c.result()
+		case <-leading.Done():
+		}
+		if ctx.Err() == nil {
+			log.Warn("deposed; stopping the command, then campaigning again", "key", key, "cause", context.Cause(leading))
+		}
+		c.stop(hf.grace)
+		if ctx.Err() == nil {
+			current = nil
+		}
+		return nil
+	}
+	err = election.Run(ctx, client, key, []byte(hf.value), fn,
+		election.WithSessionOptions(hf.sessionOptions("consulkit elect "+key)...),
+		election.WithLogger(log))
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Interrupted: a standby just stops; a leader has stopped its
+		// command and resigned, and reports how the command ended.
+		if current != nil {
+			return current.result()
+		}
+		return nil
+	}
+	return err
+}
