@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,19 +72,18 @@ func (c *child) stop(grace time.Duration) {
 }
 
 // status is the child's exit status, as a shell reports it (128+n for a
-// child killed by signal n); -1 when it could not be waited for.
+// child killed by signal n); -1 when it could not be waited for. Output
+// cut short because a process the child started kept its pipes open
+// (exec.ErrWaitDelay) does not change the status.
 func (c *child) status() int {
-	if c.err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if !errors.As(c.err, &ee) {
+	ps := c.cmd.ProcessState
+	if ps == nil {
 		return -1
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
-	return ee.ExitCode()
+	return ps.ExitCode()
 }
 
 // result turns the child's exit into run's result: nil for status 0,

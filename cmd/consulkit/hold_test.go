@@ -299,13 +299,15 @@ func TestElectFailsOverAndStopsTheDeposed(t *testing.T) {
 	a, c, key, dir := cliTest(t, "leader")
 
 	// A leader logs its session and token, then runs until stopped; two
-	// leaders at once fail with 9.
+	// leaders at once fail with 9. The lock-delay is what keeps the next
+	// leader from starting before the deposed one's command has stopped:
+	// with none, they may overlap (the README says to keep -grace below it).
 	script := `mkdir "$D/in" || exit 9; trap 'rmdir "$D/in"; exit 0' TERM
 echo "$CONSULKIT_SESSION $CONSULKIT_FENCING_TOKEN" >> "$D/log"; sleep 60 & wait`
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out syncBuffer
-	args := []string{"elect", "-http-addr", a.Addr, "-lock-delay", "0s", key, "sh", "-c", script}
+	args := []string{"elect", "-http-addr", a.Addr, "-lock-delay", "3s", "-grace", "2s", key, "sh", "-c", script}
 	d1 := runAsync(t, ctx, args, &out)
 	d2 := runAsync(t, ctx, args, &out)
 
