@@ -55,6 +55,7 @@ const usage = `usage: consulkit <command> [flags]
 
 commands:
   dev        start a local Consul dev agent and run it until interrupted
+  demo       show locks, elections, semaphores and heartbeats at work, checking their invariants
   lock       run a command while holding a lock:       consulkit lock [flags] <key> <command> [args...]
   sem        run a command while holding a slot:       consulkit sem -limit N [flags] <prefix> <command> [args...]
   elect      run a command while leader, standby else: consulkit elect [flags] <key> <command> [args...]
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "dev":
 		return dev(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
 	case "lock":
 		return lockCmd(ctx, args[1:], stdout, stderr)
 	case "sem":
@@ -102,14 +105,8 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, integration.WithACL())
 	}
 	fmt.Fprintf(stderr, "starting Consul %s (%s mode)...\n", integration.ConsulVersion, integration.ProvisionMode())
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := integration.Shutdown(cctx); err != nil {
-			fmt.Fprintln(stderr, "cleanup:", err)
-		}
-	}()
-	a, err := integration.StartAgent(ctx, opts...)
+	a, stopAgent, err := startLocalAgent(ctx, stderr, opts...)
+	defer stopAgent()
 	if err != nil {
 		if ctx.Err() != nil {
 			// Ctrl-C while the agent was starting: what was started is
@@ -119,13 +116,6 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := a.Close(cctx); err != nil {
-			fmt.Fprintln(stderr, "stopping agent:", err)
-		}
-	}()
 	fmt.Fprintf(stdout, "Consul %s is running at http://%s (%s mode)\n", integration.ConsulVersion, a.Addr, a.Mode)
 	fmt.Fprintf(stdout, "export CONSUL_HTTP_ADDR=%s\n", a.Addr)
 	if a.Token != "" {
@@ -135,4 +125,25 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "stopping...")
 	return nil
+}
+
+// startLocalAgent starts a Consul agent through the harness, for dev and
+// demo. stop removes the agent and whatever else the harness started (its
+// reaper, an image build); it must be called on every path, also when the
+// start failed.
+func startLocalAgent(ctx context.Context, stderr io.Writer, opts ...integration.AgentOption) (*integration.Agent, func(), error) {
+	a, err := integration.StartAgent(ctx, opts...)
+	stop := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if a != nil {
+			if err := a.Close(cctx); err != nil {
+				fmt.Fprintln(stderr, "stopping agent:", err)
+			}
+		}
+		if err := integration.Shutdown(cctx); err != nil {
+			fmt.Fprintln(stderr, "cleanup:", err)
+		}
+	}
+	return a, stop, err
 }

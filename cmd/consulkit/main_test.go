@@ -54,16 +54,22 @@ func TestDevStartsAnAgentAndRemovesItOnInterrupt(t *testing.T) {
 		t.Fatal("dev did not stop")
 	}
 	hc.CloseIdleConnections()
-	// Nothing may answer as a Consul agent any more. (Traffic to a removed
-	// network can reach a gateway that answers 404 itself, so the test
-	// looks for a working agent rather than for a dial error.)
+	assertNoAgent(t, addr, "dev")
+}
+
+// assertNoAgent asserts that no Consul agent answers at addr any more,
+// after what started it stopped. (Traffic to a removed network can reach
+// a gateway that answers 404 itself, so it looks for a working agent
+// rather than for a dial error.)
+func assertNoAgent(t *testing.T, addr, after string) {
+	t.Helper()
 	c, err := api.NewClient(api.Config{Address: addr})
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer rcancel()
 	leader, err := c.Status().Leader(rctx, nil)
-	assert.Error(t, err, "an agent still answers after dev stopped (leader %q)", leader)
+	assert.Error(t, err, "an agent still answers after %s stopped (leader %q)", after, leader)
 }
 
 // TestDevInterruptedWhileStarting: Ctrl-C before the agent is up is a
