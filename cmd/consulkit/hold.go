@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -68,6 +69,7 @@ type holdFlags struct {
 	lockDelay time.Duration
 	value     string
 	grace     time.Duration
+	checks    string
 }
 
 func (f *holdFlags) register(fs *flag.FlagSet) {
@@ -77,14 +79,19 @@ func (f *holdFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockDelay, "lock-delay", 15*time.Second, "after a holder's session is lost, nobody can take the key for this long (0 to 60s)")
 	fs.StringVar(&f.value, "value", fmt.Sprintf("%s:%d", host, os.Getpid()), "value stored in the key while held (who holds it)")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "when the hold is lost or consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
+	fs.StringVar(&f.checks, "checks", "", "comma-separated IDs of health checks on the local agent's node (a consulkit heartbeat's -id, say): the hold is lost when one turns critical (serfHealth is always included)")
 }
 
 func (f *holdFlags) sessionOptions(name string) []session.Option {
-	return []session.Option{
+	opts := []session.Option{
 		session.WithTTL(f.ttl),
 		session.WithLockDelay(f.lockDelay),
 		session.WithName(name),
 	}
+	if f.checks != "" {
+		opts = append(opts, session.WithNodeChecks(append([]string{"serfHealth"}, strings.Split(f.checks, ",")...)...))
+	}
+	return opts
 }
 
 // parseHold parses a command line of the form [flags] <key> <command> [args...].
@@ -101,6 +108,13 @@ func parseHold(fs *flag.FlagSet, args []string, what string) (key string, argv [
 	}
 	if rest[1] == "" {
 		return "", nil, &usageError{fmt.Sprintf("%s: the command is empty", fs.Name())}
+	}
+	if c := fs.Lookup("checks"); c != nil && c.Value.String() != "" {
+		for id := range strings.SplitSeq(c.Value.String(), ",") {
+			if strings.TrimSpace(id) == "" || strings.TrimSpace(id) != id {
+				return "", nil, &usageError{fmt.Sprintf("%s: -checks %q: want check IDs separated by commas, without spaces", fs.Name(), c.Value.String())}
+			}
+		}
 	}
 	if f := fs.Lookup("grace"); f != nil {
 		if d := f.Value.(flag.Getter).Get().(time.Duration); d <= 0 {

@@ -358,6 +358,8 @@ func TestBadCommandLinesSendNothing(t *testing.T) {
 		{"sem", "-http-addr", addr, "prefix", "true"},
 		{"sem", "-http-addr", addr, "-limit", "-1", "prefix", "true"},
 		{"elect", "-http-addr", addr, "key"},
+		{"lock", "-http-addr", addr, "-checks", "a,,b", "key", "true"},
+		{"elect", "-http-addr", addr, "-checks", "a, b", "key", "true"},
 		{"heartbeat", "-http-addr", addr, "true"},
 		{"heartbeat", "-http-addr", addr, "-id", "x"},
 		{"heartbeat", "-http-addr", addr, "-id", "x", "-grace", "-1s", "true"},
@@ -436,4 +438,33 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// TestLockLostWhenItsCheckTurnsCritical: -checks ties the hold to a health
+// check (a consulkit heartbeat's, say): Consul invalidates the session when
+// the check turns critical, and the command is stopped.
+func TestLockLostWhenItsCheckTurnsCritical(t *testing.T) {
+	a, c, key, dir := cliTest(t, "checked")
+	id := "cli-check-" + filepath.Base(dir)
+	_, err := c.Agent().CheckRegister(t.Context(), &api.AgentCheckRegistration{
+		ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{TTL: api.Duration(time.Hour), Status: api.HealthPassing},
+	}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = c.Agent().CheckDeregister(context.WithoutCancel(t.Context()), id, nil) })
+
+	var out syncBuffer
+	done := runAsync(t, t.Context(), []string{"lock", "-http-addr", a.Addr, "-checks", id, "-lock-delay", "0s", key, "sh", "-c",
+		`trap 'echo stopped > "$D/stopped"; exit 0' TERM; echo "$CONSULKIT_SESSION" > "$D/session"; sleep 60 & wait`}, &out)
+	sid := strings.TrimSpace(waitFile(t, filepath.Join(dir, "session"), 30*time.Second))
+	se, _, err := c.Session().Info(t.Context(), sid, nil)
+	require.NoError(t, err)
+	require.NotNil(t, se)
+	assert.ElementsMatch(t, []string{"serfHealth", id}, se.NodeChecks, "the session is not tied to the check")
+
+	_, err = c.Agent().FailTTL(t.Context(), id, "app down", nil)
+	require.NoError(t, err)
+	err = await(t, done, 30*time.Second)
+	require.ErrorIs(t, err, lock.ErrLost, "output: %s", out.String())
+	assert.Equal(t, "stopped\n", waitFile(t, filepath.Join(dir, "stopped"), time.Second))
+	keyFree(t, c, key)
 }
