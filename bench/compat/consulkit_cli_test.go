@@ -62,12 +62,13 @@ func TestCommandLineMeetsConsulLock(t *testing.T) {
 	require.NoError(t, cli.cmd.Process.Signal(syscall.SIGTERM))
 	assert.NoError(t, cli.wait(t, 20*time.Second), "consul lock exit")
 
-	// consulkit holds it: consul lock gives up; then consulkit's command
-	// ends and consul lock gets it.
-	code, out = consulkitCLI(t, bin, a, "lock", "-lock-delay", "0s", prefix+"/job2/.lock", "sh", "-c",
-		"consul=\"$1\"; shift; \"$consul\" lock -timeout=1s \"$@\" && exit 9; exit 0", "sh",
-		mustConsul(t), "-http-addr="+a.Addr, prefix+"/job2", "touch "+marker)
-	assert.Equal(t, 0, code, "consul lock got the lock while consulkit held it; output: %s", out)
+	// consulkit holds it: consul lock gives up, for that reason and no
+	// other (its output says so); then consulkit's command ends and
+	// consul lock gets it.
+	consulOut := filepath.Join(t.TempDir(), "consul-lock.out")
+	code, out = consulkitCLI(t, bin, a, "lock", "-lock-delay", "0s", prefix+"/job2/.lock", "sh", "-c", tryConsulLock, "sh",
+		mustConsul(t), consulOut, "-http-addr="+a.Addr, prefix+"/job2", "touch "+marker)
+	assert.Equal(t, 0, code, "consul lock got the lock while consulkit held it, or failed otherwise; output: %s", out)
 	assert.NoFileExists(t, marker)
 	after := startConsulLock(t, a, []string{"-timeout=10s"}, prefix+"/job2", "touch "+marker)
 	require.NoError(t, after.wait(t, 30*time.Second), "output:\n%s", after.output())
@@ -82,7 +83,24 @@ func TestCommandLineMeetsConsulLock(t *testing.T) {
 	code, out = consulkitCLI(t, bin, a, "sem", "-limit", "2", "-try", prefix+"/slots", "true")
 	assert.Equal(t, 1, code, "output: %s", out)
 	assert.Contains(t, out, "no free slot")
+
+	// And the other way: two consulkit sem, one inside the other, hold
+	// both slots, so consul lock -n 2 gives up. (consul lock -n 1 would
+	// be a lock, not a semaphore.)
+	marker2 := filepath.Join(t.TempDir(), "marker2")
+	code, out = consulkitCLI(t, bin, a, "sem", "-limit", "2", prefix+"/slot", bin, "sem", "-limit", "2", prefix+"/slot",
+		"sh", "-c", tryConsulLock, "sh", mustConsul(t), consulOut, "-http-addr="+a.Addr, "-n=2", prefix+"/slot", "touch "+marker2)
+	assert.Equal(t, 0, code, "consul lock -n 2 got a slot while consulkit held both, or failed otherwise; output: %s", out)
+	assert.NoFileExists(t, marker2)
 }
+
+// tryConsulLock is a command for consulkit to run while it holds
+// something: it runs "$1" lock -timeout=1s with the arguments after $2,
+// its output in the file $2, and exits 0 only when consul lock gave up
+// for its timeout (9 when it got the lock, 8 when it failed otherwise).
+const tryConsulLock = `consul="$1"; out="$2"; shift 2
+"$consul" lock -timeout=1s "$@" > "$out" 2>&1 && exit 9
+grep -q "timeout during lock acquisition" "$out" || { cat "$out"; exit 8; }`
 
 func mustConsul(t *testing.T) string {
 	t.Helper()

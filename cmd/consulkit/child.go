@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // exitError carries a child's exit status out of run, so that main exits
@@ -17,21 +21,33 @@ func (e *exitError) Error() string { return fmt.Sprintf("command exited with sta
 
 // child is a command run while something is held. It runs in a process
 // group of its own, so that stopping it reaches whatever it started (a
-// shell's children included): it cannot read from the terminal, since its
-// group is not the terminal's foreground group. It inherits the stdin and
-// the environment of consulkit, plus env. When consulkit dies without
-// stopping it (SIGKILL, a crash), the kernel kills it (Linux: the parent
-// death signal), so that it does not run on without the hold: only the
-// command itself, not processes it started.
+// shell's children included). It inherits the environment of consulkit,
+// plus env, and its stdin, except a terminal: the command's group is not
+// the terminal's foreground group, where a read would stop it (SIGTTIN),
+// holding the lock for nothing; it reads /dev/null instead. When
+// consulkit dies without stopping it (SIGKILL, a crash), the kernel kills
+// it (Linux: the parent death signal), so that it does not run on without
+// the hold: only the command itself, not processes it started.
 type child struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and been reaped
 	err  error         // Wait's result, set before done is closed
 }
 
+// checkCommand finds argv[0] as starting it would, so that a command line
+// naming no program is refused before anything is held.
+func checkCommand(argv []string) error {
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return &usageError{msg: fmt.Sprintf("command %s: %v", argv[0], err)}
+	}
+	return nil
+}
+
 func startChild(argv, env []string, stdout, stderr io.Writer) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin = os.Stdin
+	if !isTerminal(os.Stdin) {
+		cmd.Stdin = os.Stdin
+	}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.Env = append(os.Environ(), env...)
@@ -50,25 +66,77 @@ func startChild(argv, env []string, stdout, stderr io.Writer) (*child, error) {
 	return c, nil
 }
 
-// stop asks the child's process group to end with SIGTERM and, when the
-// child has not exited after grace, kills the group. It returns once the
-// child has exited.
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	var t syscall.Termios
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
+	return errno == 0
+}
+
+// stop ends the child's whole process group: SIGTERM, then SIGKILL to
+// what is left of the group after grace. It returns once the child has
+// exited and no process of its group runs any more, also when the child
+// itself had already exited and left processes behind: nothing the
+// command started may outlive the hold. (After the SIGKILL it waits at
+// most a second more: a process stuck in the kernel cannot be waited for.)
 func (c *child) stop(grace time.Duration) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
 	pgid := c.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if !groupRunning(pgid) {
 		<-c.done
+		return
 	}
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	if !waitGroup(pgid, grace) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		waitGroup(pgid, time.Second)
+	}
+	<-c.done
+}
+
+// waitGroup waits up to d for process group pgid to have no running
+// process, and reports whether it came to that.
+func waitGroup(pgid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for groupRunning(pgid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// groupRunning reports whether a process of group pgid runs: exists and
+// is not a zombie (a zombie waits for its parent, which for an orphan
+// may be an init that never reaps it).
+func groupRunning(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell zombies apart: trust kill
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: the fields after the last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // status is the child's exit status, as a shell reports it (128+n for a

@@ -32,16 +32,19 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	probeTimeout := fs.Duration("probe-timeout", 0, "how long the probe may run (default: half the beat interval, TTL/3)")
 	grace := fs.Duration("grace", 10*time.Second, "when consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	argv := fs.Args()
 	switch {
 	case check.ID == "":
-		return &usageError{"heartbeat: -id is required"}
+		return &usageError{msg: "heartbeat: -id is required"}
 	case len(argv) == 0 || argv[0] == "":
-		return &usageError{"heartbeat: want a command"}
+		return &usageError{msg: "heartbeat: want a command"}
 	case *grace <= 0:
-		return &usageError{fmt.Sprintf("heartbeat: -grace must be positive, not %s", *grace)}
+		return &usageError{msg: fmt.Sprintf("heartbeat: -grace must be positive, not %s", *grace)}
+	}
+	if err := checkCommand(argv); err != nil {
+		return err
 	}
 	if check.Name == "" {
 		check.Name = check.ID
@@ -51,6 +54,7 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer client.CloseIdleConnections()
+	holdSignals()
 	log := cf.logger(stderr)
 	opts := []ttlcheck.Option{ttlcheck.WithLogger(log)}
 	if *probe != "" {

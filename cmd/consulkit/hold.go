@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -23,11 +25,24 @@ import (
 // out a leader election, short enough that a wrapper never hangs on exit.
 const releaseTimeout = 30 * time.Second
 
-// usageError is bad input on the command line: run prints the usage of the
-// command with it.
-type usageError struct{ msg string }
+// usageError is bad input on the command line (exit status 2), found
+// before anything is sent. quiet: the flag package or the usage text has
+// already said so.
+type usageError struct {
+	msg   string
+	quiet bool
+}
 
 func (e *usageError) Error() string { return e.msg }
+
+// parseError turns a flag parsing error, which the flag package has
+// printed with the usage, into a quiet usageError; -h stays flag.ErrHelp.
+func parseError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &usageError{msg: err.Error(), quiet: true}
+}
 
 // commonFlags are the flags of every command that talks to Consul.
 type commonFlags struct {
@@ -97,31 +112,63 @@ func (f *holdFlags) sessionOptions(name string) []session.Option {
 // parseHold parses a command line of the form [flags] <key> <command> [args...].
 func parseHold(fs *flag.FlagSet, args []string, what string) (key string, argv []string, err error) {
 	if err := fs.Parse(args); err != nil {
-		return "", nil, err
+		return "", nil, parseError(err)
 	}
 	rest := fs.Args()
 	if len(rest) < 2 {
-		return "", nil, &usageError{fmt.Sprintf("%s: want a %s and a command", fs.Name(), what)}
+		return "", nil, &usageError{msg: fmt.Sprintf("%s: want a %s and a command", fs.Name(), what)}
 	}
 	if rest[0] == "" {
-		return "", nil, &usageError{fmt.Sprintf("%s: the %s is empty", fs.Name(), what)}
+		return "", nil, &usageError{msg: fmt.Sprintf("%s: the %s is empty", fs.Name(), what)}
 	}
 	if rest[1] == "" {
-		return "", nil, &usageError{fmt.Sprintf("%s: the command is empty", fs.Name())}
+		return "", nil, &usageError{msg: fmt.Sprintf("%s: the command is empty", fs.Name())}
 	}
 	if c := fs.Lookup("checks"); c != nil && c.Value.String() != "" {
 		for id := range strings.SplitSeq(c.Value.String(), ",") {
 			if strings.TrimSpace(id) == "" || strings.TrimSpace(id) != id {
-				return "", nil, &usageError{fmt.Sprintf("%s: -checks %q: want check IDs separated by commas, without spaces", fs.Name(), c.Value.String())}
+				return "", nil, &usageError{msg: fmt.Sprintf("%s: -checks %q: want check IDs separated by commas, without spaces", fs.Name(), c.Value.String())}
 			}
 		}
 	}
 	if f := fs.Lookup("grace"); f != nil {
 		if d := f.Value.(flag.Getter).Get().(time.Duration); d <= 0 {
-			return "", nil, &usageError{fmt.Sprintf("%s: -grace must be positive, not %s", fs.Name(), d)}
+			return "", nil, &usageError{msg: fmt.Sprintf("%s: -grace must be positive, not %s", fs.Name(), d)}
 		}
 	}
+	if err := checkCommand(rest[1:]); err != nil {
+		return "", nil, err
+	}
 	return rest[0], rest[1:], nil
+}
+
+// holdSignals makes consulkit ignore Ctrl-Z while it holds something for a
+// command: the command, in a process group of its own, would go on
+// running while a stopped consulkit stops renewing its session, which
+// then lapses and lets another holder in.
+func holdSignals() { signal.Ignore(syscall.SIGTSTP) }
+
+// checkChecks makes sure that the health checks of -checks exist on the
+// local agent and are not critical, as Consul requires of a session's
+// checks: a standby that creates sessions again would otherwise retry
+// forever.
+func (f *holdFlags) checkChecks(ctx context.Context, client *api.Client) error {
+	if f.checks == "" {
+		return nil
+	}
+	checks, _, err := client.Agent().Checks(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reading the agent's checks for -checks: %w", err)
+	}
+	for id := range strings.SplitSeq(f.checks, ",") {
+		switch hc := checks[id]; {
+		case hc == nil:
+			return fmt.Errorf("-checks: check %q is not registered with the local agent", id)
+		case hc.Status == api.HealthCritical:
+			return fmt.Errorf("-checks: check %q is critical: a hold cannot begin until it passes", id)
+		}
+	}
+	return nil
 }
 
 // holder is what lock and sem hold the command under.
@@ -187,6 +234,10 @@ func lockCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer client.CloseIdleConnections()
+	holdSignals()
+	if err := hf.checkChecks(ctx, client); err != nil {
+		return err
+	}
 	log := hf.logger(stderr)
 	l, err := lock.New(client, key,
 		lock.WithSessionOptions(hf.sessionOptions("consulkit lock "+key)...),
@@ -210,13 +261,17 @@ func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *limit < 1 {
-		return &usageError{fmt.Sprintf("sem: -limit must be at least 1, not %d", *limit)}
+		return &usageError{msg: fmt.Sprintf("sem: -limit must be at least 1, not %d", *limit)}
 	}
 	client, err := hf.client()
 	if err != nil {
 		return err
 	}
 	defer client.CloseIdleConnections()
+	holdSignals()
+	if err := hf.checkChecks(ctx, client); err != nil {
+		return err
+	}
 	log := hf.logger(stderr)
 	s, err := semaphore.New(client, prefix, *limit,
 		semaphore.WithSessionOptions(append(hf.sessionOptions("consulkit sem "+prefix),
@@ -230,8 +285,10 @@ func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // runHeld acquires h, runs the command while it is held, and releases it.
-// The command is stopped (SIGTERM, then SIGKILL after -grace) when the
-// hold is lost or ctx ends. The result is the command's exit status,
+// The command's process group is stopped (SIGTERM, then SIGKILL after
+// -grace) when the hold is lost or ctx ends, and what the command left
+// running in it when it exits: the hold is released only once nothing
+// of the command runs. The result is the command's exit status,
 // unless the hold was lost while it ran, which is an error whatever the
 // command returned: what it did may have overlapped with another holder.
 func runHeld(ctx context.Context, h holder, what string, try bool, hf *holdFlags, argv []string, log *slog.Logger, stdout, stderr io.Writer) error {
@@ -254,11 +311,10 @@ func runHeld(ctx context.Context, h holder, what string, try bool, hf *holdFlags
 	case <-held.Done():
 		lost = context.Cause(held)
 		log.Warn("lost while the command ran; stopping it", "what", what, "cause", lost)
-		c.stop(hf.grace)
 	case <-ctx.Done():
 		log.Debug("interrupted; stopping the command", "what", what)
-		c.stop(hf.grace)
 	}
+	c.stop(hf.grace)
 	rerr := release(ctx, h)
 	if lost != nil {
 		return fmt.Errorf("the %s was lost while the command ran: %w", what, lost)
@@ -291,6 +347,10 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer client.CloseIdleConnections()
+	holdSignals()
+	if err := hf.checkChecks(ctx, client); err != nil {
+		return err
+	}
 	log := hf.logger(stderr)
 
 	// current is the command of the term that was running when Run
@@ -306,7 +366,9 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		current = c
 		select {
 		case <-c.done:
-			// Run resigns and returns this: the command's status.
+			// Run resigns and returns this: the command's status, once
+			// nothing it left running runs any more.
+			c.stop(hf.grace)
 			return c.result()
 		case <-leading.Done():
 		}
@@ -324,7 +386,11 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		election.WithLogger(log))
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Interrupted: a standby just stops; a leader has stopped its
-		// command and resigned, and reports how the command ended.
+		// command and resigned, and reports how the command ended, unless
+		// the resign failed (Run joins that to ctx's error).
+		if err != ctx.Err() { //nolint:errorlint // a joined error carries the resign's failure
+			return fmt.Errorf("interrupted; resigning failed, the key may stay held until the session ends: %w", err)
+		}
 		if current != nil {
 			return current.result()
 		}

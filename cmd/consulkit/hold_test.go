@@ -178,11 +178,71 @@ func TestLockExitStatusIsTheCommands(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 128+9, ee.code)
 
-	err = run(t.Context(), []string{"lock", "-http-addr", a.Addr, key, "/nonexistent/command"}, io.Discard, io.Discard)
+	// A command that cannot be found is refused before the lock is taken.
+	err = run(t.Context(), []string{"lock", "-http-addr", a.Addr, key + "-never", "/nonexistent/command"}, io.Discard, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "/nonexistent/command")
-	assert.Equal(t, 1, exitStatus(err, io.Discard))
+	assert.Equal(t, 2, exitStatus(err, io.Discard))
+	pair, _, err := a.Client(t).KV().Get(t.Context(), key+"-never", nil)
+	require.NoError(t, err)
+	assert.Nil(t, pair, "the lock was taken for a command that does not exist")
 	keyFree(t, a.Client(t), key)
+}
+
+// TestLockLostStopsWhatTheCommandStarted: a process the command started,
+// deaf to SIGTERM, is killed after -grace before the hold is given up,
+// even once the command itself has exited.
+func TestLockLostStopsWhatTheCommandStarted(t *testing.T) {
+	a, c, key, dir := cliTest(t, "lost-group")
+
+	done := runAsync(t, t.Context(), []string{"lock", "-http-addr", a.Addr, "-grace", "300ms", "-lock-delay", "0s", key, "sh", "-c",
+		`(trap '' TERM; while :; do sleep 0.05; done) & echo $! > "$D/worker"; echo "$CONSULKIT_SESSION" > "$D/session"; wait`}, io.Discard)
+	sid := strings.TrimSpace(waitFile(t, filepath.Join(dir, "session"), 30*time.Second))
+	worker, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "worker"), time.Second)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(worker, syscall.SIGKILL) })
+	_, err = c.Session().Destroy(t.Context(), sid, nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, await(t, done, 30*time.Second), lock.ErrLost)
+	assert.False(t, alive(worker), "a process the command started runs on after the loss")
+}
+
+func TestLockExitStopsWhatTheCommandLeftRunning(t *testing.T) {
+	a, c, key, dir := cliTest(t, "leftover")
+
+	err := run(t.Context(), []string{"lock", "-http-addr", a.Addr, key, "sh", "-c",
+		`sleep 60 & echo $! > "$D/bg"; exit 0`}, io.Discard, io.Discard)
+	require.NoError(t, err)
+	bg, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "bg"), time.Second)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(bg, syscall.SIGKILL) })
+	assert.False(t, alive(bg), "what the command left running outlived the lock")
+	keyFree(t, c, key)
+}
+
+// TestHoldRefusesChecksThatCannotBackASession: a check that is missing or
+// critical is reported at once, also by elect, whose campaigns would
+// otherwise retry the session's creation forever.
+func TestHoldRefusesChecksThatCannotBackASession(t *testing.T) {
+	a, c, key, _ := cliTest(t, "bad-checks")
+	id := "cli-critical-" + filepath.Base(t.TempDir())
+	_, err := c.Agent().CheckRegister(t.Context(), &api.AgentCheckRegistration{
+		ID: id, Name: id, AgentServiceCheck: api.AgentServiceCheck{TTL: api.Duration(time.Hour), Status: api.HealthCritical},
+	}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = c.Agent().CheckDeregister(context.WithoutCancel(t.Context()), id, nil) })
+
+	for _, cmd := range []string{"lock", "elect"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		err := run(ctx, []string{cmd, "-http-addr", a.Addr, "-checks", "no-such-check", key, "true"}, io.Discard, io.Discard)
+		require.Error(t, err, cmd)
+		assert.Contains(t, err.Error(), `check "no-such-check" is not registered`, cmd)
+		err = run(ctx, []string{cmd, "-http-addr", a.Addr, "-checks", id, key, "true"}, io.Discard, io.Discard)
+		require.Error(t, err, cmd)
+		assert.Contains(t, err.Error(), "is critical", cmd)
+		assert.NoError(t, ctx.Err(), "%s waited instead of failing", cmd)
+		cancel()
+	}
 }
 
 func TestLockLostStopsTheCommand(t *testing.T) {
@@ -380,7 +440,61 @@ func TestBadCommandLinesSendNothing(t *testing.T) {
 		err := run(t.Context(), args, io.Discard, io.Discard)
 		require.Error(t, err, "%q", args)
 		assert.ErrorIs(t, err, api.ErrInvalid, "%q: want a validation error, sent before anything is sent", args)
+		assert.Equal(t, 2, exitStatus(err, io.Discard), "%q", args)
 	}
+	for _, args := range [][]string{nil, {"frob"}, {"lock", "-bogus", "key", "true"}, {"heartbeat", "-ttl", "x"}} {
+		err := run(t.Context(), args, io.Discard, io.Discard)
+		assert.Equal(t, 2, exitStatus(err, io.Discard), "%q: %v", args, err)
+	}
+	assert.Equal(t, 0, exitStatus(run(t.Context(), []string{"lock", "-h"}, io.Discard, io.Discard), io.Discard))
+}
+
+// buildConsulkit builds this command into dir, for the tests that signal
+// it as a process.
+func buildConsulkit(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "consulkit")
+	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// TestHangupStopsAndReleasesAndCtrlZIsIgnored: the terminal closing
+// (SIGHUP) ends consulkit as SIGTERM does, and Ctrl-Z (SIGTSTP) does not
+// stop it, which would let its session lapse while the command runs on.
+func TestHangupStopsAndReleasesAndCtrlZIsIgnored(t *testing.T) {
+	a, c, key, dir := cliTest(t, "hangup")
+	bin := buildConsulkit(t, dir)
+
+	ck := exec.Command(bin, "lock", "-http-addr", a.Addr, key, "sh", "-c",
+		`trap 'echo stopped > "$D/stopped"; exit 0' TERM; echo 1 > "$D/started"; sleep 60 & wait`)
+	require.NoError(t, ck.Start())
+	t.Cleanup(func() {
+		_ = ck.Process.Kill()
+		_ = ck.Wait()
+	})
+	waitFile(t, filepath.Join(dir, "started"), 30*time.Second)
+
+	require.NoError(t, ck.Process.Signal(syscall.SIGTSTP))
+	time.Sleep(200 * time.Millisecond)
+	assert.True(t, alive(ck.Process.Pid) && !stopped(ck.Process.Pid), "Ctrl-Z stopped consulkit")
+
+	require.NoError(t, ck.Process.Signal(syscall.SIGHUP))
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- ck.Wait() }()
+	select {
+	case err := <-waitErr:
+		require.NoError(t, err, "consulkit's status is the command's, which exited 0 on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("consulkit did not end on SIGHUP")
+	}
+	assert.Equal(t, "stopped\n", waitFile(t, filepath.Join(dir, "stopped"), time.Second))
+	keyFree(t, c, key)
+	assert.Empty(t, integration.SessionsNamed(t, c, "consulkit lock "+key), "a session was left behind")
 }
 
 // TestCommandDiesWithConsulkit: consulkit killed with SIGKILL cannot stop
@@ -391,14 +505,7 @@ func TestCommandDiesWithConsulkit(t *testing.T) {
 	c := a.Client(t)
 	key := a.KeyPrefix(t, "cli") + "/parent-death"
 	dir := t.TempDir()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "consulkit")
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := buildConsulkit(t, dir)
 
 	ck := exec.Command(bin, "lock", "-http-addr", a.Addr, "-lock-delay", "0s", key, "sh", "-c", `echo $$ > "$D/pid"; exec sleep 60`)
 	ck.Env = append(os.Environ(), "D="+dir)
@@ -426,6 +533,17 @@ func TestCommandDiesWithConsulkit(t *testing.T) {
 		_, err := c.Session().Destroy(t.Context(), id, nil)
 		assert.NoError(t, err)
 	}
+}
+
+// stopped reports whether process pid is stopped (by SIGTSTP, say).
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'T'
 }
 
 // alive reports whether process pid exists and is not a zombie.

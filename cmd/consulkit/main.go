@@ -20,11 +20,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (the terminal or ssh session closing) ends consulkit as
+	// SIGTERM does: the command is stopped and the hold released, rather
+	// than consulkit dying and leaving them behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitStatus(err, os.Stderr))
@@ -42,8 +46,14 @@ func exitStatus(err error, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
+		if !ue.quiet {
+			fmt.Fprintln(stderr, "consulkit:", err)
+			fmt.Fprintln(stderr, "run 'consulkit <command> -h' for its flags")
+		}
+		return 2
+	case errors.Is(err, api.ErrInvalid):
+		// A flag's value that the library refused before sending anything.
 		fmt.Fprintln(stderr, "consulkit:", err)
-		fmt.Fprintln(stderr, "run 'consulkit <command> -h' for its flags")
 		return 2
 	default:
 		fmt.Fprintln(stderr, "consulkit:", err)
@@ -70,7 +80,7 @@ or with -http-addr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command")
+		return &usageError{msg: "no command", quiet: true}
 	}
 	switch args[0] {
 	case "dev":
@@ -90,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), quiet: true}
 }
 
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -98,7 +108,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	acl := fs.Bool("acl", false, "enable ACLs (default deny) and print the management token")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return parseError(err)
 	}
 	var opts []integration.AgentOption
 	if *acl {
