@@ -93,7 +93,7 @@ func (f *holdFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.ttl, "ttl", session.DefaultTTL, "session TTL (10s to 24h): a holder that dies is released after at most twice this")
 	fs.DurationVar(&f.lockDelay, "lock-delay", 15*time.Second, "after a holder's session is lost, nobody can take the key for this long (0 to 60s)")
 	fs.StringVar(&f.value, "value", fmt.Sprintf("%s:%d", host, os.Getpid()), "value stored in the key while held (who holds it)")
-	fs.DurationVar(&f.grace, "grace", 10*time.Second, "when the hold is lost or consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "when the hold is lost, consulkit is interrupted or the command exits leaving processes behind: time between SIGTERM and SIGKILL to the command's process group")
 	fs.StringVar(&f.checks, "checks", "", "comma-separated IDs of health checks on the local agent's node (a consulkit heartbeat's -id, say): the hold is lost when one turns critical (serfHealth is always included)")
 }
 
