@@ -1,6 +1,8 @@
-// Command consulkit runs consulkit's tools: dev starts a local Consul
-// through the integration harness and keeps it running until interrupted;
-// lock, sem and elect run a command while holding a lock, a semaphore slot
+// Command consulkit runs consulkit's tools: demo starts a local Consul and
+// shows locks, elections, semaphores and heartbeats at work on it,
+// checking their invariants; dev starts a local Consul through the
+// integration harness and keeps it running until interrupted; lock, sem
+// and elect run a command while holding a lock, a semaphore slot
 // or leadership, and stop it when that is lost; heartbeat keeps a TTL
 // check alive while a command runs.
 //
