@@ -77,8 +77,10 @@ func isTerminal(f *os.File) bool {
 // what is left of the group after grace. It returns once the child has
 // exited and no process of its group runs any more, also when the child
 // itself had already exited and left processes behind: nothing the
-// command started may outlive the hold. (After the SIGKILL it waits at
-// most a second more: a process stuck in the kernel cannot be waited for.)
+// command started in its group may outlive the hold (a process that moved
+// to a group of its own, as setsid or GNU timeout do, escapes it). After
+// the SIGKILL it waits at most a second more for the group, then for the
+// command itself, however long: the hold is kept until the command is gone.
 func (c *child) stop(grace time.Duration) {
 	pgid := c.cmd.Process.Pid
 	if !groupRunning(pgid) {
@@ -86,6 +88,7 @@ func (c *child) stop(grace time.Duration) {
 		return
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	_ = syscall.Kill(-pgid, syscall.SIGCONT) // a stopped process gets the SIGTERM too
 	if !waitGroup(pgid, grace) {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		waitGroup(pgid, time.Second)
@@ -101,7 +104,7 @@ func waitGroup(pgid int, d time.Duration) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a scan of /proc is not free
 	}
 	return true
 }

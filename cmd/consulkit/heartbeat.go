@@ -92,6 +92,7 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			c.stop(*grace)
 		}
 	}
+	c.stop(*grace) // what the command left running
 	stopBeats()
 	if hbErr == nil {
 		// Run deregisters the check; it returns the cause of hctx, so only

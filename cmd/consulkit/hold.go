@@ -146,7 +146,9 @@ func parseHold(fs *flag.FlagSet, args []string, what string) (key string, argv [
 // command: the command, in a process group of its own, would go on
 // running while a stopped consulkit stops renewing its session, which
 // then lapses and lets another holder in.
-func holdSignals() { signal.Ignore(syscall.SIGTSTP) }
+// The signal is caught and dropped rather than ignored, so that the
+// command, which inherits ignored signals, still gets the default.
+func holdSignals() { signal.Notify(make(chan os.Signal, 1), syscall.SIGTSTP) }
 
 // checkChecks makes sure that the health checks of -checks exist on the
 // local agent and are not critical, as Consul requires of a session's
