@@ -173,6 +173,21 @@ func (f *holdFlags) checkChecks(ctx context.Context, client *api.Client) error {
 	return nil
 }
 
+// prepare makes what lock, sem and elect need once the command line is
+// parsed: the client, Ctrl-Z caught, the checks of -checks verified.
+func (f *holdFlags) prepare(ctx context.Context) (*api.Client, error) {
+	client, err := f.client()
+	if err != nil {
+		return nil, err
+	}
+	holdSignals()
+	if err := f.checkChecks(ctx, client); err != nil {
+		client.CloseIdleConnections()
+		return nil, err
+	}
+	return client, nil
+}
+
 // holder is what lock and sem hold the command under.
 type holder interface {
 	acquire(ctx context.Context, try bool) (context.Context, error)
@@ -231,15 +246,11 @@ func lockCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	client, err := hf.client()
+	client, err := hf.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	holdSignals()
-	if err := hf.checkChecks(ctx, client); err != nil {
-		return err
-	}
 	log := hf.logger(stderr)
 	l, err := lock.New(client, key,
 		lock.WithSessionOptions(hf.sessionOptions("consulkit lock "+key)...),
@@ -265,15 +276,11 @@ func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *limit < 1 {
 		return &usageError{msg: fmt.Sprintf("sem: -limit must be at least 1, not %d", *limit)}
 	}
-	client, err := hf.client()
+	client, err := hf.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	holdSignals()
-	if err := hf.checkChecks(ctx, client); err != nil {
-		return err
-	}
 	log := hf.logger(stderr)
 	s, err := semaphore.New(client, prefix, *limit,
 		semaphore.WithSessionOptions(append(hf.sessionOptions("consulkit sem "+prefix),
@@ -344,15 +351,11 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client, err := hf.client()
+	client, err := hf.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	holdSignals()
-	if err := hf.checkChecks(ctx, client); err != nil {
-		return err
-	}
 	log := hf.logger(stderr)
 
 	// current is the command of the term that was running when Run
