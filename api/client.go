@@ -164,6 +164,44 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 			}
 		}
 	}
+	method, path := r.method, r.path
+	var cancel context.CancelFunc
+	if r.blocking {
+		// The request may legitimately take the whole wait; bound it so
+		// a dead connection cannot park the caller forever. A caller's
+		// deadline that comes first bounds it already, and ends it as it
+		// would a request that is not blocking.
+		wait := r.wait
+		if wait == 0 {
+			wait = 5 * time.Minute
+		}
+		bound := wait + wait/16 + c.blockingSlack
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) >= bound {
+			ctx, cancel = context.WithTimeoutCause(ctx, bound, errBlockingTimeout)
+		}
+	}
+	// r is not used once req is built: a blocking query may park for
+	// minutes, one per held lock, and should not keep its builder alive.
+	req, err := c.newHTTPRequest(ctx, r)
+	var resp *http.Response
+	var d time.Duration
+	if err == nil {
+		resp, d, err = c.roundTrip(ctx, req, method, path, accept)
+	}
+	switch {
+	case cancel == nil:
+	case err != nil:
+		cancel()
+	default:
+		// The body outlives this function: the caller's closeBody stops
+		// the bound's timer.
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	}
+	return resp, d, err
+}
+
+// newHTTPRequest builds the HTTP request for r, headers included.
+func (c *Client) newHTTPRequest(ctx context.Context, r *request) (*http.Request, error) {
 	u := c.base
 	u.Path = r.path
 	u.RawPath = ""
@@ -174,42 +212,17 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 		}
 	}
 	u.RawQuery = encodeParams(r.params)
-	if r.blocking {
-		// The request may legitimately take the whole wait; bound it so a
-		// dead connection cannot park the caller forever.
-		wait := r.wait
-		if wait == 0 {
-			wait = 5 * time.Minute
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, wait+wait/16+c.blockingSlack, errBlockingTimeout)
-		defer func() {
-			if cancel != nil {
-				cancel()
-			}
-		}()
-		// The body outlives this function: hand the cancel to the caller
-		// through the body wrapper below.
-		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), r.body)
-		if err != nil {
-			return nil, 0, fmt.Errorf("consul: building request: %w", err)
-		}
-		resp, d, err := c.roundTrip(ctx, req, r, accept)
-		if err != nil {
-			if errors.Is(context.Cause(ctx), errBlockingTimeout) && ctx.Err() != nil {
-				return nil, d, &transportError{err: errBlockingTimeout}
-			}
-			return nil, d, err
-		}
-		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-		cancel = nil
-		return resp, d, nil
-	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), r.body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("consul: building request: %w", err)
+		return nil, fmt.Errorf("consul: building request: %w", err)
 	}
-	return c.roundTrip(ctx, req, r, accept)
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	if c.auth != nil {
+		req.SetBasicAuth(c.auth.Username, c.auth.Password)
+	}
+	return req, nil
 }
 
 var errBlockingTimeout = errors.New("consul: blocking query exceeded its wait")
@@ -225,13 +238,9 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-func (c *Client) roundTrip(ctx context.Context, req *http.Request, r *request, accept []int) (*http.Response, time.Duration, error) {
-	for k, v := range r.header {
-		req.Header[k] = v
-	}
-	if c.auth != nil {
-		req.SetBasicAuth(c.auth.Username, c.auth.Password)
-	}
+// roundTrip sends req, whose context is ctx. method and path name the
+// request in a *StatusError.
+func (c *Client) roundTrip(ctx context.Context, req *http.Request, method, path string, accept []int) (*http.Response, time.Duration, error) {
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	d := time.Since(start)
@@ -252,7 +261,7 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request, r *request, a
 			return resp, d, nil
 		}
 	}
-	se := newStatusError(resp, r.method, r.path)
+	se := newStatusError(resp, method, path)
 	closeBody(resp)
 	return nil, d, se
 }

@@ -265,6 +265,35 @@ func TestBlockingTimeout(t *testing.T) {
 	assert.Equal(t, context.DeadlineExceeded, err)
 }
 
+// TestBlockingTimeoutCallerDeadline: a caller's deadline that comes before
+// the client's bound on a blocking query ends it as it ends any request
+// (context.DeadlineExceeded, not retryable); one that comes after leaves
+// the bound in charge.
+func TestBlockingTimeoutCallerDeadline(t *testing.T) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // a server that never answers
+	})
+	c.blockingSlack = 100 * time.Millisecond
+	q := &QueryOptions{WaitIndex: 3, WaitTime: 160 * time.Millisecond} // bound: 270 ms
+
+	t.Run("earlier", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_, err := c.query(ctx, "/v1/kv/a", q, nil)
+		assert.Equal(t, context.DeadlineExceeded, err, "ended by the caller's deadline, not the bound")
+		assert.False(t, IsRetryable(err))
+	})
+	t.Run("later", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := c.query(ctx, "/v1/kv/a", q, nil)
+		assert.GreaterOrEqual(t, time.Since(start), 270*time.Millisecond)
+		assert.True(t, IsRetryable(err), "cut off by the client's bound: %v", err)
+		assert.NoError(t, ctx.Err())
+	})
+}
+
 // TestBlockingQueryBodyOutlivesDo checks that a blocking query's
 // answer is read completely after do returns (its context lives as long as
 // the body).
