@@ -42,32 +42,34 @@ func closeSession(s *session.Session) {
 	_ = s.Close(ctx)
 }
 
-// ckCycles measures lock+unlock cycles on one key: with a session created
+// ckCycler sets up lock+unlock cycles on one key: with a session created
 // by the Lock at every acquisition (reuse false), or one Lock over one
 // session (reuse true); the lock is held for hold in each cycle.
-func (e *env) ckCycles(ctx context.Context, reuse bool, hold time.Duration) (cycleResult, error) {
+func (e *env) ckCycler(ctx context.Context, reuse bool, hold time.Duration) (*cycler, error) {
 	cl, err := e.consulkit()
 	if err != nil {
-		return cycleResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
+	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
 	key := e.key(fmt.Sprintf("cycle/consulkit-%t-%v", reuse, hold))
 	var opts []lock.Option
 	if reuse {
 		s, err := e.ckSession(ctx, cl.c, "lockbench reused")
 		if err != nil {
-			return cycleResult{}, err
+			cy.close()
+			return nil, err
 		}
-		defer closeSession(s)
+		cy.closers = append(cy.closers, func() { closeSession(s) })
 		opts = append(opts, lock.WithSession(s))
 	} else {
 		opts = append(opts, lock.WithSessionOptions(session.WithName("lockbench fresh"), session.WithLockDelay(0)))
 	}
 	l, err := lock.New(cl.c, key, opts...)
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	cycle := func() error {
+	cy.cycle = func() error {
 		if _, err := l.Lock(ctx); err != nil {
 			return fmt.Errorf("consulkit Lock: %w", err)
 		}
@@ -79,7 +81,7 @@ func (e *env) ckCycles(ctx context.Context, reuse bool, hold time.Duration) (cyc
 		}
 		return nil
 	}
-	return runCycles(ctx, e.cycles, cl.cnt, cycle)
+	return cy, nil
 }
 
 // hold0 pauses for d, if d > 0.
@@ -88,34 +90,6 @@ func hold0(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	return pause(ctx, d)
-}
-
-// runCycles runs warm-up cycles, then n measured ones, and counts the
-// requests sent meanwhile (including what the cycles leave running, which
-// is given settleTime to finish).
-func runCycles(ctx context.Context, n int, cnt *counter, cycle func() error) (cycleResult, error) {
-	for range warmup {
-		if err := cycle(); err != nil {
-			return cycleResult{}, err
-		}
-	}
-	if err := pause(ctx, settleTime); err != nil {
-		return cycleResult{}, err
-	}
-	before := cnt.snap()
-	lat := make(sample, 0, n)
-	for range n {
-		t0 := time.Now()
-		if err := cycle(); err != nil {
-			return cycleResult{}, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	if err := pause(ctx, settleTime); err != nil {
-		return cycleResult{}, err
-	}
-	reqs, dials, breakdown := cnt.since(before)
-	return cycleResult{lat: lat, requests: float64(reqs) / float64(n), dials: float64(dials) / float64(n), breakdown: breakdown, n: n}, nil
 }
 
 // ckHandoff measures handoffs between two consulkit Locks on one key, each
@@ -173,40 +147,31 @@ func (e *env) ckHandoff(ctx context.Context) (handoffResult, error) {
 	return res, locks[h.holder].Unlock(ctx)
 }
 
-// ckRawWrites measures two sequential KV puts with the consulkit client.
-func (e *env) ckRawWrites(ctx context.Context) (rawWriteResult, error) {
+// ckRawCycler sets up pairs of sequential KV puts, back to back, with the
+// consulkit client.
+func (e *env) ckRawCycler(ctx context.Context) (*cycler, error) {
 	cl, err := e.consulkit()
 	if err != nil {
-		return rawWriteResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
 	key := e.key("raw/consulkit")
 	put := func(v string) error {
 		_, err := cl.c.KV().Put(ctx, &api.KVPair{Key: key, Value: []byte(v)}, nil)
 		return err
 	}
-	return rawWrites(ctx, e.handoffs, put)
+	return &cycler{cnt: cl.cnt, cycle: pairCycle(put), closers: []func(){cl.tr.CloseIdleConnections}}, nil
 }
 
-// rawWriteResult is the time of two sequential writes back to back. (The
-// pairs after a handoff's idle time are timed by handoff.run, between the
-// handoffs.)
-type rawWriteResult struct {
-	hot sample
-}
-
-// rawWrites measures n pairs of sequential writes back to back, after a
-// warm-up.
-func rawWrites(ctx context.Context, n int, put func(string) error) (rawWriteResult, error) {
-	for range warmup {
-		if err := put("warm"); err != nil {
-			return rawWriteResult{}, err
+// pairCycle returns a cycle of two sequential puts.
+func pairCycle(put func(string) error) func() error {
+	i := 0
+	return func() error {
+		i++
+		if err := put("a" + strconv.Itoa(i)); err != nil {
+			return err
 		}
+		return put("b" + strconv.Itoa(i))
 	}
-	var r rawWriteResult
-	var err error
-	r.hot, err = writePairs(ctx, n, 0, put)
-	return r, err
 }
 
 func writePairs(ctx context.Context, n int, gap time.Duration, put func(string) error) (sample, error) {

@@ -84,8 +84,8 @@ type heldResult struct {
 
 func main() {
 	e := &env{}
-	flag.IntVar(&e.cycles, "cycles", 200, "lock+unlock cycles per measurement")
-	flag.IntVar(&e.handoffs, "handoffs", 100, "handoffs (and raw write pairs) per measurement")
+	flag.IntVar(&e.cycles, "cycles", 200, "cycles of each kind per measurement (lock+unlock, semaphore, raw write pairs)")
+	flag.IntVar(&e.handoffs, "handoffs", 100, "handoffs per measurement (and raw write pairs timed between them)")
 	flag.IntVar(&e.failovers, "failovers", 20, "election failovers per measurement")
 	flag.IntVar(&e.held, "held", 1000, "locks held at once for the goroutine and heap measurement")
 	flag.StringVar(&e.mode, "mode", "process", "harness mode when CONSUL_HTTP_ADDR and CONSULKIT_MODE are unset: process or docker")
@@ -150,34 +150,35 @@ func run(ctx context.Context, e *env, out io.Writer, verbose bool) (err error) {
 	step := func(name string) { fmt.Fprintf(os.Stderr, "lockbench: %s...\n", name) }
 	var r results
 
+	// Each measurement below interleaves the kinds it compares (see
+	// runRounds).
 	step("lock+unlock cycles, fresh session")
-	if r.ckFresh, err = e.ckCycles(ctx, false, 0); err != nil {
+	rs, err := measure(ctx, e.cycles,
+		func() (*cycler, error) { return e.ckCycler(ctx, false, 0) },
+		func() (*cycler, error) { return e.ofCycler(ctx, false, 0) })
+	if err != nil {
 		return err
 	}
-	if r.ofFresh, err = e.ofCycles(ctx, false, 0); err != nil {
+	r.ckFresh, r.ofFresh = rs[0], rs[1]
+	step("lock+unlock cycles, reused session, and raw write pairs")
+	rs, err = measure(ctx, e.cycles,
+		func() (*cycler, error) { return e.ckCycler(ctx, true, 0) },
+		func() (*cycler, error) { return e.ofCycler(ctx, true, 0) },
+		func() (*cycler, error) { return e.ckRawCycler(ctx) },
+		func() (*cycler, error) { return e.ofRawCycler(ctx) })
+	if err != nil {
 		return err
 	}
-	step("lock+unlock cycles, reused session")
-	if r.ckReuse, err = e.ckCycles(ctx, true, 0); err != nil {
-		return err
-	}
-	if r.ofReuse, err = e.ofCycles(ctx, true, 0); err != nil {
-		return err
-	}
+	r.ckReuse, r.ofReuse, r.ckRaw, r.ofRaw = rs[0], rs[1], rs[2], rs[3]
 	step(fmt.Sprintf("lock, hold %v, unlock cycles, reused session", heldCycle))
-	if r.ckHeldCycle, err = e.ckCycles(ctx, true, heldCycle); err != nil {
+	rs, err = measure(ctx, e.cycles,
+		func() (*cycler, error) { return e.ckCycler(ctx, true, heldCycle) },
+		func() (*cycler, error) { return e.ofCycler(ctx, true, heldCycle) })
+	if err != nil {
 		return err
 	}
-	if r.ofHeldCycle, err = e.ofCycles(ctx, true, heldCycle); err != nil {
-		return err
-	}
-	step("handoffs and raw writes")
-	if r.ckRaw, err = e.ckRawWrites(ctx); err != nil {
-		return err
-	}
-	if r.ofRaw, err = e.ofRawWrites(ctx); err != nil {
-		return err
-	}
+	r.ckHeldCycle, r.ofHeldCycle = rs[0], rs[1]
+	step("handoffs")
 	if r.ckHand, err = e.ckHandoff(ctx); err != nil {
 		return err
 	}
@@ -193,18 +194,20 @@ func run(ctx context.Context, e *env, out io.Writer, verbose bool) (err error) {
 	}
 
 	step("semaphore cycles, reused session")
-	if r.ckSem, err = e.ckSemCycles(ctx, 0); err != nil {
+	rs, err = measure(ctx, e.cycles,
+		func() (*cycler, error) { return e.ckSemCycler(ctx, 0) },
+		func() (*cycler, error) { return e.ofSemCycler(ctx, 0) })
+	if err != nil {
 		return err
 	}
-	if r.ofSem, err = e.ofSemCycles(ctx, 0); err != nil {
+	r.ckSem, r.ofSem = rs[0], rs[1]
+	rs, err = measure(ctx, e.cycles,
+		func() (*cycler, error) { return e.ckSemCycler(ctx, heldCycle) },
+		func() (*cycler, error) { return e.ofSemCycler(ctx, heldCycle) })
+	if err != nil {
 		return err
 	}
-	if r.ckSemHeld, err = e.ckSemCycles(ctx, heldCycle); err != nil {
-		return err
-	}
-	if r.ofSemHeld, err = e.ofSemCycles(ctx, heldCycle); err != nil {
-		return err
-	}
+	r.ckSemHeld, r.ofSemHeld = rs[0], rs[1]
 	step("election failovers")
 	if r.failover, err = e.ckFailover(ctx); err != nil {
 		return err

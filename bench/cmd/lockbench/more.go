@@ -15,24 +15,26 @@ import (
 // semLimit is the limit of the benchmark's semaphores.
 const semLimit = 2
 
-// ckSemCycles measures acquire+release cycles of a consulkit semaphore over
-// a reused session, holding the slot for hold in each cycle.
-func (e *env) ckSemCycles(ctx context.Context, hold time.Duration) (cycleResult, error) {
+// ckSemCycler sets up acquire+release cycles of a consulkit semaphore
+// over a reused session, holding the slot for hold in each cycle.
+func (e *env) ckSemCycler(ctx context.Context, hold time.Duration) (*cycler, error) {
 	cl, err := e.consulkit()
 	if err != nil {
-		return cycleResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
+	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
 	s, err := e.ckSession(ctx, cl.c, "lockbench semaphore")
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	defer closeSession(s)
+	cy.closers = append(cy.closers, func() { closeSession(s) })
 	sem, err := semaphore.New(cl.c, e.key(fmt.Sprintf("sem/consulkit-%v", hold)), semLimit, semaphore.WithSession(s))
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	cycle := func() error {
+	cy.cycle = func() error {
 		if _, err := sem.Acquire(ctx); err != nil {
 			return fmt.Errorf("consulkit semaphore Acquire: %w", err)
 		}
@@ -44,27 +46,29 @@ func (e *env) ckSemCycles(ctx context.Context, hold time.Duration) (cycleResult,
 		}
 		return nil
 	}
-	return runCycles(ctx, e.cycles, cl.cnt, cycle)
+	return cy, nil
 }
 
-// ofSemCycles measures acquire+release cycles of an official semaphore with
-// SemaphoreOptions.Session set to a session created and renewed here.
-func (e *env) ofSemCycles(ctx context.Context, hold time.Duration) (cycleResult, error) {
+// ofSemCycler sets up acquire+release cycles of an official semaphore
+// with SemaphoreOptions.Session set to a session created and renewed here.
+func (e *env) ofSemCycler(ctx context.Context, hold time.Duration) (*cycler, error) {
 	cl, err := e.official()
 	if err != nil {
-		return cycleResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
+	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
 	id, stop, err := e.ofSession(cl.c, "lockbench semaphore")
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	defer stop()
+	cy.closers = append(cy.closers, stop)
 	sem, err := cl.c.SemaphoreOpts(&consulapi.SemaphoreOptions{Prefix: e.key(fmt.Sprintf("sem/official-%v", hold)), Limit: semLimit, Session: id})
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	cycle := func() error {
+	cy.cycle = func() error {
 		ch, err := sem.Acquire(nil)
 		if err != nil {
 			return fmt.Errorf("official semaphore Acquire: %w", err)
@@ -80,7 +84,7 @@ func (e *env) ofSemCycles(ctx context.Context, hold time.Duration) (cycleResult,
 		}
 		return nil
 	}
-	return runCycles(ctx, e.cycles, cl.cnt, cycle)
+	return cy, nil
 }
 
 // candidate is one consulkit election candidate.

@@ -59,30 +59,32 @@ func (e *env) ofSession(c *consulapi.Client, name string) (string, func(), error
 // errNotAcquired: the official Lock returned nil, nil.
 var errNotAcquired = errors.New("official Lock returned without the lock")
 
-// ofCycles measures lock+unlock cycles with the official client: one Lock
+// ofCycler sets up lock+unlock cycles with the official client: one Lock
 // that creates a session at every acquisition (reuse false), or one Lock
 // with LockOptions.Session set to a session created and renewed here; the
 // lock is held for hold in each cycle.
-func (e *env) ofCycles(ctx context.Context, reuse bool, hold time.Duration) (cycleResult, error) {
+func (e *env) ofCycler(ctx context.Context, reuse bool, hold time.Duration) (*cycler, error) {
 	cl, err := e.official()
 	if err != nil {
-		return cycleResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
+	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
 	opts := &consulapi.LockOptions{Key: e.key(fmt.Sprintf("cycle/official-%t-%v", reuse, hold)), SessionName: "lockbench fresh"}
 	if reuse {
 		id, stop, err := e.ofSession(cl.c, "lockbench reused")
 		if err != nil {
-			return cycleResult{}, err
+			cy.close()
+			return nil, err
 		}
-		defer stop()
+		cy.closers = append(cy.closers, stop)
 		opts.Session = id
 	}
 	l, err := cl.c.LockOpts(opts)
 	if err != nil {
-		return cycleResult{}, err
+		cy.close()
+		return nil, err
 	}
-	cycle := func() error {
+	cy.cycle = func() error {
 		ch, err := l.Lock(nil)
 		if err != nil {
 			return fmt.Errorf("official Lock: %w", err)
@@ -98,7 +100,7 @@ func (e *env) ofCycles(ctx context.Context, reuse bool, hold time.Duration) (cyc
 		}
 		return nil
 	}
-	return runCycles(ctx, e.cycles, cl.cnt, cycle)
+	return cy, nil
 }
 
 // ofHandoff measures handoffs between two official Locks on one key, each
@@ -159,19 +161,19 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 	return res, locks[h.holder].Unlock()
 }
 
-// ofRawWrites measures two sequential KV puts with the official client.
-func (e *env) ofRawWrites(ctx context.Context) (rawWriteResult, error) {
+// ofRawCycler sets up pairs of sequential KV puts, back to back, with the
+// official client.
+func (e *env) ofRawCycler(ctx context.Context) (*cycler, error) {
 	cl, err := e.official()
 	if err != nil {
-		return rawWriteResult{}, err
+		return nil, err
 	}
-	defer cl.tr.CloseIdleConnections()
 	key := e.key("raw/official")
 	put := func(v string) error {
 		_, err := cl.c.KV().Put(&consulapi.KVPair{Key: key, Value: []byte(v)}, (&consulapi.WriteOptions{}).WithContext(ctx))
 		return err
 	}
-	return rawWrites(ctx, e.handoffs, put)
+	return &cycler{cnt: cl.cnt, cycle: pairCycle(put), closers: []func(){cl.tr.CloseIdleConnections}}, nil
 }
 
 // ofHeld holds e.held official locks that share one session through

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"time"
+)
+
+// roundLen is how many cycles of one kind run back to back before the
+// next kind takes over, when several kinds are measured together.
+const roundLen = 10
+
+// cycler is one kind of cycle, set up and ready to run: a lock+unlock of
+// one client, say. cnt counts its client's requests.
+type cycler struct {
+	cnt     *counter
+	cycle   func() error
+	closers []func() // run in reverse order by close
+}
+
+func (c *cycler) close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+}
+
+// measure sets up the cyclers that mk make, runs n cycles of each,
+// interleaved (see runRounds), and closes them.
+func measure(ctx context.Context, n int, mk ...func() (*cycler, error)) (_ []cycleResult, err error) {
+	cs := make([]*cycler, 0, len(mk))
+	defer func() {
+		for _, c := range cs {
+			c.close()
+		}
+	}()
+	for _, f := range mk {
+		c, err := f()
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return runRounds(ctx, n, cs)
+}
+
+// runRounds runs warm-up cycles of each cycler, then n measured cycles of
+// each, in rounds: roundLen cycles of one, then roundLen of the next, the
+// order rotating from round to round. The agent's pace drifts by tens of
+// percent over a run; kinds measured in blocks of their own, one after
+// the other, each got a different share of that drift, and their ratio
+// moved with it. Interleaved, they share it.
+//
+// The requests of each cycler's client are counted from the first measured
+// cycle until settleTime after the last, so that what the cycles leave
+// running (the official client's session destroy and lock monitor) counts.
+func runRounds(ctx context.Context, n int, cs []*cycler) ([]cycleResult, error) {
+	for _, c := range cs {
+		for range warmup {
+			if err := c.cycle(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := pause(ctx, settleTime); err != nil {
+		return nil, err
+	}
+	before := make([]snapshot, len(cs))
+	lats := make([]sample, len(cs))
+	for i, c := range cs {
+		before[i] = c.cnt.snap()
+		lats[i] = make(sample, 0, n)
+	}
+	for round := 0; len(lats[0]) < n; round++ {
+		for j := range cs {
+			i := (round + j) % len(cs)
+			for k := 0; k < roundLen && len(lats[i]) < n; k++ {
+				t0 := time.Now()
+				if err := cs[i].cycle(); err != nil {
+					return nil, err
+				}
+				lats[i] = append(lats[i], time.Since(t0))
+			}
+		}
+	}
+	if err := pause(ctx, settleTime); err != nil {
+		return nil, err
+	}
+	out := make([]cycleResult, len(cs))
+	for i, c := range cs {
+		reqs, dials, breakdown := c.cnt.since(before[i])
+		out[i] = cycleResult{lat: lats[i], requests: float64(reqs) / float64(n), dials: float64(dials) / float64(n), breakdown: breakdown, n: n}
+	}
+	return out, nil
+}
