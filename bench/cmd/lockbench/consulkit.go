@@ -92,10 +92,9 @@ func hold0(ctx context.Context, d time.Duration) error {
 	return pause(ctx, d)
 }
 
-// ckHandoff measures handoffs between two consulkit Locks on one key, each
-// with its own client and session: from the holder's Unlock call to the
-// waiter's Lock returning.
-func (e *env) ckHandoff(ctx context.Context) (handoffResult, error) {
+// ckHandoff sets up handoffs between two consulkit Locks on one key, each
+// with its own client and session, and adds to closers what undoes it.
+func (e *env) ckHandoff(ctx context.Context, closers *[]func() error) (*handoff, error) {
 	key := e.key("handoff/consulkit")
 	var (
 		locks [2]*lock.Lock
@@ -104,29 +103,26 @@ func (e *env) ckHandoff(ctx context.Context) (handoffResult, error) {
 	for i := range 2 {
 		cl, err := e.consulkit()
 		if err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
-		defer cl.tr.CloseIdleConnections()
+		*closers = append(*closers, func() error { cl.tr.CloseIdleConnections(); return nil })
 		s, err := e.ckSession(ctx, cl.c, fmt.Sprintf("lockbench handoff %d", i))
 		if err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
-		defer closeSession(s)
+		*closers = append(*closers, func() error { closeSession(s); return nil })
 		if locks[i], err = lock.New(cl.c, key, lock.WithSession(s)); err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
 		cls[i] = cl
 	}
 	rawCl, err := e.consulkit()
 	if err != nil {
-		return handoffResult{}, err
+		return nil, err
 	}
-	defer rawCl.tr.CloseIdleConnections()
+	*closers = append(*closers, func() error { rawCl.tr.CloseIdleConnections(); return nil })
 	rawKey := e.key("handoff/consulkit-raw")
-	if _, err := locks[0].Lock(ctx); err != nil {
-		return handoffResult{}, err
-	}
-	h := handoff{
+	h := &handoff{
 		n:       e.handoffs,
 		path:    "/v1/kv/" + key,
 		counter: func(i int) *counter { return cls[i].cnt },
@@ -140,11 +136,11 @@ func (e *env) ckHandoff(ctx context.Context) (handoffResult, error) {
 		},
 		unlock: func(i int) error { return locks[i].Unlock(ctx) },
 	}
-	res, err := h.run(ctx)
-	if err != nil {
-		return res, err
+	if _, err := locks[0].Lock(ctx); err != nil {
+		return nil, err
 	}
-	return res, locks[h.holder].Unlock(ctx)
+	*closers = append(*closers, func() error { return locks[h.holder].Unlock(ctx) })
+	return h, nil
 }
 
 // ckRawCycler sets up pairs of sequential KV puts, back to back, with the

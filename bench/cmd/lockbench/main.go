@@ -179,10 +179,7 @@ func run(ctx context.Context, e *env, out io.Writer, verbose bool) (err error) {
 	}
 	r.ckHeldCycle, r.ofHeldCycle = rs[0], rs[1]
 	step("handoffs")
-	if r.ckHand, err = e.ckHandoff(ctx); err != nil {
-		return err
-	}
-	if r.ofHand, err = e.ofHandoff(ctx); err != nil {
+	if r.ckHand, r.ofHand, err = e.measureHandoffs(ctx); err != nil {
 		return err
 	}
 	step(fmt.Sprintf("%d held locks", e.held))
@@ -244,82 +241,128 @@ type handoff struct {
 	// handoffs, so that the baseline shares the handoffs' conditions.
 	raw    func(v string) error
 	holder int
+
+	lat, rawIdle sample
+	reqs, dials  int64
+	kinds        [2]snapshot
 }
 
-func (h *handoff) run(ctx context.Context) (handoffResult, error) {
-	var (
-		lat     = make(sample, 0, h.n)
-		rawIdle = make(sample, 0, h.n)
-		reqs    int64
-		dials   int64
-		kinds   [2]snapshot
-	)
-	for i := range warmup + h.n {
-		if i == warmup {
-			kinds = [2]snapshot{h.counter(0).snap(), h.counter(1).snap()}
+// step runs handoff i (those below warmup are not measured), then one
+// raw write pair after the same idle time.
+func (h *handoff) step(ctx context.Context, i int) error {
+	if i == warmup {
+		h.kinds = [2]snapshot{h.counter(0).snap(), h.counter(1).snap()}
+	}
+	w := 1 - h.holder
+	b0, b1 := h.counter(0).snap(), h.counter(1).snap()
+	type done struct {
+		at  time.Time
+		err error
+	}
+	res := make(chan done, 1)
+	go func() {
+		err := h.lock(w)
+		res <- done{time.Now(), err}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := h.counter(w).waitBlocking(wctx, h.path, 1)
+	cancel()
+	if err != nil {
+		// Not parked: the Lock goes on in the background and ends
+		// when the run does.
+		return fmt.Errorf("handoff %d: waiter not parked: %w", i, err)
+	}
+	if err := pause(ctx, parkSettle); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := h.unlock(h.holder); err != nil {
+		return fmt.Errorf("handoff %d: unlock: %w", i, err)
+	}
+	var d done
+	select {
+	case d = <-res:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("handoff %d: waiter did not acquire within 30s", i)
+	}
+	if d.err != nil {
+		return fmt.Errorf("handoff %d: lock: %w", i, d.err)
+	}
+	h.holder = w
+	// Let the new holder's watch and the old holder's monitor settle.
+	if err := pause(ctx, 50*time.Millisecond); err != nil {
+		return err
+	}
+	if i >= warmup {
+		h.lat = append(h.lat, d.at.Sub(t0))
+		r0, d0, _ := h.counter(0).since(b0)
+		r1, d1, _ := h.counter(1).since(b1)
+		h.reqs += r0 + r1
+		h.dials += d0 + d1
+	}
+	if err := pause(ctx, parkSettle); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	if err := h.raw("a" + strconv.Itoa(i)); err != nil {
+		return fmt.Errorf("raw write: %w", err)
+	}
+	if err := h.raw("b" + strconv.Itoa(i)); err != nil {
+		return fmt.Errorf("raw write: %w", err)
+	}
+	if i >= warmup {
+		h.rawIdle = append(h.rawIdle, time.Since(t0))
+	}
+	return nil
+}
+
+// result is what the measured handoffs came to.
+func (h *handoff) result() handoffResult {
+	_, _, k0 := h.counter(0).since(h.kinds[0])
+	_, _, k1 := h.counter(1).since(h.kinds[1])
+	return handoffResult{lat: h.lat, rawIdle: h.rawIdle, requests: float64(h.reqs) / float64(h.n), dials: float64(h.dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}
+}
+
+// measureHandoffs measures the handoffs of both clients, interleaved.
+func (e *env) measureHandoffs(ctx context.Context) (ck, of handoffResult, err error) {
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i]())
 		}
-		w := 1 - h.holder
-		b0, b1 := h.counter(0).snap(), h.counter(1).snap()
-		type done struct {
-			at  time.Time
-			err error
-		}
-		res := make(chan done, 1)
-		go func() {
-			err := h.lock(w)
-			res <- done{time.Now(), err}
-		}()
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := h.counter(w).waitBlocking(wctx, h.path, 1)
-		cancel()
-		if err != nil {
-			return handoffResult{}, fmt.Errorf("handoff %d: waiter not parked: %w", i, err)
-		}
-		if err := pause(ctx, parkSettle); err != nil {
-			return handoffResult{}, err
-		}
-		t0 := time.Now()
-		if err := h.unlock(h.holder); err != nil {
-			return handoffResult{}, fmt.Errorf("handoff %d: unlock: %w", i, err)
-		}
-		var d done
-		select {
-		case d = <-res:
-		case <-time.After(30 * time.Second):
-			return handoffResult{}, fmt.Errorf("handoff %d: waiter did not acquire within 30s", i)
-		}
-		if d.err != nil {
-			return handoffResult{}, fmt.Errorf("handoff %d: lock: %w", i, d.err)
-		}
-		h.holder = w
-		// Let the new holder's watch and the old holder's monitor settle.
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
-			return handoffResult{}, err
-		}
-		if i >= warmup {
-			lat = append(lat, d.at.Sub(t0))
-			r0, d0, _ := h.counter(0).since(b0)
-			r1, d1, _ := h.counter(1).since(b1)
-			reqs += r0 + r1
-			dials += d0 + d1
-		}
-		if err := pause(ctx, parkSettle); err != nil {
-			return handoffResult{}, err
-		}
-		t0 = time.Now()
-		if err := h.raw("a" + strconv.Itoa(i)); err != nil {
-			return handoffResult{}, fmt.Errorf("raw write: %w", err)
-		}
-		if err := h.raw("b" + strconv.Itoa(i)); err != nil {
-			return handoffResult{}, fmt.Errorf("raw write: %w", err)
-		}
-		if i >= warmup {
-			rawIdle = append(rawIdle, time.Since(t0))
+	}()
+	ch, err := e.ckHandoff(ctx, &closers)
+	if err != nil {
+		return ck, of, err
+	}
+	oh, err := e.ofHandoff(ctx, &closers)
+	if err != nil {
+		return ck, of, err
+	}
+	rs, err := runHandoffs(ctx, ch, oh)
+	if err != nil {
+		return ck, of, err
+	}
+	return rs[0], rs[1], nil
+}
+
+// runHandoffs runs warm-up handoffs, then h.n measured ones, of each of
+// hs, interleaved: one handoff of each in turn, the order alternating.
+// Run one after the other, the two clients' handoffs met the agent at
+// different paces.
+func runHandoffs(ctx context.Context, hs ...*handoff) ([]handoffResult, error) {
+	for i := range warmup + hs[0].n {
+		for j := range hs {
+			if err := hs[(i+j)%len(hs)].step(ctx, i); err != nil {
+				return nil, err
+			}
 		}
 	}
-	_, _, k0 := h.counter(0).since(kinds[0])
-	_, _, k1 := h.counter(1).since(kinds[1])
-	return handoffResult{lat: lat, rawIdle: rawIdle, requests: float64(reqs) / float64(h.n), dials: float64(dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}, nil
+	out := make([]handoffResult, len(hs))
+	for i, h := range hs {
+		out[i] = h.result()
+	}
+	return out, nil
 }
 
 // memBase is the goroutine count and heap before holding locks.

@@ -103,9 +103,9 @@ func (e *env) ofCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 	return cy, nil
 }
 
-// ofHandoff measures handoffs between two official Locks on one key, each
-// with its own client and session.
-func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
+// ofHandoff sets up handoffs between two official Locks on one key, each
+// with its own client and session, and adds to closers what undoes it.
+func (e *env) ofHandoff(ctx context.Context, closers *[]func() error) (*handoff, error) {
 	key := e.key("handoff/official")
 	var (
 		locks [2]*consulapi.Lock
@@ -114,16 +114,16 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 	for i := range 2 {
 		cl, err := e.official()
 		if err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
-		defer cl.tr.CloseIdleConnections()
+		*closers = append(*closers, func() error { cl.tr.CloseIdleConnections(); return nil })
 		id, stop, err := e.ofSession(cl.c, fmt.Sprintf("lockbench handoff %d", i))
 		if err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
-		defer stop()
+		*closers = append(*closers, func() error { stop(); return nil })
 		if locks[i], err = cl.c.LockOpts(&consulapi.LockOptions{Key: key, Session: id}); err != nil {
-			return handoffResult{}, err
+			return nil, err
 		}
 		cls[i] = cl
 	}
@@ -136,14 +136,11 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 	}
 	rawCl, err := e.official()
 	if err != nil {
-		return handoffResult{}, err
+		return nil, err
 	}
-	defer rawCl.tr.CloseIdleConnections()
+	*closers = append(*closers, func() error { rawCl.tr.CloseIdleConnections(); return nil })
 	rawKey := e.key("handoff/official-raw")
-	if err := lockFn(0); err != nil {
-		return handoffResult{}, err
-	}
-	h := handoff{
+	h := &handoff{
 		n:       e.handoffs,
 		path:    "/v1/kv/" + key,
 		counter: func(i int) *counter { return cls[i].cnt },
@@ -154,11 +151,11 @@ func (e *env) ofHandoff(ctx context.Context) (handoffResult, error) {
 		lock:   lockFn,
 		unlock: func(i int) error { return locks[i].Unlock() },
 	}
-	res, err := h.run(ctx)
-	if err != nil {
-		return res, err
+	if err := lockFn(0); err != nil {
+		return nil, err
 	}
-	return res, locks[h.holder].Unlock()
+	*closers = append(*closers, func() error { return locks[h.holder].Unlock() })
+	return h, nil
 }
 
 // ofRawCycler sets up pairs of sequential KV puts, back to back, with the
