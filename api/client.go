@@ -169,8 +169,9 @@ func (c *Client) do(ctx context.Context, r *request, accept ...int) (*http.Respo
 	if r.blocking {
 		// The request may legitimately take the whole wait; bound it so
 		// a dead connection cannot park the caller forever. A caller's
-		// deadline that comes first bounds it already, and ends it as it
-		// would a request that is not blocking.
+		// deadline that comes first bounds it already (and would win
+		// over the bound anyway): then no context of our own is made,
+		// which saves a context and a body wrapper per parked query.
 		wait := r.wait
 		if wait == 0 {
 			wait = 5 * time.Minute

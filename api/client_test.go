@@ -265,10 +265,11 @@ func TestBlockingTimeout(t *testing.T) {
 	assert.Equal(t, context.DeadlineExceeded, err)
 }
 
-// TestBlockingTimeoutCallerDeadline: a caller's deadline that comes before
-// the client's bound on a blocking query ends it as it ends any request
-// (context.DeadlineExceeded, not retryable); one that comes after leaves
-// the bound in charge.
+// TestBlockingTimeoutCallerDeadline pins what a caller sees when its
+// deadline and the client's bound on a blocking query race: the earlier
+// one ends the query; a caller's deadline ends it as it ends any request
+// (context.DeadlineExceeded, not retryable), the bound as a retryable
+// transport error.
 func TestBlockingTimeoutCallerDeadline(t *testing.T) {
 	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // a server that never answers

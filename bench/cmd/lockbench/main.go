@@ -352,8 +352,8 @@ func (e *env) measureHandoffs(ctx context.Context) (ck, of handoffResult, err er
 // different paces.
 func runHandoffs(ctx context.Context, hs ...*handoff) ([]handoffResult, error) {
 	for i := range warmup + hs[0].n {
-		for j := range hs {
-			if err := hs[(i+j)%len(hs)].step(ctx, i); err != nil {
+		for _, j := range balancedOrder(len(hs), i) {
+			if err := hs[j].step(ctx, i); err != nil {
 				return nil, err
 			}
 		}

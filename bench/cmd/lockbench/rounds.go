@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -43,8 +44,8 @@ func measure(ctx context.Context, n int, mk ...func() (*cycler, error)) (_ []cyc
 }
 
 // runRounds runs warm-up cycles of each cycler, then n measured cycles of
-// each, in rounds: roundLen cycles of one, then roundLen of the next, the
-// order rotating from round to round. The agent's pace drifts by tens of
+// each, in rounds: roundLen cycles of one, then roundLen of the next, in
+// the orders of balancedOrder. The agent's pace drifts by tens of
 // percent over a run; kinds measured in blocks of their own, one after
 // the other, each got a different share of that drift, and their ratio
 // moved with it. Interleaved, they share it.
@@ -70,8 +71,7 @@ func runRounds(ctx context.Context, n int, cs []*cycler) ([]cycleResult, error) 
 		lats[i] = make(sample, 0, n)
 	}
 	for round := 0; len(lats[0]) < n; round++ {
-		for j := range cs {
-			i := (round + j) % len(cs)
+		for _, i := range balancedOrder(len(cs), round) {
 			for k := 0; k < roundLen && len(lats[i]) < n; k++ {
 				t0 := time.Now()
 				if err := cs[i].cycle(); err != nil {
@@ -90,4 +90,30 @@ func runRounds(ctx context.Context, n int, cs []*cycler) ([]cycleResult, error) 
 		out[i] = cycleResult{lat: lats[i], requests: float64(reqs) / float64(n), dials: float64(dials) / float64(n), breakdown: breakdown, n: n}
 	}
 	return out, nil
+}
+
+// balancedOrder is the order of k kinds in round r: the rows of a
+// Williams Latin square, so that over k rounds (2k when k is odd) each
+// kind comes first, and follows each other kind, equally often. The first
+// cycle of a block runs slower, and how much depends on what ran before
+// it; a plain rotation has kind i follow kind i-1 in most rounds.
+func balancedOrder(k, r int) []int {
+	first := make([]int, k) // 0, 1, k-1, 2, k-2, ...
+	lo, hi := 1, k-1
+	for j := 1; j < k; j++ {
+		if j%2 == 1 {
+			first[j], lo = lo, lo+1
+		} else {
+			first[j], hi = hi, hi-1
+		}
+	}
+	row := r % k
+	out := make([]int, k)
+	for j, v := range first {
+		out[j] = (v + row) % k
+	}
+	if k%2 == 1 && (r/k)%2 == 1 {
+		slices.Reverse(out)
+	}
+	return out
 }
