@@ -50,7 +50,8 @@ func (e *env) ckCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 	if err != nil {
 		return nil, err
 	}
-	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
+	cy := &cycler{cnt: cl.cnt}
+	cy.add(cl.tr.CloseIdleConnections)
 	key := e.key(fmt.Sprintf("cycle/consulkit-%t-%v", reuse, hold))
 	var opts []lock.Option
 	if reuse {
@@ -59,7 +60,7 @@ func (e *env) ckCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 			cy.close()
 			return nil, err
 		}
-		cy.closers = append(cy.closers, func() { closeSession(s) })
+		cy.add(func() { closeSession(s) })
 		opts = append(opts, lock.WithSession(s))
 	} else {
 		opts = append(opts, lock.WithSessionOptions(session.WithName("lockbench fresh"), session.WithLockDelay(0)))
@@ -93,8 +94,8 @@ func hold0(ctx context.Context, d time.Duration) error {
 }
 
 // ckHandoff sets up handoffs between two consulkit Locks on one key, each
-// with its own client and session, and adds to closers what undoes it.
-func (e *env) ckHandoff(ctx context.Context, closers *[]func() error) (*handoff, error) {
+// with its own client and session, and adds to cs what undoes it.
+func (e *env) ckHandoff(ctx context.Context, cs *closers) (*handoff, error) {
 	key := e.key("handoff/consulkit")
 	var (
 		locks [2]*lock.Lock
@@ -105,12 +106,12 @@ func (e *env) ckHandoff(ctx context.Context, closers *[]func() error) (*handoff,
 		if err != nil {
 			return nil, err
 		}
-		*closers = append(*closers, func() error { cl.tr.CloseIdleConnections(); return nil })
+		cs.add(cl.tr.CloseIdleConnections)
 		s, err := e.ckSession(ctx, cl.c, fmt.Sprintf("lockbench handoff %d", i))
 		if err != nil {
 			return nil, err
 		}
-		*closers = append(*closers, func() error { closeSession(s); return nil })
+		cs.add(func() { closeSession(s) })
 		if locks[i], err = lock.New(cl.c, key, lock.WithSession(s)); err != nil {
 			return nil, err
 		}
@@ -120,16 +121,16 @@ func (e *env) ckHandoff(ctx context.Context, closers *[]func() error) (*handoff,
 	if err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, func() error { rawCl.tr.CloseIdleConnections(); return nil })
+	cs.add(rawCl.tr.CloseIdleConnections)
 	rawKey := e.key("handoff/consulkit-raw")
 	h := &handoff{
 		n:       e.handoffs,
 		path:    "/v1/kv/" + key,
 		counter: func(i int) *counter { return cls[i].cnt },
-		raw: func(v string) error {
+		raw: pairCycle(func(v string) error {
 			_, err := rawCl.c.KV().Put(ctx, &api.KVPair{Key: rawKey, Value: []byte(v)}, nil)
 			return err
-		},
+		}),
 		lock: func(i int) error {
 			_, err := locks[i].Lock(ctx)
 			return err
@@ -139,7 +140,7 @@ func (e *env) ckHandoff(ctx context.Context, closers *[]func() error) (*handoff,
 	if _, err := locks[0].Lock(ctx); err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, func() error { return locks[h.holder].Unlock(ctx) })
+	cs.addErr(func() error { return locks[h.holder].Unlock(ctx) })
 	return h, nil
 }
 
@@ -155,7 +156,9 @@ func (e *env) ckRawCycler(ctx context.Context) (*cycler, error) {
 		_, err := cl.c.KV().Put(ctx, &api.KVPair{Key: key, Value: []byte(v)}, nil)
 		return err
 	}
-	return &cycler{cnt: cl.cnt, cycle: pairCycle(put), closers: []func(){cl.tr.CloseIdleConnections}}, nil
+	cy := &cycler{cnt: cl.cnt, cycle: pairCycle(put)}
+	cy.add(cl.tr.CloseIdleConnections)
+	return cy, nil
 }
 
 // pairCycle returns a cycle of two sequential puts.
@@ -168,26 +171,6 @@ func pairCycle(put func(string) error) func() error {
 		}
 		return put("b" + strconv.Itoa(i))
 	}
-}
-
-func writePairs(ctx context.Context, n int, gap time.Duration, put func(string) error) (sample, error) {
-	lat := make(sample, 0, n)
-	for i := range n {
-		if gap > 0 {
-			if err := pause(ctx, gap); err != nil {
-				return nil, err
-			}
-		}
-		t0 := time.Now()
-		if err := put("a" + strconv.Itoa(i)); err != nil {
-			return nil, err
-		}
-		if err := put("b" + strconv.Itoa(i)); err != nil {
-			return nil, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	return lat, nil
 }
 
 // ckHeld holds e.held locks over one shared session and measures the

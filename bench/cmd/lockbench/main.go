@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -236,10 +235,10 @@ type handoff struct {
 	counter func(i int) *counter
 	lock    func(i int) error
 	unlock  func(i int) error
-	// raw writes once to a key of its own through a third client of the
-	// same kind: two of them, after parkSettle idle, are timed between
-	// handoffs, so that the baseline shares the handoffs' conditions.
-	raw    func(v string) error
+	// raw writes twice to a key of its own through a third client of
+	// the same kind: after parkSettle idle, timed between handoffs, so
+	// that the baseline shares the handoffs' conditions.
+	raw    func() error
 	holder int
 
 	lat, rawIdle sample
@@ -304,11 +303,8 @@ func (h *handoff) step(ctx context.Context, i int) error {
 		return err
 	}
 	t0 = time.Now()
-	if err := h.raw("a" + strconv.Itoa(i)); err != nil {
-		return fmt.Errorf("raw write: %w", err)
-	}
-	if err := h.raw("b" + strconv.Itoa(i)); err != nil {
-		return fmt.Errorf("raw write: %w", err)
+	if err := h.raw(); err != nil {
+		return fmt.Errorf("raw writes: %w", err)
 	}
 	if i >= warmup {
 		h.rawIdle = append(h.rawIdle, time.Since(t0))
@@ -325,17 +321,13 @@ func (h *handoff) result() handoffResult {
 
 // measureHandoffs measures the handoffs of both clients, interleaved.
 func (e *env) measureHandoffs(ctx context.Context) (ck, of handoffResult, err error) {
-	var closers []func() error
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			err = errors.Join(err, closers[i]())
-		}
-	}()
-	ch, err := e.ckHandoff(ctx, &closers)
+	var cs closers
+	defer func() { err = errors.Join(err, cs.close()) }()
+	ch, err := e.ckHandoff(ctx, &cs)
 	if err != nil {
 		return ck, of, err
 	}
-	oh, err := e.ofHandoff(ctx, &closers)
+	oh, err := e.ofHandoff(ctx, &cs)
 	if err != nil {
 		return ck, of, err
 	}

@@ -22,13 +22,14 @@ func (e *env) ckSemCycler(ctx context.Context, hold time.Duration) (*cycler, err
 	if err != nil {
 		return nil, err
 	}
-	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
+	cy := &cycler{cnt: cl.cnt}
+	cy.add(cl.tr.CloseIdleConnections)
 	s, err := e.ckSession(ctx, cl.c, "lockbench semaphore")
 	if err != nil {
 		cy.close()
 		return nil, err
 	}
-	cy.closers = append(cy.closers, func() { closeSession(s) })
+	cy.add(func() { closeSession(s) })
 	sem, err := semaphore.New(cl.c, e.key(fmt.Sprintf("sem/consulkit-%v", hold)), semLimit, semaphore.WithSession(s))
 	if err != nil {
 		cy.close()
@@ -56,13 +57,14 @@ func (e *env) ofSemCycler(ctx context.Context, hold time.Duration) (*cycler, err
 	if err != nil {
 		return nil, err
 	}
-	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
+	cy := &cycler{cnt: cl.cnt}
+	cy.add(cl.tr.CloseIdleConnections)
 	id, stop, err := e.ofSession(cl.c, "lockbench semaphore")
 	if err != nil {
 		cy.close()
 		return nil, err
 	}
-	cy.closers = append(cy.closers, stop)
+	cy.add(stop)
 	sem, err := cl.c.SemaphoreOpts(&consulapi.SemaphoreOptions{Prefix: e.key(fmt.Sprintf("sem/official-%v", hold)), Limit: semLimit, Session: id})
 	if err != nil {
 		cy.close()

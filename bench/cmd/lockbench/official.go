@@ -68,7 +68,8 @@ func (e *env) ofCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 	if err != nil {
 		return nil, err
 	}
-	cy := &cycler{cnt: cl.cnt, closers: []func(){cl.tr.CloseIdleConnections}}
+	cy := &cycler{cnt: cl.cnt}
+	cy.add(cl.tr.CloseIdleConnections)
 	opts := &consulapi.LockOptions{Key: e.key(fmt.Sprintf("cycle/official-%t-%v", reuse, hold)), SessionName: "lockbench fresh"}
 	if reuse {
 		id, stop, err := e.ofSession(cl.c, "lockbench reused")
@@ -76,7 +77,7 @@ func (e *env) ofCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 			cy.close()
 			return nil, err
 		}
-		cy.closers = append(cy.closers, stop)
+		cy.add(stop)
 		opts.Session = id
 	}
 	l, err := cl.c.LockOpts(opts)
@@ -104,8 +105,8 @@ func (e *env) ofCycler(ctx context.Context, reuse bool, hold time.Duration) (*cy
 }
 
 // ofHandoff sets up handoffs between two official Locks on one key, each
-// with its own client and session, and adds to closers what undoes it.
-func (e *env) ofHandoff(ctx context.Context, closers *[]func() error) (*handoff, error) {
+// with its own client and session, and adds to cs what undoes it.
+func (e *env) ofHandoff(ctx context.Context, cs *closers) (*handoff, error) {
 	key := e.key("handoff/official")
 	var (
 		locks [2]*consulapi.Lock
@@ -116,12 +117,12 @@ func (e *env) ofHandoff(ctx context.Context, closers *[]func() error) (*handoff,
 		if err != nil {
 			return nil, err
 		}
-		*closers = append(*closers, func() error { cl.tr.CloseIdleConnections(); return nil })
+		cs.add(cl.tr.CloseIdleConnections)
 		id, stop, err := e.ofSession(cl.c, fmt.Sprintf("lockbench handoff %d", i))
 		if err != nil {
 			return nil, err
 		}
-		*closers = append(*closers, func() error { stop(); return nil })
+		cs.add(stop)
 		if locks[i], err = cl.c.LockOpts(&consulapi.LockOptions{Key: key, Session: id}); err != nil {
 			return nil, err
 		}
@@ -138,23 +139,23 @@ func (e *env) ofHandoff(ctx context.Context, closers *[]func() error) (*handoff,
 	if err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, func() error { rawCl.tr.CloseIdleConnections(); return nil })
+	cs.add(rawCl.tr.CloseIdleConnections)
 	rawKey := e.key("handoff/official-raw")
 	h := &handoff{
 		n:       e.handoffs,
 		path:    "/v1/kv/" + key,
 		counter: func(i int) *counter { return cls[i].cnt },
-		raw: func(v string) error {
+		raw: pairCycle(func(v string) error {
 			_, err := rawCl.c.KV().Put(&consulapi.KVPair{Key: rawKey, Value: []byte(v)}, (&consulapi.WriteOptions{}).WithContext(ctx))
 			return err
-		},
+		}),
 		lock:   lockFn,
 		unlock: func(i int) error { return locks[i].Unlock() },
 	}
 	if err := lockFn(0); err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, func() error { return locks[h.holder].Unlock() })
+	cs.addErr(func() error { return locks[h.holder].Unlock() })
 	return h, nil
 }
 
@@ -170,7 +171,9 @@ func (e *env) ofRawCycler(ctx context.Context) (*cycler, error) {
 		_, err := cl.c.KV().Put(&consulapi.KVPair{Key: key, Value: []byte(v)}, (&consulapi.WriteOptions{}).WithContext(ctx))
 		return err
 	}
-	return &cycler{cnt: cl.cnt, cycle: pairCycle(put), closers: []func(){cl.tr.CloseIdleConnections}}, nil
+	cy := &cycler{cnt: cl.cnt, cycle: pairCycle(put)}
+	cy.add(cl.tr.CloseIdleConnections)
+	return cy, nil
 }
 
 // ofHeld holds e.held official locks that share one session through

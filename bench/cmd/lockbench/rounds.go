@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 )
@@ -10,18 +11,27 @@ import (
 // next kind takes over, when several kinds are measured together.
 const roundLen = 10
 
+// closers undo a setup.
+type closers []func() error
+
+func (cs *closers) add(f func())          { *cs = append(*cs, func() error { f(); return nil }) }
+func (cs *closers) addErr(f func() error) { *cs = append(*cs, f) }
+
+// close runs the closers, the last added first, and joins their errors.
+func (cs closers) close() error {
+	var err error
+	for i := len(cs) - 1; i >= 0; i-- {
+		err = errors.Join(err, cs[i]())
+	}
+	return err
+}
+
 // cycler is one kind of cycle, set up and ready to run: a lock+unlock of
 // one client, say. cnt counts its client's requests.
 type cycler struct {
-	cnt     *counter
-	cycle   func() error
-	closers []func() // run in reverse order by close
-}
-
-func (c *cycler) close() {
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i]()
-	}
+	closers
+	cnt   *counter
+	cycle func() error
 }
 
 // measure sets up the cyclers that mk make, runs n cycles of each,
@@ -30,7 +40,7 @@ func measure(ctx context.Context, n int, mk ...func() (*cycler, error)) (_ []cyc
 	cs := make([]*cycler, 0, len(mk))
 	defer func() {
 		for _, c := range cs {
-			c.close()
+			err = errors.Join(err, c.close())
 		}
 	}()
 	for _, f := range mk {
