@@ -462,11 +462,14 @@ func unprintable(s string) string {
 // segment that Consul's HTTP server cleans away: an empty one before the
 // last (a trailing slash is kept), or "." or "..".
 func rewritten(p string) bool {
-	segs := strings.Split(p, "/")
-	for i, seg := range segs {
-		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+	for {
+		seg, rest, more := strings.Cut(p, "/")
+		if seg == "." || seg == ".." || seg == "" && more {
 			return true
 		}
+		if !more {
+			return false
+		}
+		p = rest
 	}
-	return false
 }

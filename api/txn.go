@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -189,9 +190,11 @@ func validateTxn(ops TxnOps) error {
 		return &ValidationError{Field: "ops", Reason: fmt.Sprintf("%d operations, more than %d", len(ops), MaxTxnOps)}
 	}
 	for i, op := range ops {
-		field := fmt.Sprintf("ops[%d]", i)
+		// field names what is wrong; built only when something is, so
+		// that valid input costs no formatting.
+		field := func(sub string) string { return "ops[" + strconv.Itoa(i) + "]" + sub }
 		if op == nil {
-			return &ValidationError{Field: field, Reason: "nil"}
+			return &ValidationError{Field: field(""), Reason: "nil"}
 		}
 		n := 0
 		for _, set := range []bool{op.KV != nil, op.Node != nil, op.Service != nil, op.Check != nil, op.Session != nil} {
@@ -200,11 +203,11 @@ func validateTxn(ops TxnOps) error {
 			}
 		}
 		if n != 1 {
-			return &ValidationError{Field: field, Reason: "exactly one of KV, Node, Service, Check, Session must be set"}
+			return &ValidationError{Field: field(""), Reason: "exactly one of KV, Node, Service, Check, Session must be set"}
 		}
 		if kv := op.KV; kv != nil {
 			if kv.Verb == "" {
-				return &ValidationError{Field: field + ".KV.Verb", Reason: "empty"}
+				return &ValidationError{Field: field(".KV.Verb"), Reason: "empty"}
 			}
 			var err error
 			switch kv.Verb {
@@ -226,14 +229,14 @@ func validateTxn(ops TxnOps) error {
 			}
 			if err != nil {
 				ve := err.(*ValidationError)
-				return &ValidationError{Field: field + ".KV." + ve.Field, Reason: ve.Reason}
+				return &ValidationError{Field: field(".KV." + ve.Field), Reason: ve.Reason}
 			}
 			if (kv.Verb == KVLock || kv.Verb == KVUnlock || kv.Verb == KVCheckSession) && kv.Session == "" {
-				return &ValidationError{Field: field + ".KV.Session", Reason: "empty for verb " + kv.Verb}
+				return &ValidationError{Field: field(".KV.Session"), Reason: "empty for verb " + kv.Verb}
 			}
 		}
 		if op.Session != nil {
-			return &ValidationError{Field: field + ".Session", Reason: "Consul's HTTP API does not accept session operations in a transaction; use Session().Destroy"}
+			return &ValidationError{Field: field(".Session"), Reason: "Consul's HTTP API does not accept session operations in a transaction; use Session().Destroy"}
 		}
 		// Catalog operations act on one node, which must be named.
 		var verb, node, what string
@@ -248,10 +251,10 @@ func validateTxn(ops TxnOps) error {
 			continue
 		}
 		if verb == "" {
-			return &ValidationError{Field: field + "." + strings.SplitN(what, ".", 2)[0] + ".Verb", Reason: "empty"}
+			return &ValidationError{Field: field("." + strings.SplitN(what, ".", 2)[0] + ".Verb"), Reason: "empty"}
 		}
 		if strings.TrimSpace(node) == "" {
-			return &ValidationError{Field: field + "." + what, Reason: "empty"}
+			return &ValidationError{Field: field("." + what), Reason: "empty"}
 		}
 	}
 	return nil
