@@ -165,7 +165,13 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 		if rerr != nil && ctx.Err() != nil {
 			return nil, meta, ctx.Err()
 		}
-		if rerr != nil || json.Unmarshal(b, &out) != nil {
+		if rerr != nil {
+			// Rolled back, for a reason cut off with the connection: a
+			// transport fault, retryable, not a refusal the caller would
+			// take as final.
+			return nil, meta, &transportError{err: fmt.Errorf("consul: reading the answer of %s %s (409): %w", r.method, r.path, rerr)}
+		}
+		if json.Unmarshal(b, &out) != nil {
 			if len(b) > maxErrorBody {
 				b = b[:maxErrorBody]
 			}

@@ -2,6 +2,8 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -222,4 +224,32 @@ func TestTxnInvalid(t *testing.T) {
 	_, _, err = c.Txn().Do(t.Context(), many[:MaxTxnOps], nil)
 	require.NoError(t, err)
 	assert.Equal(t, MaxTxnOps, strings.Count(string(f.last(t).Body), `"Verb"`))
+}
+
+// TestTxnRefusalCutShort: a 409 whose body is cut off by the connection
+// is a transport fault, retryable like any other, not a refusal of
+// unknown cause (which a caller would take as permanent).
+func TestTxnRefusalCutShort(t *testing.T) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"Errors":`)
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = buf.Flush()
+			_ = conn.Close()
+		}
+	})
+	_, _, err := c.Txn().Do(t.Context(), TxnOps{{KV: &KVTxnOp{Verb: KVGet, Key: "a"}}}, nil)
+	require.Error(t, err)
+	var se *StatusError
+	assert.False(t, errors.As(err, &se), "%v", err)
+	assert.True(t, IsRetryable(err), "%v", err)
+
+	// A 409 read whole that is not Consul's JSON stays a StatusError.
+	c, _ = newFake(t, fakeReply{Status: http.StatusConflict, Body: "not json"})
+	_, _, err = c.Txn().Do(t.Context(), TxnOps{{KV: &KVTxnOp{Verb: KVGet, Key: "a"}}}, nil)
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusConflict, se.Code)
+	assert.Equal(t, "not json", se.Body)
 }

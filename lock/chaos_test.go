@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
@@ -51,4 +57,70 @@ func TestMutualExclusionUnderFaults(t *testing.T) {
 	}
 	assert.ErrorIs(t, errors.Join(res.Losses...), lock.ErrLost)
 	assert.GreaterOrEqual(t, res.Acquisitions, 10)
+}
+
+// cutRefusal cuts off, with a connection reset, the body of the first
+// refused transaction (409) once armed: the answer's status arrived, the
+// reason did not.
+type cutRefusal struct {
+	base  http.RoundTripper
+	armed atomic.Bool
+	cut   atomic.Bool
+}
+
+func (c *cutRefusal) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusConflict && c.armed.CompareAndSwap(true, false) {
+		resp.Body = resetBody{resp.Body}
+		c.cut.Store(true)
+	}
+	return resp, err
+}
+
+type resetBody struct{ io.ReadCloser }
+
+func (resetBody) Read([]byte) (int, error) { return 0, syscall.ECONNRESET }
+
+// TestRefusalCutShortIsTransient: a refused acquisition whose answer is
+// cut off is a transient fault: Lock goes on waiting for the holder, and
+// gets the key when it is released.
+func TestRefusalCutShortIsTransient(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	k := key(t)
+	tr := &cutRefusal{base: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
+	cfg := a.Config()
+	cfg.Transport = tr
+	wc, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	l, err := lock.New(wc, k, lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(ctx)) // the Lock now knows the key's index
+
+	other := integration.NewSession(t, c, session.WithLockDelay(0))
+	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: other.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	// Its first attempt is refused (the key changed), and that answer is
+	// cut off.
+	tr.armed.Store(true)
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = l.Lock(wctx)
+	require.True(t, tr.cut.Load(), "no refusal was cut off")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock ended on a transient fault instead of waiting")
+
+	ok, _, err = c.KV().Release(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: other.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(ctx))
 }
