@@ -35,6 +35,7 @@ type acquirer struct {
 
 	waitIndex   uint64        // index for the next blocking read
 	holder      string        // the session last seen holding the key
+	holderLock  uint64        // the key's LockIndex when holder was seen holding it
 	holderDelay time.Duration // its lock delay, if known
 	freedAt     time.Time     // when the key was seen free after holder held it
 	delayTries  int
@@ -185,9 +186,15 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			if a.try {
 				return Token{}, ErrLocked
 			}
-			a.noteHolder(ctx, pair.Session)
+			a.noteHolder(ctx, pair.Session, pair.LockIndex)
 			haveState = false // block until the key changes
 		default:
+			if a.holder != "" && pair.LockIndex != a.holderLock {
+				// Another session held the key after the one seen (a
+				// blocking read shows only the latest state): a lock-delay
+				// now in force is that one's, which is unknown.
+				a.holder, a.holderDelay, a.freedAt = "", -1, time.Time{}
+			}
 			a.absent, a.guard, haveState = false, pair.ModifyIndex, true
 			a.noteFree()
 		}
@@ -275,10 +282,11 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 // noteHolder records the session holding the key and, once per holder,
 // reads its lock delay, which says how long a refusal may last after the
 // holder's session is invalidated.
-func (a *acquirer) noteHolder(ctx context.Context, holder string) {
+func (a *acquirer) noteHolder(ctx context.Context, holder string, lockIndex uint64) {
 	// Seen held again: a "freed at" from before this hold says nothing
 	// about when a lock-delay that follows it began.
 	a.freedAt = time.Time{}
+	a.holderLock = lockIndex
 	if holder == a.holder {
 		return
 	}

@@ -83,9 +83,10 @@
 //     was still held. Waiting is blocking queries, never polling; after a
 //     refusal caused by a lock-delay, the next attempt waits until that
 //     delay is estimated to end (from when this Lock saw the key freed,
-//     plus up to 100ms); a Lock that never saw the holder, and so cannot
-//     tell when the delay began, tries again at growing pauses of up to a
-//     second.
+//     plus up to 100ms); a Lock that never saw the holder whose delay it
+//     is (another session may have held the key between two of its reads),
+//     and so cannot tell how long it lasts, tries again at growing pauses of
+//     up to a second.
 //
 // # Limits: a lease is not a fence
 //

@@ -393,6 +393,89 @@ func TestLockDelayIsWaitedOutPrecisely(t *testing.T) {
 	}
 }
 
+// TestLockDelayOfAHolderNotSeen: the waiter saw a holder with a long
+// lock-delay and parked; before its blocking read was answered, that
+// holder released the key (no delay), and another session with a short
+// delay took it and lost it. The read shows only a free key. The waiter
+// must not wait out the first holder's delay, which is not in force: it
+// gets the key within the second one's delay plus a second.
+func TestLockDelayOfAHolderNotSeen(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	k := key(t)
+	const shortDelay = 2 * time.Second
+
+	first := integration.NewSession(t, c, session.WithLockDelay(30*time.Second))
+	ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: first.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	// The waiter's blocking reads wait at the gate until it opens.
+	wc, ht := a.HookedClient(t)
+	parked := make(chan struct{})
+	gate := make(chan struct{})
+	var once sync.Once
+	ht.Set(func(r *http.Request) error {
+		if !integration.IsBlocking(r) {
+			return nil
+		}
+		once.Do(func() { close(parked) })
+		select {
+		case <-gate:
+			return nil
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	})
+	waiter, err := lock.New(wc, k, lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
+	require.NoError(t, err)
+	got := make(chan time.Time, 1)
+	t.Cleanup(func() {
+		for range got { // the Lock ends with the test's context
+		}
+	})
+	go func() {
+		defer close(got)
+		if _, err := waiter.Lock(ctx); err != nil {
+			t.Logf("waiter: %v", err)
+			return
+		}
+		got <- time.Now()
+	}()
+	select {
+	case <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not park on the key")
+	}
+
+	ok, _, err = c.KV().Release(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: first.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	second, err := session.New(ctx, c, session.WithLockDelay(shortDelay))
+	require.NoError(t, err)
+	ok, _, err = c.KV().Acquire(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: second.ID()}, nil)
+	require.NoError(t, err)
+	require.True(t, ok)
+	sent := time.Now()
+	_, err = c.Session().Destroy(ctx, second.ID(), nil)
+	require.NoError(t, err)
+	answered := time.Now()
+	_ = second.Close(ctx) // already destroyed: stops its renew loop
+	close(gate)
+
+	select {
+	case at, ok := <-got:
+		require.True(t, ok, "the waiter failed")
+		t.Logf("acquired %s after the destroy was sent", at.Sub(sent))
+		assert.GreaterOrEqual(t, at.Sub(sent), shortDelay)
+		require.NoError(t, waiter.Unlock(ctx))
+	case <-time.After(time.Until(answered.Add(shortDelay + time.Second))):
+		t.Fatalf("no lock %s after the destroy: the waiter waits out a lock-delay not in force", shortDelay+time.Second)
+	}
+}
+
 func TestLockSurvivesShortFaultsAndIsLostAfterLongOnes(t *testing.T) {
 	t.Parallel()
 	a := integration.Shared(t)
