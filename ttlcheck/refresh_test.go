@@ -56,3 +56,57 @@ func TestRefreshDoesNotHoldRetriesPastTheTTL(t *testing.T) {
 	assert.Less(t, next.Sub(last), chk.TTL, "the check lapsed although the agent answered 700ms before the TTL ended")
 	require.ErrorIs(t, stop(), context.Canceled)
 }
+
+// TestRefreshProbeCountsForTheNextBeat: when the beat that waited out an
+// outage is accepted while its refresh probe still runs (within its
+// deadline), that probe is the next cycle's, not a hung one. The setup is
+// the one above (a probe timeout above half the interval, so that the
+// next cycle's probe would start before the refresh probe's deadline): a
+// probe that always answers Passing in time must never be reported
+// Critical.
+func TestRefreshProbeCountsForTheNextBeat(t *testing.T) {
+	t.Parallel()
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 5 * time.Second
+	var slow atomic.Bool
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if slow.Load() {
+			select {
+			case <-time.After(1600 * time.Millisecond): // within its deadline
+			case <-ctx.Done():
+				return ttlcheck.Critical, "the probe's context ended"
+			}
+		}
+		return ttlcheck.Passing, "ok"
+	}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
+		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(1800*time.Millisecond))
+	require.NoError(t, err)
+	stop, down := runThenCutOff(t, f, hb)
+	last := f.check(chk.ID).updates[len(f.check(chk.ID).updates)-1]
+	slow.Store(true)
+	// As above: the agent answers again 700ms before the check would
+	// lapse, while the refresh probe runs.
+	time.Sleep(time.Until(last.Add(4300 * time.Millisecond)))
+	down.Store(false)
+	f.waitCheck(t, chk.ID, 12*time.Second, "four updates after the outage", func(c *fakeCheck) bool {
+		n := 0
+		for _, u := range c.updates {
+			if u.After(last) {
+				n++
+			}
+		}
+		return n >= 4
+	})
+	require.ErrorIs(t, stop(), context.Canceled)
+	for _, r := range f.requests("/v1/agent/check/update/") {
+		st, _ := r.Body["Status"].(string)
+		if !r.At.After(last) || st == "" {
+			continue
+		}
+		out, _ := r.Body["Output"].(string)
+		t.Logf("%s after the last beat before the outage: %s %q", r.At.Sub(last).Round(time.Millisecond), st, out)
+		assert.Equal(t, "passing", st, "a probe that always answered Passing in time was reported %s: %q", st, out)
+	}
+}

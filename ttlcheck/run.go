@@ -106,6 +106,8 @@ type runner struct {
 	gotResult  bool      // this cycle's probe result arrived
 	inflight   bool      // a probe goroutine has not reported yet
 	probeStart time.Time // when the in-flight probe started
+	probeEnd   time.Time // the in-flight probe's deadline
+	probeFor   uint64    // the cycle whose status the in-flight probe's result is
 	probeGen   uint64    // the explicit generation when this cycle's probe started (or was skipped)
 
 	// Beat state.
@@ -124,7 +126,6 @@ type runner struct {
 }
 
 type probeResult struct {
-	cycle  uint64
 	setGen uint64 // the explicit generation when the probe started
 	status Status
 	note   string
@@ -207,7 +208,8 @@ func (r *runner) loop(ctx context.Context) error {
 			}
 		case res := <-r.results:
 			r.inflight = false
-			if res.cycle != r.cycle || r.gotResult {
+			// Only one probe runs at a time: this is the in-flight one.
+			if r.probeFor != r.cycle || r.gotResult {
 				h.log.Debug("ttlcheck: late probe result discarded", "check", h.check.ID, "status", string(res.status))
 				continue
 			}
@@ -267,14 +269,15 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	}
 	r.inflight = true
 	r.probeStart = now
+	r.probeFor = r.cycle
 	deadline := r.due
 	if deadline.Sub(now) < r.h.probeTimeout/2 {
 		// Started late (the loop was busy sending): give it a fair chance.
 		deadline = now.Add(r.h.probeTimeout / 2)
 		r.due = deadline
 	}
+	r.probeEnd = deadline
 	pctx, cancel := context.WithDeadline(ctx, deadline)
-	cycle := r.cycle
 	h := r.h
 	setGen := r.probeGen
 	r.wg.Add(1)
@@ -297,7 +300,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 				}
 				s, note = Critical, reason
 			}
-			r.results <- probeResult{cycle: cycle, setGen: setGen, status: s, note: note}
+			r.results <- probeResult{setGen: setGen, status: s, note: note}
 		}()
 		s, note = h.callProbe(pctx)
 		returned = true
@@ -380,7 +383,14 @@ func (r *runner) send(ctx context.Context) error {
 			r.due = start.Add(h.interval)
 			r.cycle++
 			r.probed, r.hung, r.gotResult = false, false, false
-			r.refreshing = false // a refresh probe's result is now late
+			r.refreshing = false
+			if r.inflight && time.Now().Before(r.probeEnd) {
+				// A refresh probe, started less than a probe timeout ago
+				// and still within its deadline, which comes before this
+				// beat's: its result is this cycle's status. Starting
+				// another would find it in flight and take it for hung.
+				r.probed, r.probeFor = true, r.cycle
+			}
 		}
 		return nil
 	}
