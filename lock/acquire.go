@@ -267,11 +267,15 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		}
 		return Token{}, changed, nil // the check failed: the key changed
 	}
-	a.uncertain = false
 	// The read is always the last result.
 	if len(resp.Results) == 0 || resp.Results[len(resp.Results)-1].KV == nil {
+		// Consul answered 200, so the key is locked, but the answer (a
+		// broken proxy's?) lacks it: fail, and leave cleanup to release
+		// it (uncertain).
+		a.uncertain = true
 		return Token{}, 0, errors.New("lock: transaction answered without the key")
 	}
+	a.uncertain = false
 	kv := resp.Results[len(resp.Results)-1].KV
 	if kv.Session != sid {
 		return Token{}, changed, nil

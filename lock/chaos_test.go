@@ -124,3 +124,57 @@ func TestRefusalCutShortIsTransient(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Unlock(ctx))
 }
+
+// emptyAnswer replaces, once armed, the answer of the first transaction
+// that succeeds with an empty body, as a broken proxy might.
+type emptyAnswer struct {
+	base  http.RoundTripper
+	armed atomic.Bool
+}
+
+func (e *emptyAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := e.base.RoundTrip(r)
+	if err == nil && r.URL.Path == "/v1/txn" && resp.StatusCode == http.StatusOK && e.armed.CompareAndSwap(true, false) {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		resp.Body, resp.ContentLength = http.NoBody, 0
+	}
+	return resp, err
+}
+
+// TestBrokenAnswerLeavesNothingHeld: an acquisition that Consul applied
+// but whose answer lacks the key fails, and does not leave the key held
+// by the session.
+func TestBrokenAnswerLeavesNothingHeld(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	c := a.Client(t)
+	ctx := t.Context()
+	k := key(t)
+	tr := &emptyAnswer{base: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
+	cfg := a.Config()
+	cfg.Transport = tr
+	wc, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	// The key exists free, so that the first transaction is the lock.
+	_, err = c.KV().Put(ctx, &api.KVPair{Key: k, Flags: lock.Flag}, nil)
+	require.NoError(t, err)
+
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(wc, k, lock.WithSession(s))
+	require.NoError(t, err)
+	tr.armed.Store(true)
+	_, err = l.Lock(ctx)
+	require.Error(t, err)
+	assert.False(t, tr.armed.Load(), "no answer was emptied")
+	pair, _, err := c.KV().Get(ctx, k, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Empty(t, pair.Session, "the failed Lock left the key held")
+
+	// The Lock can lock again.
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(ctx))
+}

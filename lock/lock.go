@@ -292,6 +292,12 @@ func (l *Lock) acquireWith(ctx context.Context, lease *holder.Lease, try bool) (
 		if ctx.Err() == nil && sess.Err() != nil {
 			return Token{}, fmt.Errorf("lock: session: %w", sess.Err())
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// ctx and the session ended together: actx's Canceled may
+			// have come first, but ctx's own error (a deadline) is the
+			// one to report.
+			return Token{}, ctx.Err()
+		}
 		return Token{}, err
 	}
 	return tok, nil

@@ -286,10 +286,14 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 		}
 		return view{}, 0, fmt.Errorf("semaphore: acquire: %w", err)
 	}
-	a.uncertain = false
 	if len(resp.Results) < 2 || resp.Results[0].KV == nil || resp.Results[1].KV == nil {
+		// Consul answered 200, so the slot is taken, but the answer (a
+		// broken proxy's?) lacks the keys: fail, and leave cleanup to
+		// release the slot (uncertain).
+		a.uncertain = true
 		return view{}, 0, errors.New("semaphore: transaction answered without its keys")
 	}
+	a.uncertain = false
 	lk, ck := resp.Results[0].KV, resp.Results[1].KV
 	nv := view{
 		lockPair:   &api.KVPair{Key: lk.Key, Flags: Flag, ModifyIndex: lk.ModifyIndex, Value: enc},
