@@ -194,6 +194,10 @@ type term struct {
 	// reported: a Resign has reported this term's loss (guarded by the
 	// Election's mu), so that it is not kept as e.lost to report again.
 	reported bool
+	// why is how the term ended, as OnDeposed is told; written before
+	// deposed is closed. It differs from the leading context's cause
+	// when a loss raced a Resign, which ends that context first.
+	why error
 
 	mu       sync.Mutex
 	proclaim []byte // the value of the last Proclaim, nil if none
@@ -352,7 +356,8 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	} else {
 		why = fmt.Errorf("%w: %w", ErrDeposed, cause)
 	}
-	t.cancel(why) // first: the leading context ends at once
+	t.cancel(why) // first: the leading context ends at once (unless Resign ended it)
+	t.why = why
 	if e.cfg.logger != nil && why != ErrResigned {
 		e.cfg.logger.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
 	}
@@ -473,6 +478,11 @@ func (e *Election) Resign(ctx context.Context) error {
 		}
 		return err
 	}
+	// The leading context ends before the release is sent: what it
+	// guards stops before another candidate can be elected. (The term's
+	// goroutine ends it too, but only once it has seen the lock's
+	// context end, which may be after the release has left.)
+	t.cancel(ErrResigned)
 	err := t.lk.Unlock(ctx)
 	// Unlock has cancelled the lock's context, whatever it returned: wait
 	// for the term to end (OnDeposed to return), within ctx.
@@ -496,9 +506,13 @@ func (e *Election) Resign(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrDeposed, err)
 	case errors.Is(err, lock.ErrNotHeld):
 		// Either another Resign got there first, or the term was lost
-		// just before: the term's end says which.
-		if cause := context.Cause(t.ctx); errors.Is(cause, ErrDeposed) {
-			return cause
+		// just before: how the term ended says which.
+		select {
+		case <-t.deposed:
+			if errors.Is(t.why, ErrDeposed) {
+				return t.why
+			}
+		default:
 		}
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	default:

@@ -1244,3 +1244,33 @@ func TestResignAfterUnconfirmedLossReportsTheLoss(t *testing.T) {
 	assert.ErrorIs(t, err, election.ErrNotLeader)
 	assert.NotErrorIs(t, err, election.ErrDeposed, "the loss was reported twice")
 }
+
+// TestResignEndsLeadingBeforeRelease: the leading context has ended by
+// the time the release leaves, so that what it guards stops before
+// another candidate can be elected.
+func TestResignEndsLeadingBeforeRelease(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	s := integration.NewSession(t, a.Client(t), session.WithLockDelay(0))
+	e, err := election.New(c, electionKey(t), election.WithSession(s))
+	require.NoError(t, err)
+	for range 20 {
+		leading, err := e.Campaign(t.Context(), nil)
+		require.NoError(t, err)
+		var released, live atomic.Int32
+		ht.Set(func(r *http.Request) error {
+			if r.URL.Path == "/v1/txn" && strings.Contains(string(integration.Body(r)), `"unlock"`) {
+				released.Add(1)
+				if leading.Err() == nil {
+					live.Add(1)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, e.Resign(t.Context()))
+		ht.Set(nil)
+		require.Equal(t, int32(1), released.Load())
+		require.Zero(t, live.Load(), "the release was sent while the leading context was live")
+		assert.ErrorIs(t, context.Cause(leading), election.ErrResigned)
+	}
+}
