@@ -396,8 +396,9 @@ func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Cont
 // ErrReleased, so that the slot is never taken by another process while
 // this one's held context is live, then sends one transaction that checks
 // that the contender key is still held by this session, removes the
-// session from the coordination key (deleting the key, by index, when no
-// live holder is left) and deletes the contender key. It then waits for
+// session from the coordination key (by CAS; the last holder leaves the
+// key with no holders: it is never deleted, see the package doc) and
+// deletes the contender key. It then waits for
 // the watcher to end, and destroys the session the Semaphore created for
 // itself.
 //
