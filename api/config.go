@@ -110,7 +110,8 @@ const (
 
 // ConfigFromEnv returns DefaultConfig overridden by the CONSUL_* environment
 // variables that the consul CLI reads, with the CLI's precedence:
-// CONSUL_HTTP_TOKEN_FILE wins over CONSUL_HTTP_TOKEN, and CONSUL_HTTP_SSL=true
+// CONSUL_HTTP_TOKEN_FILE wins over CONSUL_HTTP_TOKEN when the file holds a
+// token (a blank one is passed over), and CONSUL_HTTP_SSL=true
 // keeps HTTPS even when CONSUL_HTTP_ADDR starts with http://. A variable with
 // a malformed value (CONSUL_HTTP_SSL=maybe) is an error naming it.
 func ConfigFromEnv() (Config, error) {
@@ -123,11 +124,16 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	if v := get(EnvHTTPAddr); v != "" {
 		cfg.Address = v
 	}
-	// As in the consul CLI, a token file wins over a token: Config's own rule
-	// is the other way round, so the token is left out when a file is named.
+	// As in the consul CLI, a token file wins over a token when it holds
+	// one: Config's own rule is the other way round, so the token is left
+	// out when a file is named, unless the file is there but blank (a
+	// secret not written yet). A file that cannot be read stays named, for
+	// NewClient to report.
 	cfg.TokenFile = get(EnvHTTPTokenFile)
 	if cfg.TokenFile == "" {
 		cfg.Token = get(EnvHTTPToken)
+	} else if b, err := os.ReadFile(cfg.TokenFile); err == nil && strings.TrimSpace(string(b)) == "" {
+		cfg.Token, cfg.TokenFile = get(EnvHTTPToken), ""
 	}
 	if v := get(EnvHTTPAuth); v != "" {
 		user, pass, _ := strings.Cut(v, ":")
@@ -204,6 +210,11 @@ func parseAddress(addr, scheme string) (endpoint, error) {
 func (c TLSConfig) tlsClientConfig(host string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // the caller's explicit choice
 	tc.ServerName = c.Address
+	if h, _, err := net.SplitHostPort(tc.ServerName); err == nil {
+		// A name given as host:port (CONSUL_TLS_SERVER_NAME, say) is
+		// verified without its port, as by the consul CLI.
+		tc.ServerName = h
+	}
 	if tc.ServerName == "" {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			tc.ServerName = h

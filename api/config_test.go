@@ -335,6 +335,25 @@ func TestConfigFromEnvTokenFileWins(t *testing.T) {
 	assert.Equal(t, "file-token", f.last(t).Header.Get("X-Consul-Token"))
 }
 
+// TestConfigFromEnvBlankTokenFile: a token file that is there but blank
+// (a secret not written yet) does not hide CONSUL_HTTP_TOKEN, as in the
+// consul CLI.
+func TestConfigFromEnvBlankTokenFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(file, []byte(" \n"), 0o600))
+	_, f := newFake(t)
+	t.Setenv(EnvHTTPAddr, f.Server.URL)
+	t.Setenv(EnvHTTPToken, "env-token")
+	t.Setenv(EnvHTTPTokenFile, file)
+	cfg, err := ConfigFromEnv()
+	require.NoError(t, err)
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	_, err = c.query(t.Context(), "/v1/status/leader", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "env-token", f.last(t).Header.Get("X-Consul-Token"))
+}
+
 func TestConfigDefaultsSent(t *testing.T) {
 	_, f := newFake(t)
 	c := newFakeClient(t, f.Server.URL, func(c *Config) {
@@ -602,6 +621,10 @@ func TestTLS(t *testing.T) {
 		{
 			name: "server name override",
 			cfg:  Config{Address: "https://" + nameAddr, TLS: TLSConfig{Address: "consul.test", CAFile: caFile, CertFile: certFile, KeyFile: keyFile}},
+		},
+		{
+			name: "server name override with a port (dropped, as by the consul CLI)",
+			cfg:  Config{Address: "https://" + nameAddr, TLS: TLSConfig{Address: "consul.test:8501", CAFile: caFile, CertFile: certFile, KeyFile: keyFile}},
 		},
 		{
 			name:    "host name not in certificate",

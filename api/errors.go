@@ -193,6 +193,11 @@ func isTLSConfigError(err error) bool {
 		errors.As(err, &cie) || errors.As(err, &rhe) {
 		return true
 	}
+	// net/http reports a plain HTTP answer to a TLS handshake with this
+	// sentinel, not the RecordHeaderError behind it.
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		return true
+	}
 	// The server refused our certificate (or its absence): a remote TLS
 	// alert, which crypto/tls reports as a *net.OpError "remote error"
 	// around an unexported alert type (tls.AlertError only with QUIC).

@@ -164,6 +164,14 @@ func TestIsRetryableRealFailures(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, IsRetryable(err), "%v", err)
 
+	// HTTPS to a server that answers in plain HTTP: a setup error that
+	// repeating cannot fix.
+	_, plain := newFake(t)
+	c = newFakeClient(t, strings.Replace(plain.Server.URL, "http://", "https://", 1))
+	_, err = c.query(t.Context(), "/v1/x", nil, nil)
+	require.Error(t, err)
+	assert.False(t, IsRetryable(err), "%v", err)
+
 	// A body cut short: headers promise more than arrives.
 	c, _ = newFakeHandler(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", "100")

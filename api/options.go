@@ -168,6 +168,10 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		r.params.Set("peer", q.Peer)
 	}
 	if q.UseCache {
+		if cons == ConsistencyConsistent {
+			// Consul answers 400 to ?cached with ?consistent.
+			r.err = &ValidationError{Field: "QueryOptions.UseCache", Reason: "a cached read cannot be consistent (consistency " + cons.String() + ")"}
+		}
 		r.params.Set("cached", "")
 		var cc []string
 		if q.MaxAge > 0 {

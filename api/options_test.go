@@ -213,6 +213,26 @@ func TestQueryOptionsOnTheWire(t *testing.T) {
 	assert.Equal(t, "max-age=60", got.Header.Get("Cache-Control"))
 }
 
+// TestCachedConsistentRefused: Consul refuses a cached read in consistent
+// mode (400); the combination is refused before anything is sent, whether
+// the consistency comes from the request or from the client's default.
+func TestCachedConsistentRefused(t *testing.T) {
+	c, f := newFake(t)
+	_, err := c.query(t.Context(), "/v1/health/service/web", &QueryOptions{Consistency: ConsistencyConsistent, UseCache: true}, nil)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "QueryOptions.UseCache", ve.Field)
+
+	c = newFakeClient(t, f.Server.URL, func(c *Config) { c.Consistency = ConsistencyConsistent })
+	_, err = c.query(t.Context(), "/v1/health/service/web", &QueryOptions{UseCache: true}, nil)
+	require.ErrorAs(t, err, &ve)
+	assert.Empty(t, f.all())
+
+	// A request that asks for stale reads overrides the default.
+	_, err = c.query(t.Context(), "/v1/health/service/web", &QueryOptions{UseCache: true, Consistency: ConsistencyStale}, nil)
+	require.NoError(t, err)
+}
+
 func TestApplyWrite(t *testing.T) {
 	tests := []struct {
 		name   string
