@@ -497,6 +497,44 @@ func TestHangupStopsAndReleasesAndCtrlZIsIgnored(t *testing.T) {
 	assert.Empty(t, integration.SessionsNamed(t, c, "consulkit lock "+key), "a session was left behind")
 }
 
+// TestLostWithABrokenStderrStillStopsTheCommand: consulkit's stdout and
+// stderr are a pipe whose reader has gone. The warning it writes when the
+// lock is lost must not kill it (SIGPIPE) before it has stopped what the
+// command started, and it exits 1, as after any loss.
+func TestLostWithABrokenStderrStillStopsTheCommand(t *testing.T) {
+	a, c, key, dir := cliTest(t, "sigpipe")
+	bin := buildConsulkit(t, dir)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	ck := exec.Command(bin, "lock", "-http-addr", a.Addr, "-lock-delay", "0s", "-grace", "1s", key, "sh", "-c",
+		`echo "$CONSULKIT_SESSION" > "$D/session"; sleep 60 & echo $! > "$D/bg"; wait`)
+	ck.Stdout, ck.Stderr = pw, pw
+	require.NoError(t, ck.Start())
+	require.NoError(t, pw.Close())
+	require.NoError(t, pr.Close()) // nobody reads what consulkit writes
+	t.Cleanup(func() {
+		_ = ck.Process.Kill()
+		_ = ck.Wait()
+	})
+	sid := strings.TrimSpace(waitFile(t, filepath.Join(dir, "session"), 30*time.Second))
+	bg, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "bg"), time.Second)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(bg, syscall.SIGKILL) })
+
+	_, err = c.Session().Destroy(t.Context(), sid, nil)
+	require.NoError(t, err)
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- ck.Wait() }()
+	select {
+	case err := <-waitErr:
+		t.Logf("consulkit: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("consulkit did not end after the loss")
+	}
+	assert.Equal(t, 1, ck.ProcessState.ExitCode(), "exit status after a loss (%s)", ck.ProcessState)
+	assert.False(t, alive(bg), "what the command started runs on after the loss")
+}
+
 // TestCommandDiesWithConsulkit: consulkit killed with SIGKILL cannot stop
 // its command or release the lock; the command must not run on without
 // the lock, whose session outlives consulkit by up to its TTL.

@@ -31,6 +31,12 @@ func main() {
 	// SIGTERM does: the command is stopped and the hold released, rather
 	// than consulkit dying and leaving them behind.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// A write to a stdout or stderr whose reader has gone (a log collector
+	// that died, "| head") would otherwise kill consulkit with SIGPIPE,
+	// while it holds something and before it stops the command's process
+	// group: with SIGPIPE caught, the write fails and consulkit goes on.
+	// Caught, not ignored, so that the command keeps the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitStatus(err, os.Stderr))
