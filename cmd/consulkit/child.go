@@ -96,6 +96,25 @@ func (c *child) stop(grace time.Duration) {
 	<-c.done
 }
 
+// exited reports whether the child's process has exited: done is closed,
+// or the process is reaped or a zombie (done waits for its output to be
+// copied too).
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	return i >= 0 && len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
 // waitGroup waits up to d for process group pgid to have no running
 // process, and reports whether it came to that.
 func waitGroup(pgid int, d time.Duration) bool {

@@ -173,19 +173,29 @@ func (f *holdFlags) checkChecks(ctx context.Context, client *api.Client) error {
 	return nil
 }
 
+// validate checks -ttl and -lock-delay as session.New would, so that a
+// bad value is refused as bad usage before anything is sent, also when
+// -checks reads the agent's checks first.
+func (f *holdFlags) validate() error {
+	if f.ttl < api.SessionTTLMin || f.ttl > api.SessionTTLMax {
+		return &api.ValidationError{Field: "-ttl", Reason: fmt.Sprintf("%s is outside %s..%s", f.ttl, api.SessionTTLMin, api.SessionTTLMax)}
+	}
+	if f.lockDelay < 0 || f.lockDelay > api.SessionLockDelayMax {
+		return &api.ValidationError{Field: "-lock-delay", Reason: fmt.Sprintf("%s is outside 0s..%s", f.lockDelay, api.SessionLockDelayMax)}
+	}
+	return nil
+}
+
 // prepare makes what lock, sem and elect need once the command line is
-// parsed: the client, Ctrl-Z caught, the checks of -checks verified.
-func (f *holdFlags) prepare(ctx context.Context) (*api.Client, error) {
-	client, err := f.client()
-	if err != nil {
-		return nil, err
+// parsed and the lock, semaphore or election made (which validates the
+// key and the other flags without sending anything): the client, Ctrl-Z
+// caught, the checks of -checks verified.
+func (f *holdFlags) prepare(ctx context.Context, client *api.Client) error {
+	if err := f.validate(); err != nil {
+		return err
 	}
 	holdSignals()
-	if err := f.checkChecks(ctx, client); err != nil {
-		client.CloseIdleConnections()
-		return nil, err
-	}
-	return client, nil
+	return f.checkChecks(ctx, client)
 }
 
 // holder is what lock and sem hold the command under.
@@ -246,7 +256,7 @@ func lockCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	client, err := hf.prepare(ctx)
+	client, err := hf.client()
 	if err != nil {
 		return err
 	}
@@ -257,6 +267,9 @@ func lockCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		lock.WithValue([]byte(hf.value)),
 		lock.WithLogger(log))
 	if err != nil {
+		return err
+	}
+	if err := hf.prepare(ctx, client); err != nil {
 		return err
 	}
 	return runHeld(ctx, lockHolder{l}, "lock "+key, *try, &hf, argv, log, stdout, stderr)
@@ -276,7 +289,7 @@ func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *limit < 1 {
 		return &usageError{msg: fmt.Sprintf("sem: -limit must be at least 1, not %d", *limit)}
 	}
-	client, err := hf.prepare(ctx)
+	client, err := hf.client()
 	if err != nil {
 		return err
 	}
@@ -288,6 +301,9 @@ func semCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		semaphore.WithValue([]byte(hf.value)),
 		semaphore.WithLogger(log))
 	if err != nil {
+		return err
+	}
+	if err := hf.prepare(ctx, client); err != nil {
 		return err
 	}
 	return runHeld(ctx, semHolder{s}, "slot of "+prefix, *try, &hf, argv, log, stdout, stderr)
@@ -351,16 +367,32 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client, err := hf.prepare(ctx)
+	client, err := hf.client()
 	if err != nil {
 		return err
 	}
 	defer client.CloseIdleConnections()
 	log := hf.logger(stderr)
+	e, err := election.New(client, key,
+		election.WithSessionOptions(hf.sessionOptions("consulkit elect "+key)...),
+		election.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	if err := hf.prepare(ctx, client); err != nil {
+		return err
+	}
 
 	// current is the command of the term that was running when Run
 	// returned, if any; read once Run has returned (Run waits for fn).
 	var current *child
+	// lostAfter: the command ended by itself while leading, and the
+	// leadership was lost before what it left running was stopped. Its
+	// job is done: Run is ended (runCtx) rather than left to campaign and
+	// run it again, and the loss is reported.
+	var lostAfter error
+	runCtx, endRun := context.WithCancelCause(ctx)
+	defer endRun(nil)
 	fn := func(leading context.Context) error {
 		tok, _ := lock.TokenFrom(leading)
 		log.Debug("elected; starting the command", "key", key, "token", tok.ModifyIndex)
@@ -371,11 +403,20 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		current = c
 		select {
 		case <-c.done:
+		case <-leading.Done():
+		}
+		// The command's end is reported once its output is copied (up to
+		// a second later when it left processes holding its pipes): one
+		// that has exited by now ended by itself, not deposed.
+		if c.exited() {
 			// Run resigns and returns this: the command's status, once
 			// nothing it left running runs any more.
 			c.stop(hf.grace)
+			if leading.Err() != nil && ctx.Err() == nil {
+				lostAfter = context.Cause(leading)
+				endRun(lostAfter)
+			}
 			return c.result()
-		case <-leading.Done():
 		}
 		if ctx.Err() == nil {
 			log.Warn("deposed; stopping the command, then campaigning again", "key", key, "cause", context.Cause(leading))
@@ -386,9 +427,10 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	err = election.Run(ctx, client, key, []byte(hf.value), fn,
-		election.WithSessionOptions(hf.sessionOptions("consulkit elect "+key)...),
-		election.WithLogger(log))
+	err = e.Run(runCtx, []byte(hf.value), fn)
+	if lostAfter != nil {
+		return fmt.Errorf("the command ended while leading, but leadership was lost before what it left running was stopped: %w", lostAfter)
+	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Interrupted: a standby just stops; a leader has stopped its
 		// command and resigned, and reports how the command ended, unless

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/election"
 	"github.com/consulkit/consulkit/integration"
 	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/semaphore"
@@ -405,6 +406,26 @@ func TestElectEndsWithTheLeadersCommand(t *testing.T) {
 	assert.Empty(t, integration.SessionsNamed(t, c, "consulkit elect "+key), "a session was left behind")
 }
 
+// TestElectDoesNotRunAFinishedCommandAgain: the command exits 0 while
+// leading, leaving a process that ignores SIGTERM; leadership is lost
+// while that process is being stopped (-grace). The job is done: elect
+// must not campaign and run it again, and it reports the loss (exit 1).
+func TestElectDoesNotRunAFinishedCommandAgain(t *testing.T) {
+	a, c, key, dir := cliTest(t, "finished")
+	var out syncBuffer
+	done := runAsync(t, t.Context(), []string{"elect", "-http-addr", a.Addr, "-lock-delay", "0s", "-grace", "3s", key, "sh", "-c",
+		`echo "$CONSULKIT_SESSION" >> "$D/runs"; (trap '' TERM; exec sleep 30) & exit 0`}, &out)
+	sid := strings.TrimSpace(waitFile(t, filepath.Join(dir, "runs"), 30*time.Second))
+	time.Sleep(time.Second) // the command has exited; its leftover is in its grace
+	_, err := c.Session().Destroy(t.Context(), sid, nil)
+	require.NoError(t, err)
+	err = await(t, done, 30*time.Second)
+	assert.Len(t, lines(t, filepath.Join(dir, "runs")), 1, "the command, which ended while leading, ran again; output: %s", out.String())
+	require.ErrorIs(t, err, election.ErrDeposed)
+	assert.Equal(t, 1, exitStatus(err, io.Discard))
+	keyFree(t, c, key)
+}
+
 func TestBadCommandLinesSendNothing(t *testing.T) {
 	// Nothing listens on this address: a command line that got as far as
 	// Consul would fail with a connection error, not a usage error.
@@ -436,6 +457,13 @@ func TestBadCommandLinesSendNothing(t *testing.T) {
 		{"sem", "-http-addr", addr, "-limit", "2", "-ttl", "25h", "prefix", "true"},
 		{"elect", "-http-addr", addr, "-lock-delay", "-1s", "key", "true"},
 		{"heartbeat", "-http-addr", addr, "-id", "x", "-ttl", "10ms", "true"},
+		// -checks reads the agent's checks, but only once the rest is valid.
+		{"lock", "-http-addr", addr, "-checks", "app", "-ttl", "1s", "key", "true"},
+		{"lock", "-http-addr", addr, "-checks", "app", "/key", "true"},
+		{"sem", "-http-addr", addr, "-checks", "app", "-limit", "2", "-ttl", "25h", "prefix", "true"},
+		{"sem", "-http-addr", addr, "-checks", "app", "-limit", "2", "/prefix", "true"},
+		{"elect", "-http-addr", addr, "-checks", "app", "-lock-delay", "-1s", "key", "true"},
+		{"elect", "-http-addr", addr, "-checks", "app", "key//x", "true"},
 	} {
 		err := run(t.Context(), args, io.Discard, io.Discard)
 		require.Error(t, err, "%q", args)
