@@ -28,16 +28,29 @@ func TestMain(m *testing.M) {
 const envCrash = "CONSULKIT_TEST_CRASH"
 
 // crash starts an agent, says so on stdout, and panics, so that nothing
-// is cleaned up by the process itself.
+// is cleaned up by the process itself. With envCrash set to "stopped", the
+// agent is the server of a one-server cluster, stopped before the crash
+// (its data directory kept for a restart), and the line also names that
+// directory (process mode).
 func crash() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	a, err := integration.StartAgent(ctx, integration.WithName("crash"))
+	var a *integration.Agent
+	var err error
+	if os.Getenv(envCrash) == "stopped" {
+		var cl *integration.Cluster
+		if cl, err = integration.StartCluster(ctx, 1); err == nil {
+			a = cl.Servers[0]
+			err = cl.Stop(ctx, 0)
+		}
+	} else {
+		a, err = integration.StartAgent(ctx, integration.WithName("crash"))
+	}
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(3)
 	}
-	fmt.Printf("agent %s owner %d\n", a.Addr, os.Getpid())
+	fmt.Printf("agent %s owner %d dir %q\n", a.Addr, os.Getpid(), integration.DataDir(a))
 	panic("crashing on purpose, leaving the agent behind")
 }
 

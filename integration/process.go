@@ -57,7 +57,7 @@ func (b *processBackend) removeLeftovers() {
 		if json.Unmarshal(raw, &r) != nil || processAlive(r.Owner) {
 			continue
 		}
-		if isOurConsul(r.PID, r.Owner) {
+		if r.PID > 0 && isOurConsul(r.PID, r.Owner) {
 			_ = syscall.Kill(-r.PID, syscall.SIGKILL)
 			_ = syscall.Kill(r.PID, syscall.SIGKILL)
 		}
@@ -259,7 +259,6 @@ func (n *procNode) startOnce() (restart bool, err error) {
 		select {
 		case <-n.exited:
 			n.cmd = nil
-			_ = os.Remove(n.record)
 		default:
 			return false, nil
 		}
@@ -279,9 +278,26 @@ func (n *procNode) startOnce() (restart bool, err error) {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	n.cmd, n.exited = cmd, exited
 	rec, _ := json.Marshal(procRecord{Owner: os.Getpid(), PID: cmd.Process.Pid, DataDir: n.dataDir})
+	old := n.record
 	n.record = filepath.Join(n.b.stateDir, fmt.Sprintf("%d-%d.json", os.Getpid(), cmd.Process.Pid))
 	_ = os.WriteFile(n.record, rec, 0o644)
+	if old != "" && old != n.record {
+		_ = os.Remove(old) // written over by the new record
+	}
 	return restart, nil
+}
+
+// processGone updates the record once the process has exited (n.mu
+// held). A data directory kept for a restart stays recorded, without a
+// process, until remove deletes it: a run that dies in between leaves it
+// to the next run or its reaper.
+func (n *procNode) processGone() {
+	if n.dataDir == "" {
+		_ = os.Remove(n.record)
+		return
+	}
+	rec, _ := json.Marshal(procRecord{Owner: os.Getpid(), DataDir: n.dataDir})
+	_ = os.WriteFile(n.record, rec, 0o644)
 }
 
 // signalAndWait sends sig and waits for the process to exit, escalating to
@@ -310,7 +326,7 @@ func (n *procNode) signalAndWait(ctx context.Context, sig syscall.Signal) error 
 		<-n.exited
 	}
 	n.cmd = nil
-	_ = os.Remove(n.record)
+	n.processGone()
 	return nil
 }
 
@@ -373,5 +389,10 @@ func (n *procNode) remove(ctx context.Context) error {
 	if n.dataDir != "" {
 		_ = os.RemoveAll(n.dataDir)
 	}
+	n.mu.Lock()
+	if n.record != "" {
+		_ = os.Remove(n.record)
+	}
+	n.mu.Unlock()
 	return err
 }

@@ -22,20 +22,29 @@ func TestReaperRemovesWhatACrashedRunLeft(t *testing.T) {
 	if DetectMode() == ModeExternal {
 		t.Skip("external mode starts nothing that could be left behind")
 	}
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	cmd := exec.CommandContext(t.Context(), exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "CONSULKIT_TEST_CRASH=1")
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	require.True(t, errors.As(err, &ee), "the crashing run must fail: %v\n%s", err, out)
-	var addr string
-	var owner int
-	_, err = fmt.Sscanf(string(out), "agent %s owner %d", &addr, &owner)
-	require.NoError(t, err, "crashing run's output: %s", out)
+	// "stopped": a cluster server stopped before the crash, whose data
+	// directory the harness keeps for a restart, must go too.
+	for _, how := range []string{"1", "stopped"} {
+		t.Run(how, func(t *testing.T) {
+			exe, err := os.Executable()
+			require.NoError(t, err)
+			cmd := exec.CommandContext(t.Context(), exe, "-test.run=^$")
+			cmd.Env = append(os.Environ(), "CONSULKIT_TEST_CRASH="+how)
+			out, err := cmd.Output()
+			var ee *exec.ExitError
+			require.True(t, errors.As(err, &ee), "the crashing run must fail: %v\n%s", err, out)
+			var addr, dir string
+			var owner int
+			_, err = fmt.Sscanf(string(out), "agent %s owner %d dir %q", &addr, &owner, &dir)
+			require.NoError(t, err, "crashing run's output: %s", out)
 
-	require.Eventually(t, func() bool { return !hasLeftovers(t, owner) }, time.Minute, 200*time.Millisecond,
-		"what run %d started (agent %s) is still there", owner, addr)
+			require.Eventually(t, func() bool { return !hasLeftovers(t, owner) }, time.Minute, 200*time.Millisecond,
+				"what run %d started (agent %s) is still there", owner, addr)
+			if dir != "" {
+				require.NoDirExists(t, dir, "the data directory of run %d's agent is still there", owner)
+			}
+		})
+	}
 }
 
 // hasLeftovers reports whether anything the harness started for owner is
