@@ -141,3 +141,48 @@ func TestRenewHonoursItsContext(t *testing.T) {
 	assert.NoError(t, s.Err())
 	proxy.Set(integration.Pass)
 }
+
+// answerAfterCancel sends a session create to the agent whatever becomes
+// of the caller, then ends the caller's context (cancel), and gives the
+// answer back only if the request's own context is still live: a create
+// that Consul applied while its caller gave up.
+type answerAfterCancel struct {
+	base   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (a *answerAfterCancel) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/v1/session/create" {
+		return a.base.RoundTrip(r)
+	}
+	resp, err := a.base.RoundTrip(r.WithContext(context.WithoutCancel(r.Context())))
+	a.cancel()
+	if err == nil && r.Context().Err() != nil {
+		_ = resp.Body.Close()
+		return nil, r.Context().Err()
+	}
+	return resp, err
+}
+
+// TestNewGivenUpLeavesNoSession: New's ctx ends while Consul applies the
+// create. New returns ctx's error and leaves no session behind.
+func TestNewGivenUpLeavesNoSession(t *testing.T) {
+	a := integration.Shared(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	tr := &answerAfterCancel{base: http.DefaultTransport.(*http.Transport).Clone(), cancel: cancel}
+	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
+	cfg := a.Config()
+	cfg.Transport = tr
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	name := "given-up-" + t.Name()
+	_, err = session.New(ctx, c, session.WithName(name), session.WithTTL(time.Hour))
+	require.ErrorIs(t, err, context.Canceled)
+	direct := a.Client(t)
+	left := integration.SessionsNamed(t, direct, name)
+	for _, id := range left {
+		_, _ = direct.Session().Destroy(context.Background(), id, nil)
+	}
+	assert.Empty(t, left, "New gave up, yet left a session behind (it would live up to twice its TTL)")
+}

@@ -149,6 +149,9 @@ type Session struct {
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc // stops the renew goroutine
 	exited chan struct{}
+	// retimed tells the renew goroutine that a Renew changed the TTL, and
+	// with it when the next renew is due.
+	retimed chan struct{}
 
 	mu       sync.Mutex
 	ttl      time.Duration
@@ -162,10 +165,13 @@ type Session struct {
 
 // New creates a session and starts renewing it. ctx bounds the creation
 // only (which also gives up after 10 seconds without an answer, with a
-// retryable error); the session lives until Close or loss. A creation that
-// got no answer may still have been applied: that session, which nobody
-// renews or holds anything with, lapses at its TTL (Consul removes it
-// within twice the TTL).
+// retryable error); the session lives until Close or loss. When ctx ends
+// while the create is in flight, Consul may still apply it: New then
+// waits up to 5 seconds more for the answer and destroys a session it
+// made before returning ctx.Err(). A creation that got no answer at all
+// may still have been applied: that session, which nobody renews or holds
+// anything with, lapses at its TTL (Consul removes it within twice the
+// TTL).
 func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, error) {
 	if client == nil {
 		return nil, &api.ValidationError{Field: "client", Reason: "nil"}
@@ -176,15 +182,13 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 			return nil, err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sent := time.Now()
-	// Bounded like every other request of a session: on a connection
-	// that died without a reset it would hang as long as ctx allows.
-	cctx, cancel := attempt.Context(ctx)
-	id, _, err := client.Session().Create(cctx, &cfg.entry, &cfg.write)
-	err = attempt.Err(ctx, cctx, err)
-	cancel()
+	id, err := create(ctx, client, &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("session: create: %w", err)
+		return nil, err
 	}
 	s := &Session{
 		client:    client,
@@ -194,6 +198,7 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		logger:    cfg.logger,
 		exited:    make(chan struct{}),
 		closing:   make(chan struct{}),
+		retimed:   make(chan struct{}, 1),
 		claims:    map[string]struct{}{},
 		ttl:       cfg.entry.TTL,
 		deadline:  sent.Add(cfg.entry.TTL),
@@ -204,6 +209,48 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 	runCtx, s.stop = context.WithCancel(context.Background())
 	go s.renewLoop(runCtx)
 	return s, nil
+}
+
+// create creates the session. The request is bounded like every other
+// request of a session (on a connection that died without a reset it
+// would hang as long as ctx allows), and outlives ctx by up to
+// grace.Timeout: a create answered after ctx ended is destroyed, so that
+// an abandoned New leaves no session behind.
+func create(ctx context.Context, client *api.Client, cfg *config) (string, error) {
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	exited := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(exited)
+		t := time.NewTimer(grace.Timeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelBase()
+		case <-base.Done():
+		}
+	})
+	defer func() {
+		cancelBase()
+		if !stop() {
+			<-exited
+		}
+	}()
+	cctx, cancel := attempt.Context(base)
+	id, _, err := client.Session().Create(cctx, &cfg.entry, &cfg.write)
+	err = attempt.Err(base, cctx, err)
+	cancel()
+	if ctx.Err() != nil {
+		if err == nil {
+			dctx, dcancel := grace.Context(ctx)
+			_, _ = client.Session().Destroy(dctx, id, &cfg.write)
+			dcancel()
+		}
+		return "", ctx.Err()
+	}
+	if err != nil {
+		return "", fmt.Errorf("session: create: %w", err)
+	}
+	return id, nil
 }
 
 // ID returns the Consul session ID.
@@ -274,23 +321,24 @@ func (s *Session) lose(err error) {
 // renewed records a successful renew sent at sent. Renews may overlap
 // (the renew goroutine's and Renew's): the one sent last sets the
 // deadline, whenever its answer comes. A renew answered once the session
-// is lost or closed changes nothing: renewed reports false.
-func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) bool {
+// is lost or closed changes nothing: renewed reports false. retimed: the
+// answer changed the TTL.
+func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) (ok, retimed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
-		return false
+		return false, false
 	}
 	if sent.Before(s.lastSent) {
-		return true
+		return true, false
 	}
-	if entry != nil && entry.TTL > 0 {
+	if entry != nil && entry.TTL > 0 && entry.TTL != s.ttl {
 		// Consul's TTL rules: it may answer with a longer one, and a
 		// shorter one must shorten the local deadline.
-		s.ttl = entry.TTL
+		s.ttl, retimed = entry.TTL, true
 	}
 	s.lastSent, s.deadline = sent, sent.Add(s.ttl)
-	return true
+	return true, retimed
 }
 
 // Renew renews the session at once, outside its renew goroutine's
@@ -317,9 +365,18 @@ func (s *Session) Renew(ctx context.Context) error {
 	cancel()
 	switch {
 	case err == nil:
-		if !s.renewed(entry, sent) {
+		ok, retimed := s.renewed(entry, sent)
+		if !ok {
 			// Lost (expired) or closed before the answer came.
 			return s.Err()
+		}
+		if retimed {
+			// The renew goroutine's next renew was timed by the old
+			// TTL: with a shorter one it would come after the deadline.
+			select {
+			case s.retimed <- struct{}{}:
+			default:
+			}
 		}
 		return nil
 	case errors.Is(err, api.ErrNotFound):
@@ -351,13 +408,19 @@ func (s *Session) renewLoop(ctx context.Context) {
 			// Lost through Renew.
 			t.Stop()
 			return
+		case <-s.retimed:
+			// A Renew succeeded with another TTL: time the next renew
+			// from it.
+			t.Stop()
+			wait, lastErr = time.Until(s.Deadline().Add(-s.TTL()/2)), nil
+			continue
 		case <-t.C:
 		}
 		r := s.renewRound(ctx, s.Deadline())
 		err := r.err
 		switch {
 		case err == nil:
-			s.renewed(r.entry, r.sent)
+			_, _ = s.renewed(r.entry, r.sent)
 			// From the last renew sent, which may be a Renew's.
 			wait, lastErr = time.Until(s.Deadline().Add(-s.TTL()/2)), nil
 			continue

@@ -291,6 +291,44 @@ func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 	}
 }
 
+// TestShorterTTLFromRenewRetimesTheRenewLoop: a shorter TTL in the
+// answer to Renew (which lock and semaphore call) moves the deadline
+// closer; the renew goroutine must renew by it, not on the schedule of
+// the old TTL, which would come after it: a session Consul keeps alive
+// would be reported lost.
+func TestShorterTTLFromRenewRetimesTheRenewLoop(t *testing.T) {
+	t.Parallel()
+	var renews atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/session/create":
+			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000002"}`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+			renews.Add(1)
+			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000002","TTL":"5s","LockDelay":0,"Behavior":"release"}]`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+			_, _ = w.Write([]byte(`true`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.Listener.Addr().String()
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s, err := session.New(t.Context(), c, session.WithTTL(20*time.Second)) // first renew due in 10s
+	require.NoError(t, err)
+	require.NoError(t, s.Renew(t.Context()))
+	require.Equal(t, 5*time.Second, s.TTL())
+	firstDeadline := s.Deadline()
+	time.Sleep(time.Until(firstDeadline.Add(time.Second)))
+	assert.NoError(t, s.Err(), "the session was lost although Consul answers every renew")
+	assert.True(t, s.Deadline().After(firstDeadline), "no renew moved the deadline (%d renews)", renews.Load())
+	require.NoError(t, s.Close(t.Context()))
+}
+
 // holdFirst counts the requests whose path starts with a prefix, and
 // holds the first of them until it is cancelled, as on a connection that
 // died silently.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
-	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -72,7 +71,7 @@ type Lease struct {
 func (c *Config) Take(ctx context.Context, client *api.Client, keyFor func(sessionID string) string, first ...session.Option) (*Lease, error) {
 	l := &Lease{Session: c.Session}
 	if l.Session == nil {
-		s, err := newOwnSession(ctx, client, append(first, c.SessionOpts...)...)
+		s, err := session.New(ctx, client, append(first, c.SessionOpts...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -85,43 +84,6 @@ func (c *Config) Take(ctx context.Context, client *api.Client, keyFor func(sessi
 	}
 	l.unclaim = unclaim
 	return l, nil
-}
-
-// newOwnSession creates a session for one acquisition. When ctx ends while
-// the create is in flight, Consul may still apply it, and nobody would
-// destroy that session: it would linger until it lapses, up to twice its
-// TTL. So the create is given up to grace.Timeout more to be answered, and
-// a session it made is destroyed before ctx.Err() is returned.
-func newOwnSession(ctx context.Context, client *api.Client, opts ...session.Option) (*session.Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	exited := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(exited)
-		t := time.NewTimer(grace.Timeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-cctx.Done():
-		}
-	})
-	defer func() {
-		cancel()
-		if !stop() {
-			<-exited
-		}
-	}()
-	s, err := session.New(cctx, client, opts...)
-	if ctx.Err() == nil {
-		return s, err
-	}
-	if err == nil {
-		_ = s.Close(ctx) // an ended ctx still gets the destroy sent (grace)
-	}
-	return nil, ctx.Err()
 }
 
 // LostWhileWaiting reports whether an acquisition through l that failed
