@@ -448,7 +448,10 @@ func (s *Session) renewLoop(ctx context.Context) {
 		if s.logger != nil {
 			s.logger.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
 		}
-		wait = min(backoff.Spread(retryInterval, 0.3), left)
+		// Half of what is left at most: a retry due at the deadline
+		// itself would send nothing, and an outage that ends in the last
+		// second would cost the session.
+		wait = min(backoff.Spread(retryInterval, 0.3), left/2)
 	}
 }
 

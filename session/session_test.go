@@ -329,6 +329,49 @@ func TestShorterTTLFromRenewRetimesTheRenewLoop(t *testing.T) {
 	require.NoError(t, s.Close(t.Context()))
 }
 
+// TestOutageEndingJustBeforeTheDeadlineIsSurvived: renews fail until a
+// quarter of a second before the deadline, then succeed. A retry is sent
+// in that last quarter second, and the session survives: a retry timed at
+// the deadline itself sends nothing. (Retries a second apart, with jitter,
+// missed that window more often than not.)
+func TestOutageEndingJustBeforeTheDeadlineIsSurvived(t *testing.T) {
+	t.Parallel()
+	var (
+		created atomic.Int64 // create's send time, in ns
+		renews  atomic.Int64
+	)
+	const ttl = 10 * time.Second
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/session/create":
+			created.CompareAndSwap(0, time.Now().UnixNano())
+			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000003"}`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+			renews.Add(1)
+			if time.Since(time.Unix(0, created.Load())) < ttl-250*time.Millisecond {
+				http.Error(w, "rpc error: No cluster leader", http.StatusInternalServerError)
+				return
+			}
+			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000003","TTL":"10s","LockDelay":0,"Behavior":"release"}]`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+			_, _ = w.Write([]byte(`true`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.Listener.Addr().String()
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+
+	s, err := session.New(t.Context(), c, session.WithTTL(ttl))
+	require.NoError(t, err)
+	time.Sleep(time.Until(time.Unix(0, created.Load()).Add(ttl + time.Second)))
+	assert.NoError(t, s.Err(), "lost after %d renews, although Consul answered in the last quarter second", renews.Load())
+	require.NoError(t, s.Close(t.Context()))
+}
+
 // holdFirst counts the requests whose path starts with a prefix, and
 // holds the first of them until it is cancelled, as on a connection that
 // died silently.
