@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // ConsulVersion is the Consul version the harness builds and expects.
@@ -36,14 +38,22 @@ func findBinary(ctx context.Context) (string, error) {
 		}
 		return p, nil
 	}
-	if p := cachedBinary(); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
+	if p := cachedBinary(); p != "" && isWanted(ctx, p) {
+		return p, nil
 	}
 	if script := buildScript(); script != "" {
 		fmt.Fprintf(os.Stderr, "integration: building Consul %s (the first build takes several minutes)...\n", ConsulVersion)
-		out, err := exec.CommandContext(ctx, script).Output()
+		cmd := exec.CommandContext(ctx, script)
+		// The script runs go build in a subshell: when ctx ends, the
+		// whole group is killed, or the build would run on and hold the
+		// output pipe (and this call) until it is done.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.Output()
+		if err != nil && ctx.Err() != nil {
+			return "", fmt.Errorf("integration: building Consul: %w", ctx.Err())
+		}
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -57,6 +67,20 @@ func findBinary(ctx context.Context) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("integration: no Consul %s binary: set CONSUL_BINARY to one, put consul on PATH, or run scripts/build-consul.sh from a consulkit checkout", ConsulVersion)
+}
+
+// isWanted reports whether the binary at p runs and is Consul
+// ConsulVersion, as scripts/build-consul.sh checks it: a cached binary
+// that is cut short or of another version is built again.
+func isWanted(ctx context.Context, p string) bool {
+	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(vctx, p, "version").Output()
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return first == "Consul v"+ConsulVersion
 }
 
 // cachedBinary is where scripts/build-consul.sh puts the binary.

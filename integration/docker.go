@@ -229,22 +229,37 @@ func (b *dockerBackend) buildLocalImage(ctx context.Context) error {
 	return nil
 }
 
+// createTimeout bounds the creation of a network or a container, which is
+// not cancelled with the caller's context (see createNet).
+const createTimeout = 30 * time.Second
+
 // createNet creates a bridge network on a free 10.213.x.0/24 subnet.
 func (b *dockerBackend) createNet(ctx context.Context, role string) (*dockerNet, error) {
 	var last error
 	for range 20 {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("integration: creating a docker network: %w", err)
+		}
 		x := rand.IntN(256)
 		prefix := fmt.Sprintf("10.213.%d.", x)
+		// Not cancelled with ctx: the daemon may create a network whose
+		// request was cancelled, and nobody would know to remove it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 		n, err := b.pool.Client.CreateNetwork(dc.CreateNetworkOptions{
 			Name:    fmt.Sprintf("consulkit-%s-%s-%s", role, ownerPID(), randomSuffix()),
 			Driver:  "bridge",
 			IPAM:    &dc.IPAMOptions{Driver: "default", Config: []dc.IPAMConfig{{Subnet: prefix + "0/24", Gateway: prefix + "1"}}},
 			Labels:  labels(),
-			Context: ctx,
+			Context: cctx,
 		})
+		cancel()
 		if err != nil {
 			last = err
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			_ = b.pool.Client.RemoveNetwork(n.ID)
+			return nil, fmt.Errorf("integration: creating a docker network: %w", err)
 		}
 		dn := &dockerNet{id: n.ID, prefix: prefix}
 		b.mu.Lock()
@@ -287,6 +302,14 @@ func (b *dockerBackend) close(context.Context) error {
 // run creates and starts a container with a static address on ctl and,
 // when cluster is set, on cluster too.
 func (b *dockerBackend) run(ctx context.Context, name string, args []string, ctlIP string, cluster *dockerNet, clusterIP string) (*dockerNode, error) {
+	if err := ctx.Err(); err != nil {
+		b.releaseIP(ctlIP)
+		return nil, fmt.Errorf("integration: creating container: %w", err)
+	}
+	// Not cancelled with ctx, as in createNet: a container created for a
+	// cancelled request would be left behind.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
 	c, err := b.pool.Client.CreateContainer(dc.CreateContainerOptions{
 		Name: "consulkit-" + name,
 		Config: &dc.Config{
@@ -300,13 +323,17 @@ func (b *dockerBackend) run(ctx context.Context, name string, args []string, ctl
 		NetworkingConfig: &dc.NetworkingConfig{EndpointsConfig: map[string]*dc.EndpointConfig{
 			b.ctl.id: {IPAMConfig: &dc.EndpointIPAMConfig{IPv4Address: ctlIP}},
 		}},
-		Context: ctx,
+		Context: cctx,
 	})
 	if err != nil {
 		b.releaseIP(ctlIP)
 		return nil, fmt.Errorf("integration: creating container: %w", err)
 	}
 	n := &dockerNode{b: b, id: c.ID, ctlIP: ctlIP, cluster: cluster, clusterIP: clusterIP}
+	if err := ctx.Err(); err != nil {
+		_ = n.remove(ctx)
+		return nil, fmt.Errorf("integration: creating container: %w", err)
+	}
 	if cluster != nil {
 		if err := n.reconnect(ctx); err != nil {
 			_ = n.remove(ctx)

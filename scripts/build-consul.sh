@@ -45,9 +45,14 @@ if command -v flock >/dev/null 2>&1; then
     echo "$out"
     exit 0
   fi
+  # A build killed before it could clean up (SIGKILL) left its temporary
+  # file: with the lock held, nobody else is building, so any is stale.
+  rm -f "$out".tmp.*
 fi
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 (
   cd "$root/tools/consul"
   CGO_ENABLED=0 go build -trimpath -o "$tmp" .
