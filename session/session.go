@@ -437,7 +437,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 		left := time.Until(s.deadline)
 		var expired error
 		if left <= 0 {
-			expired = fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr)
+			expired = expiredErr(lastErr)
 			s.cancel(expired)
 		}
 		s.mu.Unlock()
@@ -453,6 +453,17 @@ func (s *Session) renewLoop(ctx context.Context) {
 		// second would cost the session.
 		wait = min(backoff.Spread(retryInterval, 0.3), left/2)
 	}
+}
+
+// expiredErr is the cause of a session that expired after lastErr. A
+// context error (a renew that hung until the deadline) is kept as text
+// only: a caller testing for its own context's end with errors.Is must
+// not take a lost session for it.
+func expiredErr(lastErr error) error {
+	if errors.Is(lastErr, context.DeadlineExceeded) || errors.Is(lastErr, context.Canceled) {
+		return fmt.Errorf("%w: last renew error: %v", ErrExpired, lastErr) //nolint:errorlint // see above
+	}
+	return fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr)
 }
 
 // maxHedges bounds the renews of one round waiting for an answer at once.

@@ -208,6 +208,9 @@ func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
 			}
 			lostAt := time.Now()
 			assert.ErrorIs(t, s.Err(), session.ErrExpired)
+			// Not to be taken for the end of a caller's context.
+			assert.NotErrorIs(t, s.Err(), context.DeadlineExceeded)
+			assert.NotErrorIs(t, s.Err(), context.Canceled)
 			assert.False(t, lostAt.Before(deadline), "reported lost before its deadline")
 			assert.WithinDuration(t, deadline, lostAt, 2*time.Second, "reported lost long after its deadline")
 		})
