@@ -317,41 +317,27 @@ func TestTokenFile(t *testing.T) {
 	}
 }
 
-// TestConfigFromEnvTokenFileWins checks the consul CLI's precedence end to
-// end: with both variables set, the file's token is the one sent.
-func TestConfigFromEnvTokenFileWins(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "token")
-	require.NoError(t, os.WriteFile(file, []byte("file-token\n"), 0o600))
-	_, f := newFake(t)
-	t.Setenv(EnvHTTPAddr, f.Server.URL)
-	t.Setenv(EnvHTTPToken, "env-token")
-	t.Setenv(EnvHTTPTokenFile, file)
-	cfg, err := ConfigFromEnv()
-	require.NoError(t, err)
-	c, err := NewClient(cfg)
-	require.NoError(t, err)
-	_, err = c.query(t.Context(), "/v1/status/leader", nil, nil)
-	require.NoError(t, err)
-	assert.Equal(t, "file-token", f.last(t).Header.Get("X-Consul-Token"))
-}
-
-// TestConfigFromEnvBlankTokenFile: a token file that is there but blank
-// (a secret not written yet) does not hide CONSUL_HTTP_TOKEN, as in the
-// consul CLI.
-func TestConfigFromEnvBlankTokenFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "token")
-	require.NoError(t, os.WriteFile(file, []byte(" \n"), 0o600))
-	_, f := newFake(t)
-	t.Setenv(EnvHTTPAddr, f.Server.URL)
-	t.Setenv(EnvHTTPToken, "env-token")
-	t.Setenv(EnvHTTPTokenFile, file)
-	cfg, err := ConfigFromEnv()
-	require.NoError(t, err)
-	c, err := NewClient(cfg)
-	require.NoError(t, err)
-	_, err = c.query(t.Context(), "/v1/status/leader", nil, nil)
-	require.NoError(t, err)
-	assert.Equal(t, "env-token", f.last(t).Header.Get("X-Consul-Token"))
+// TestConfigFromEnvTokenFile checks the consul CLI's precedence end to
+// end: with both variables set, the file's token is the one sent, unless
+// the file is there but blank (a secret not written yet).
+func TestConfigFromEnvTokenFile(t *testing.T) {
+	for file, want := range map[string]string{"file-token\n": "file-token", " \n": "env-token"} {
+		t.Run(want, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token")
+			require.NoError(t, os.WriteFile(path, []byte(file), 0o600))
+			_, f := newFake(t)
+			t.Setenv(EnvHTTPAddr, f.Server.URL)
+			t.Setenv(EnvHTTPToken, "env-token")
+			t.Setenv(EnvHTTPTokenFile, path)
+			cfg, err := ConfigFromEnv()
+			require.NoError(t, err)
+			c, err := NewClient(cfg)
+			require.NoError(t, err)
+			_, err = c.query(t.Context(), "/v1/status/leader", nil, nil)
+			require.NoError(t, err)
+			assert.Equal(t, want, f.last(t).Header.Get("X-Consul-Token"))
+		})
+	}
 }
 
 func TestConfigDefaultsSent(t *testing.T) {

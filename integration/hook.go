@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -17,8 +18,16 @@ import (
 // its context ends, as on a connection that died without a reset) or fail
 // it by returning an error.
 type HookTransport struct {
-	base *http.Transport
-	hook atomic.Pointer[func(*http.Request) error]
+	base   *http.Transport
+	hook   atomic.Pointer[func(*http.Request) error]
+	answer atomic.Pointer[answerHook]
+}
+
+// answerHook replaces the body of one answer (see ReplaceNextBody).
+type answerHook struct {
+	match func(*http.Request, *http.Response) bool
+	body  io.ReadCloser
+	done  atomic.Bool
 }
 
 // RoundTrip runs the hook, then sends r unless the hook failed it.
@@ -28,8 +37,33 @@ func (h *HookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return h.base.RoundTrip(r)
+	resp, err := h.base.RoundTrip(r)
+	if a := h.answer.Load(); err == nil && a != nil && a.match(r, resp) && a.done.CompareAndSwap(false, true) {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		resp.Body, resp.ContentLength = a.body, -1
+	}
+	return resp, err
 }
+
+// ReplaceNextBody makes the next answer for which match is true arrive
+// with body in place of the agent's, as a broken proxy or connection
+// would leave it: http.NoBody for an empty answer, ResetBody for one cut
+// off. The agent has answered in full: what the request asked for is
+// done. The returned function reports whether an answer was replaced.
+func (h *HookTransport) ReplaceNextBody(match func(*http.Request, *http.Response) bool, body io.ReadCloser) (replaced func() bool) {
+	a := &answerHook{match: match, body: body}
+	h.answer.Store(a)
+	return a.done.Load
+}
+
+// ResetBody is a body whose every read fails with a connection reset.
+var ResetBody io.ReadCloser = resetBody{}
+
+type resetBody struct{}
+
+func (resetBody) Read([]byte) (int, error) { return 0, syscall.ECONNRESET }
+func (resetBody) Close() error             { return nil }
 
 // Set installs f as the hook (nil: none).
 func (h *HookTransport) Set(f func(*http.Request) error) {

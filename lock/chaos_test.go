@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,28 +56,6 @@ func TestMutualExclusionUnderFaults(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Acquisitions, 10)
 }
 
-// cutRefusal cuts off, with a connection reset, the body of the first
-// refused transaction (409) once armed: the answer's status arrived, the
-// reason did not.
-type cutRefusal struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-	cut   atomic.Bool
-}
-
-func (c *cutRefusal) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := c.base.RoundTrip(r)
-	if err == nil && resp.StatusCode == http.StatusConflict && c.armed.CompareAndSwap(true, false) {
-		resp.Body = resetBody{resp.Body}
-		c.cut.Store(true)
-	}
-	return resp, err
-}
-
-type resetBody struct{ io.ReadCloser }
-
-func (resetBody) Read([]byte) (int, error) { return 0, syscall.ECONNRESET }
-
 // TestRefusalCutShortIsTransient: a refused acquisition whose answer is
 // cut off is a transient fault: Lock goes on waiting for the holder, and
 // gets the key when it is released.
@@ -90,12 +65,7 @@ func TestRefusalCutShortIsTransient(t *testing.T) {
 	c := a.Client(t)
 	ctx := t.Context()
 	k := key(t)
-	tr := &cutRefusal{base: http.DefaultTransport.(*http.Transport).Clone()}
-	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
-	cfg := a.Config()
-	cfg.Transport = tr
-	wc, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	wc, ht := a.HookedClient(t)
 
 	l, err := lock.New(wc, k, lock.WithSession(integration.NewSession(t, c, session.WithLockDelay(0))))
 	require.NoError(t, err)
@@ -110,11 +80,13 @@ func TestRefusalCutShortIsTransient(t *testing.T) {
 
 	// Its first attempt is refused (the key changed), and that answer is
 	// cut off.
-	tr.armed.Store(true)
+	cut := ht.ReplaceNextBody(func(_ *http.Request, resp *http.Response) bool {
+		return resp.StatusCode == http.StatusConflict
+	}, integration.ResetBody)
 	wctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err = l.Lock(wctx)
-	require.True(t, tr.cut.Load(), "no refusal was cut off")
+	require.True(t, cut(), "no refusal was cut off")
 	require.ErrorIs(t, err, context.DeadlineExceeded, "Lock ended on a transient fault instead of waiting")
 
 	ok, _, err = c.KV().Release(ctx, &api.KVPair{Key: k, Flags: lock.Flag, Session: other.ID()}, nil)
@@ -123,23 +95,6 @@ func TestRefusalCutShortIsTransient(t *testing.T) {
 	_, err = l.Lock(ctx)
 	require.NoError(t, err)
 	require.NoError(t, l.Unlock(ctx))
-}
-
-// emptyAnswer replaces, once armed, the answer of the first transaction
-// that succeeds with an empty body, as a broken proxy might.
-type emptyAnswer struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-}
-
-func (e *emptyAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := e.base.RoundTrip(r)
-	if err == nil && r.URL.Path == "/v1/txn" && resp.StatusCode == http.StatusOK && e.armed.CompareAndSwap(true, false) {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		resp.Body, resp.ContentLength = http.NoBody, 0
-	}
-	return resp, err
 }
 
 // TestBrokenAnswerLeavesNothingHeld: an acquisition that Consul applied
@@ -151,23 +106,20 @@ func TestBrokenAnswerLeavesNothingHeld(t *testing.T) {
 	c := a.Client(t)
 	ctx := t.Context()
 	k := key(t)
-	tr := &emptyAnswer{base: http.DefaultTransport.(*http.Transport).Clone()}
-	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
-	cfg := a.Config()
-	cfg.Transport = tr
-	wc, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	wc, ht := a.HookedClient(t)
 	// The key exists free, so that the first transaction is the lock.
-	_, err = c.KV().Put(ctx, &api.KVPair{Key: k, Flags: lock.Flag}, nil)
+	_, err := c.KV().Put(ctx, &api.KVPair{Key: k, Flags: lock.Flag}, nil)
 	require.NoError(t, err)
 
 	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(wc, k, lock.WithSession(s))
 	require.NoError(t, err)
-	tr.armed.Store(true)
+	emptied := ht.ReplaceNextBody(func(r *http.Request, resp *http.Response) bool {
+		return r.URL.Path == "/v1/txn" && resp.StatusCode == http.StatusOK
+	}, http.NoBody)
 	_, err = l.Lock(ctx)
 	require.Error(t, err)
-	assert.False(t, tr.armed.Load(), "no answer was emptied")
+	assert.True(t, emptied(), "no answer was emptied")
 	pair, _, err := c.KV().Get(ctx, k, nil)
 	require.NoError(t, err)
 	require.NotNil(t, pair)

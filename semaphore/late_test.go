@@ -235,23 +235,6 @@ func TestLateCreateAfterAcquiredAndReleased(t *testing.T) {
 	requireFreeSlot(t, prefix, 1)
 }
 
-// emptyAnswer replaces, once armed, the answer of the first transaction
-// that succeeds with an empty body, as a broken proxy might.
-type emptyAnswer struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-}
-
-func (e *emptyAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := e.base.RoundTrip(r)
-	if err == nil && r.URL.Path == "/v1/txn" && resp.StatusCode == http.StatusOK && e.armed.CompareAndSwap(true, false) {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		resp.Body, resp.ContentLength = http.NoBody, 0
-	}
-	return resp, err
-}
-
 // TestBrokenAnswerLeavesNoSlot: an acquisition that Consul applied but
 // whose answer lacks the keys fails, and leaves neither a holder nor a
 // contender key behind.
@@ -259,20 +242,17 @@ func TestBrokenAnswerLeavesNoSlot(t *testing.T) {
 	a := integration.Shared(t)
 	c := a.Client(t)
 	prefix := semPrefix(t)
-	tr := &emptyAnswer{base: http.DefaultTransport.(*http.Transport).Clone()}
-	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
-	cfg := a.Config()
-	cfg.Transport = tr
-	bc, err := api.NewClient(cfg)
-	require.NoError(t, err)
+	bc, ht := a.HookedClient(t)
 	sess := integration.NewSession(t, c)
 	s, err := semaphore.New(bc, prefix, 2, semaphore.WithSession(sess))
 	require.NoError(t, err)
 
-	tr.armed.Store(true)
+	emptied := ht.ReplaceNextBody(func(r *http.Request, resp *http.Response) bool {
+		return r.URL.Path == "/v1/txn" && resp.StatusCode == http.StatusOK
+	}, http.NoBody)
 	_, err = s.Acquire(t.Context())
 	require.Error(t, err)
-	assert.False(t, tr.armed.Load(), "no answer was emptied")
+	assert.True(t, emptied(), "no answer was emptied")
 	pair, _, err := c.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
 	require.NoError(t, err)
 	assert.Nil(t, pair, "the failed Acquire left its contender key")

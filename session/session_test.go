@@ -251,6 +251,39 @@ func waitForRenew(t *testing.T, s *session.Session) {
 	require.Eventually(t, func() bool { return s.Deadline().After(d) }, 10*time.Second, 50*time.Millisecond)
 }
 
+// fakeSessionAgent is a client for a fake agent that creates session
+// id, destroys it, and answers each renew with renew: a TTL to send back
+// (Consul's answer), or an error to fail it with (status 500). It returns
+// the client and a count of the renews.
+func fakeSessionAgent(t *testing.T, id string, renew func() (time.Duration, error)) (*api.Client, *atomic.Int64) {
+	t.Helper()
+	var renews atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/session/create":
+			_, _ = w.Write([]byte(`{"ID":"` + id + `"}`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
+			renews.Add(1)
+			ttl, err := renew()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_, _ = w.Write([]byte(`[{"ID":"` + id + `","TTL":"` + ttl.String() + `","LockDelay":0,"Behavior":"release"}]`))
+		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
+			_, _ = w.Write([]byte(`true`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.Listener.Addr().String()
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	return c, &renews
+}
+
 func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 	tests := []struct {
 		name              string
@@ -264,26 +297,7 @@ func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var renews atomic.Int64
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch {
-				case r.URL.Path == "/v1/session/create":
-					_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000001"}`))
-				case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
-					renews.Add(1)
-					_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000001","TTL":"` + tt.answer.String() + `","LockDelay":0,"Behavior":"release"}]`))
-				case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
-					_, _ = w.Write([]byte(`true`))
-				default:
-					http.NotFound(w, r)
-				}
-			}))
-			t.Cleanup(srv.Close)
-			cfg := api.DefaultConfig()
-			cfg.Address = srv.Listener.Addr().String()
-			c, err := api.NewClient(cfg)
-			require.NoError(t, err)
-
+			c, renews := fakeSessionAgent(t, "adc2e0b4-0000-4000-8000-000000000001", func() (time.Duration, error) { return tt.answer, nil })
 			s, err := session.New(t.Context(), c, session.WithTTL(tt.requested))
 			require.NoError(t, err)
 			require.Eventually(t, func() bool { return renews.Load() > 0 }, 8*time.Second, 20*time.Millisecond)
@@ -301,26 +315,7 @@ func TestSessionAdoptsTheTTLConsulAnswers(t *testing.T) {
 // would be reported lost.
 func TestShorterTTLFromRenewRetimesTheRenewLoop(t *testing.T) {
 	t.Parallel()
-	var renews atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/v1/session/create":
-			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000002"}`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
-			renews.Add(1)
-			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000002","TTL":"5s","LockDelay":0,"Behavior":"release"}]`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
-			_, _ = w.Write([]byte(`true`))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.Listener.Addr().String()
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
-
+	c, renews := fakeSessionAgent(t, "adc2e0b4-0000-4000-8000-000000000002", func() (time.Duration, error) { return 5 * time.Second, nil })
 	s, err := session.New(t.Context(), c, session.WithTTL(20*time.Second)) // first renew due in 10s
 	require.NoError(t, err)
 	require.NoError(t, s.Renew(t.Context()))
@@ -339,38 +334,18 @@ func TestShorterTTLFromRenewRetimesTheRenewLoop(t *testing.T) {
 // missed that window more often than not.)
 func TestOutageEndingJustBeforeTheDeadlineIsSurvived(t *testing.T) {
 	t.Parallel()
-	var (
-		created atomic.Int64 // create's send time, in ns
-		renews  atomic.Int64
-	)
 	const ttl = 10 * time.Second
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/v1/session/create":
-			created.CompareAndSwap(0, time.Now().UnixNano())
-			_, _ = w.Write([]byte(`{"ID":"adc2e0b4-0000-4000-8000-000000000003"}`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/renew/"):
-			renews.Add(1)
-			if time.Since(time.Unix(0, created.Load())) < ttl-250*time.Millisecond {
-				http.Error(w, "rpc error: No cluster leader", http.StatusInternalServerError)
-				return
-			}
-			_, _ = w.Write([]byte(`[{"ID":"adc2e0b4-0000-4000-8000-000000000003","TTL":"10s","LockDelay":0,"Behavior":"release"}]`))
-		case strings.HasPrefix(r.URL.Path, "/v1/session/destroy/"):
-			_, _ = w.Write([]byte(`true`))
-		default:
-			http.NotFound(w, r)
+	created := time.Now()
+	outageEnds := created.Add(ttl - 250*time.Millisecond) // the deadline comes later
+	c, renews := fakeSessionAgent(t, "adc2e0b4-0000-4000-8000-000000000003", func() (time.Duration, error) {
+		if time.Now().Before(outageEnds) {
+			return 0, errors.New("rpc error: No cluster leader")
 		}
-	}))
-	t.Cleanup(srv.Close)
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.Listener.Addr().String()
-	c, err := api.NewClient(cfg)
-	require.NoError(t, err)
-
+		return ttl, nil
+	})
 	s, err := session.New(t.Context(), c, session.WithTTL(ttl))
 	require.NoError(t, err)
-	time.Sleep(time.Until(time.Unix(0, created.Load()).Add(ttl + time.Second)))
+	time.Sleep(time.Until(created.Add(ttl + time.Second)))
 	assert.NoError(t, s.Err(), "lost after %d renews, although Consul answered in the last quarter second", renews.Load())
 	require.NoError(t, s.Close(t.Context()))
 }

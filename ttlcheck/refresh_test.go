@@ -23,18 +23,7 @@ func TestRefreshDoesNotHoldRetriesPastTheTTL(t *testing.T) {
 	chk := unitCheck(t)
 	chk.TTL = 5 * time.Second
 	var slow atomic.Bool
-	probe := func(ctx context.Context) (ttlcheck.Status, string) {
-		if slow.Load() {
-			select {
-			case <-time.After(1600 * time.Millisecond): // within its deadline
-			case <-ctx.Done():
-			}
-		}
-		return ttlcheck.Passing, ""
-	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
-		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(1800*time.Millisecond))
-	require.NoError(t, err)
+	hb := slowProbeHeartbeat(t, f, chk, &slow)
 	stop, down := runThenCutOff(t, f, hb)
 	c := f.check(chk.ID)
 	last := c.updates[len(c.updates)-1] // the agent reset the TTL here
@@ -70,19 +59,7 @@ func TestRefreshProbeCountsForTheNextBeat(t *testing.T) {
 	chk := unitCheck(t)
 	chk.TTL = 5 * time.Second
 	var slow atomic.Bool
-	probe := func(ctx context.Context) (ttlcheck.Status, string) {
-		if slow.Load() {
-			select {
-			case <-time.After(1600 * time.Millisecond): // within its deadline
-			case <-ctx.Done():
-				return ttlcheck.Critical, "the probe's context ended"
-			}
-		}
-		return ttlcheck.Passing, "ok"
-	}
-	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
-		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(1800*time.Millisecond))
-	require.NoError(t, err)
+	hb := slowProbeHeartbeat(t, f, chk, &slow)
 	stop, down := runThenCutOff(t, f, hb)
 	last := f.check(chk.ID).updates[len(f.check(chk.ID).updates)-1]
 	slow.Store(true)
@@ -109,4 +86,25 @@ func TestRefreshProbeCountsForTheNextBeat(t *testing.T) {
 		t.Logf("%s after the last beat before the outage: %s %q", r.At.Sub(last).Round(time.Millisecond), st, out)
 		assert.Equal(t, "passing", st, "a probe that always answered Passing in time was reported %s: %q", st, out)
 	}
+}
+
+// slowProbeHeartbeat is a heartbeat for chk through f, with an interval of
+// 2s and a probe timeout of 1.8s (over half the interval), whose probe
+// answers Passing ("ok"), after 1.6s (in time) while slow is set.
+func slowProbeHeartbeat(t *testing.T, f *fakeAgent, chk ttlcheck.Check, slow *atomic.Bool) *ttlcheck.Heartbeat {
+	t.Helper()
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if slow.Load() {
+			select {
+			case <-time.After(1600 * time.Millisecond):
+			case <-ctx.Done():
+				return ttlcheck.Critical, "the probe's context ended"
+			}
+		}
+		return ttlcheck.Passing, "ok"
+	}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
+		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(1800*time.Millisecond))
+	require.NoError(t, err)
+	return hb
 }
