@@ -88,6 +88,56 @@ func TestRefreshProbeCountsForTheNextBeat(t *testing.T) {
 	}
 }
 
+// TestRefreshProbeNotCarriedOverWithoutOverlap: with a probe timeout
+// under half the interval, the next cycle's probe starts after the
+// refresh probe's deadline: it runs, and the next beat carries its
+// result, not the refresh probe's, which is older than the probe timeout
+// by then. Here the application fails after the refresh probe answered.
+func TestRefreshProbeNotCarriedOverWithoutOverlap(t *testing.T) {
+	t.Parallel()
+	f := newFakeAgent(t)
+	chk := unitCheck(t)
+	chk.TTL = 5 * time.Second
+	var slow atomic.Bool
+	var failsAt atomic.Int64 // UnixNano; 0: never
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if slow.Load() {
+			select {
+			case <-time.After(850 * time.Millisecond): // within its deadline
+			case <-ctx.Done():
+				return ttlcheck.Critical, "the probe's context ended"
+			}
+		}
+		if at := failsAt.Load(); at != 0 && time.Now().UnixNano() > at {
+			return ttlcheck.Critical, "failing"
+		}
+		return ttlcheck.Passing, "ok"
+	}
+	hb, err := ttlcheck.New(f.client(t), chk, ttlcheck.WithProbe(probe),
+		ttlcheck.WithInterval(2*time.Second), ttlcheck.WithProbeTimeout(900*time.Millisecond))
+	require.NoError(t, err)
+	stop, down := runThenCutOff(t, f, hb)
+	last := f.check(chk.ID).updates[len(f.check(chk.ID).updates)-1]
+	slow.Store(true)
+	failsAt.Store(last.Add(5800 * time.Millisecond).UnixNano())
+	// The agent answers again while the refresh probe runs.
+	time.Sleep(time.Until(last.Add(4750 * time.Millisecond)))
+	down.Store(false)
+	time.Sleep(time.Until(last.Add(9 * time.Second)))
+	require.ErrorIs(t, stop(), context.Canceled)
+	beats := 0
+	for _, r := range f.requests("/v1/agent/check/update/") {
+		st, _ := r.Body["Status"].(string)
+		if !r.At.After(last.Add(6500*time.Millisecond)) || st == "" {
+			continue
+		}
+		beats++
+		out, _ := r.Body["Output"].(string)
+		assert.Equal(t, "critical", st, "the beat %s after the last one before the outage carries a stale result: %q", r.At.Sub(last).Round(time.Millisecond), out)
+	}
+	assert.NotZero(t, beats, "no beat after the application failed")
+}
+
 // slowProbeHeartbeat is a heartbeat for chk through f, with an interval of
 // 2s and a probe timeout of 1.8s (over half the interval), whose probe
 // answers Passing ("ok"), after 1.6s (in time) while slow is set.

@@ -384,11 +384,14 @@ func (r *runner) send(ctx context.Context) error {
 			r.cycle++
 			r.probed, r.hung, r.gotResult = false, false, false
 			r.refreshing = false
-			if r.inflight && time.Now().Before(r.probeEnd) {
-				// A refresh probe, started less than a probe timeout ago
-				// and still within its deadline, which comes before this
-				// beat's: its result is this cycle's status. Starting
-				// another would find it in flight and take it for hung.
+			if r.inflight && time.Now().Before(r.probeEnd) && r.due.Add(-h.probeTimeout).Before(r.probeEnd) {
+				// A refresh probe, started less than a probe timeout ago,
+				// still within its deadline when this cycle's probe is
+				// due to start (a probe timeout over half the interval):
+				// starting that one would find it in flight and take it
+				// for hung. Its result, due before this beat, is this
+				// cycle's status. Without the overlap, this cycle probes
+				// afresh, so that its beat is no older than the timeout.
 				r.probed, r.probeFor = true, r.cycle
 			}
 		}
