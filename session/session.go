@@ -51,6 +51,10 @@ const (
 // retryInterval is the pause between attempts to renew after a failure.
 const retryInterval = time.Second
 
+// minRetryGap is the shortest wait between renew rounds as the deadline
+// nears (see renewLoop): they come at half of what is left, down to this.
+const minRetryGap = 25 * time.Millisecond
+
 type config struct {
 	entry  api.SessionEntry
 	write  api.WriteOptions
@@ -430,7 +434,11 @@ func (s *Session) renewLoop(ctx context.Context) {
 			s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
 			return
 		}
-		lastErr = err
+		if lastErr == nil || !errors.Is(err, context.DeadlineExceeded) {
+			// A round cut short by the deadline says less than the
+			// failure Consul answered before it.
+			lastErr = err
+		}
 		// Decided under mu, so that a Renew answered meanwhile either
 		// moves the deadline first or finds the session lost.
 		s.mu.Lock()
@@ -450,20 +458,22 @@ func (s *Session) renewLoop(ctx context.Context) {
 		}
 		// Half of what is left at most: a retry due at the deadline
 		// itself would send nothing, and an outage that ends in the last
-		// second would cost the session.
+		// second would cost the session. Retries closer than minRetryGap
+		// are not worth their requests: then the deadline is awaited.
 		wait = min(backoff.Spread(retryInterval, 0.3), left/2)
+		if wait < minRetryGap {
+			wait = left
+		}
 	}
 }
 
-// expiredErr is the cause of a session that expired after lastErr. A
-// context error (a renew that hung until the deadline) is kept as text
-// only: a caller testing for its own context's end with errors.Is must
-// not take a lost session for it.
+// expiredErr is the cause of a session that expired after lastErr, which
+// it names but does not wrap: a lost session is final, and what failed
+// the last renew (a 500, a timeout) must not make the loss, or the errors
+// of the locks built on it, look retryable (api.IsRetryable), nor like
+// the end of a caller's context (errors.Is context.DeadlineExceeded).
 func expiredErr(lastErr error) error {
-	if errors.Is(lastErr, context.DeadlineExceeded) || errors.Is(lastErr, context.Canceled) {
-		return fmt.Errorf("%w: last renew error: %v", ErrExpired, lastErr) //nolint:errorlint // see above
-	}
-	return fmt.Errorf("%w: last renew error: %w", ErrExpired, lastErr)
+	return fmt.Errorf("%w: last renew error: %v", ErrExpired, lastErr) //nolint:errorlint // see above
 }
 
 // maxHedges bounds the renews of one round waiting for an answer at once.

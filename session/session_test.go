@@ -208,9 +208,11 @@ func TestSessionIsLostWhenFaultsOutlastItsDeadline(t *testing.T) {
 			}
 			lostAt := time.Now()
 			assert.ErrorIs(t, s.Err(), session.ErrExpired)
-			// Not to be taken for the end of a caller's context.
+			// Not to be taken for the end of a caller's context, nor for
+			// a fault worth retrying: the loss is final.
 			assert.NotErrorIs(t, s.Err(), context.DeadlineExceeded)
 			assert.NotErrorIs(t, s.Err(), context.Canceled)
+			assert.False(t, api.IsRetryable(s.Err()), "%v", s.Err())
 			assert.False(t, lostAt.Before(deadline), "reported lost before its deadline")
 			assert.WithinDuration(t, deadline, lostAt, 2*time.Second, "reported lost long after its deadline")
 		})
@@ -347,6 +349,28 @@ func TestOutageEndingJustBeforeTheDeadlineIsSurvived(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(time.Until(created.Add(ttl + time.Second)))
 	assert.NoError(t, s.Err(), "lost after %d renews, although Consul answered in the last quarter second", renews.Load())
+	require.NoError(t, s.Close(t.Context()))
+}
+
+// TestExpiredAfterRefusalsIsFinal: a session whose renews Consul refused
+// (500) until the deadline is lost for good: its error, and so those of
+// the locks and elections built on it, is not one to retry (a Run with
+// the caller's session would campaign through it for ever).
+func TestExpiredAfterRefusalsIsFinal(t *testing.T) {
+	t.Parallel()
+	c, renews := fakeSessionAgent(t, "adc2e0b4-0000-4000-8000-000000000004", func() (time.Duration, error) {
+		return 0, errors.New("rpc error: No cluster leader")
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second))
+	require.NoError(t, err)
+	select {
+	case <-s.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatalf("not lost after %d refused renews", renews.Load())
+	}
+	require.ErrorIs(t, s.Err(), session.ErrExpired)
+	assert.Contains(t, s.Err().Error(), "No cluster leader", "the last renew's error is named")
+	assert.False(t, api.IsRetryable(s.Err()), "%v", s.Err())
 	require.NoError(t, s.Close(t.Context()))
 }
 
