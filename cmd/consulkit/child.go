@@ -107,7 +107,10 @@ func (c *child) exited() bool {
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
 	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
+		// Gone from /proc: reaped. Without /proc (a sandbox), only done
+		// can tell.
+		_, serr := os.Stat("/proc/self/stat")
+		return errors.Is(err, os.ErrNotExist) && serr == nil
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
