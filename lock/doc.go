@@ -39,8 +39,12 @@
 //     session renews on other connections), the lock is reported lost with
 //     ErrUnconfirmed and let go: that release is tried for up to 30
 //     seconds, and only while the key is as the lost holding last knew it,
-//     so it never lets go of a later hold through the same session. A held
-//     lock thus costs one read per TTL/3 while nothing changes.
+//     so it never lets go of a later hold through the same session. A lock
+//     lost because its session expired here (renews failed until its local
+//     deadline) is let go with one release on the same condition: Consul
+//     may keep the session, and the key, for up to one more TTL, and
+//     impose its lock-delay when it drops it. A held lock thus costs one
+//     read per TTL/3 while nothing changes.
 //   - Unlock cancels the held context (cause ErrUnlocked) before it sends
 //     the release, so that what the context guards stops before another
 //     holder can take the key. It retries transient errors until its ctx

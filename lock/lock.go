@@ -648,6 +648,17 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 	if foreign != nil {
 		l.releaseForeign(h, foreign)
 	}
+	if errors.Is(reason, session.ErrExpired) && !h.releasing.Load() {
+		// The session expired here, at its local deadline; Consul drops
+		// it later (it allows up to twice the TTL), and it may hold the
+		// key until then, for nobody, and impose its lock-delay when it
+		// goes. One release, unless the key changed since the holding
+		// last knew it, lets the next holder in now. It is sent whatever
+		// the session's state here (release stops when the session ends).
+		rctx, cancel := attempt.Context(context.Background())
+		_, _ = l.releaseOnce(rctx, h)
+		cancel()
+	}
 	if errors.Is(reason, holder.ErrUnconfirmed) && !h.releasing.Load() {
 		// The session may still hold the key, for nobody: let it go,
 		// unless it changed since the holding last knew it (an Unlock

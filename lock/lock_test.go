@@ -516,6 +516,55 @@ func TestLockSurvivesShortFaultsAndIsLostAfterLongOnes(t *testing.T) {
 	proxy.Set(integration.Pass)
 }
 
+// TestExpiredHoldIsLetGo: renews fail until the session's local deadline
+// (reads still work): the lock is reported lost there, while Consul keeps
+// the session, and the key, for up to one more TTL. The Lock lets the key
+// go at once, so that the next holder need not wait for Consul to drop
+// the session and its lock-delay.
+func TestExpiredHoldIsLetGo(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	k := key(t)
+	s := integration.NewSession(t, c, session.WithTTL(10*time.Second), session.WithLockDelay(15*time.Second))
+	l, err := lock.New(c, k, lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+
+	ht.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			return errors.New("injected: renew refused")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	select {
+	case <-held.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("loss not reported at the session's deadline")
+	}
+	require.ErrorIs(t, context.Cause(held), session.ErrExpired)
+	info, _, err := direct.Session().Info(ctx, s.ID(), nil)
+	require.NoError(t, err)
+	require.NotNil(t, info, "Consul dropped the session already: this test needs it kept")
+
+	require.ErrorIs(t, l.Unlock(ctx), lock.ErrLost)
+	pair, _, err := direct.KV().Get(ctx, k, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Empty(t, pair.Session, "the key is still held by a session reported lost")
+	other, err := lock.New(direct, k, lock.WithSession(integration.NewSession(t, direct)))
+	require.NoError(t, err)
+	tctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = other.Lock(tctx)
+	require.NoError(t, err, "the next holder waits")
+	require.NoError(t, other.Unlock(ctx))
+}
+
 func TestLockSurvivesLeaderLossInCluster(t *testing.T) {
 	cl := integration.NewCluster(t, 3)
 	ctx := t.Context()
