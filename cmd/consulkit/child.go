@@ -105,17 +105,29 @@ func (c *child) exited() bool {
 		return true
 	default:
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	f, err := procStat(strconv.Itoa(c.cmd.Process.Pid))
 	if err != nil {
 		// Gone from /proc: reaped. Without /proc (a sandbox), only done
 		// can tell.
 		_, serr := os.Stat("/proc/self/stat")
 		return errors.Is(err, os.ErrNotExist) && serr == nil
 	}
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name
+// (which may hold spaces and parentheses): state, ppid, pgrp, ...
+func procStat(pid string) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil, err
+	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	return i >= 0 && len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+	if i < 0 {
+		return nil, nil
+	}
+	return strings.Fields(s[i+1:]), nil
 }
 
 // waitGroup waits up to d for process group pgid to have no running
@@ -146,17 +158,10 @@ func groupRunning(pgid int) bool {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		f, err := procStat(e.Name())
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...: the fields after the last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
 		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
 			return true
 		}
