@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -479,11 +480,19 @@ func expiredErr(lastErr error) error {
 // maxHedges bounds the renews of one round waiting for an answer at once.
 const maxHedges = 4
 
+// renewAttempt is one renew of a round, in flight.
+type renewAttempt struct {
+	sent    time.Time
+	cancel  context.CancelFunc
+	givenUp bool // cancelled to make room for a fresh attempt
+}
+
 // renewResult is one renew attempt's outcome, with its send time.
 type renewResult struct {
 	entry *api.SessionEntry
 	sent  time.Time
 	err   error
+	a     *renewAttempt
 }
 
 // renewRound renews the session once. A renew that has not been answered
@@ -492,67 +501,107 @@ type renewResult struct {
 // most maxHedges waiting at once, until one succeeds or the deadline
 // passes. So one renew stuck on a connection that died without a reset
 // costs no false loss, nor does a Consul that answers slowly (cutting the
-// slow attempt short would). A failure that was answered while another
-// attempt hangs is retried at the usual pace, so that a hung renew does
-// not keep the round from trying again once Consul is back. The first
-// success wins, with its own send time; a failure ends the round when no
-// other attempt is left in flight, and the round then reports the last
-// failure Consul answered rather than the deadline. Every attempt has
-// ended when renewRound returns.
+// slow attempt short would). When maxHedges attempts wait and the oldest
+// has waited attempt.Timeout, which no other request of the library
+// waits, it is given up to make room for a fresh one: with a long TTL,
+// four hung renews would otherwise keep the round from sending anything
+// for hours, until the deadline. A failure that was answered while
+// another attempt hangs is retried at the usual pace, so that a hung
+// renew does not keep the round from trying again once Consul is back.
+// The first success wins, with its own send time; a failure ends the
+// round when no other attempt is left in flight, and the round then
+// reports the last failure Consul answered rather than the deadline.
+// Every attempt has ended when renewRound returns.
 func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResult {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	var wg sync.WaitGroup
+	quit := make(chan struct{}) // the round is over: results go unread
 	defer func() {
 		cancel()
+		close(quit)
 		wg.Wait()
 	}()
 	results := make(chan renewResult, maxHedges)
+	var (
+		live    []*renewAttempt // in flight and not given up, oldest first
+		pending int             // attempts whose result has not come, given up or not
+	)
 	launch := func() {
+		actx, acancel := context.WithCancel(rctx)
+		a := &renewAttempt{sent: time.Now(), cancel: acancel}
+		live = append(live, a)
+		pending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent := time.Now()
-			entry, _, err := s.client.Session().Renew(rctx, s.id, &s.write)
-			results <- renewResult{entry: entry, sent: sent, err: err}
+			defer acancel()
+			entry, _, err := s.client.Session().Renew(actx, s.id, &s.write)
+			select {
+			case results <- renewResult{entry: entry, sent: a.sent, err: err, a: a}:
+			case <-quit:
+			}
 		}()
 	}
 	launch()
-	inflight := 1
-	var answered *renewResult // the last failure Consul (or the network) answered
+	var (
+		answered *renewResult // the last failure Consul (or the network) answered
+		last     *renewResult // the last failure of an attempt not given up
+	)
 	hedge := time.NewTimer(hedgeAfter(time.Until(deadline)))
 	defer hedge.Stop()
 	for {
 		select {
 		case r := <-results:
-			inflight--
+			pending--
+			live = slices.DeleteFunc(live, func(a *renewAttempt) bool { return a == r.a })
 			if r.err == nil || errors.Is(r.err, api.ErrNotFound) {
 				return r
 			}
-			if rctx.Err() == nil {
-				answered = &r
+			if !r.a.givenUp {
+				last = &r
+				if rctx.Err() == nil {
+					answered = &r
+				}
+				if pending > 0 {
+					// An answered failure beside an attempt that hangs:
+					// retry at the usual pace rather than wait the hung
+					// one out, which can take until the deadline.
+					hedge.Reset(min(backoff.Spread(retryInterval, 0.3), hedgeAfter(time.Until(deadline))))
+				}
 			}
-			if inflight == 0 {
+			if pending == 0 {
 				if answered != nil && rctx.Err() != nil {
 					// Keep what Consul said rather than the deadline.
 					return *answered
 				}
-				return r
+				if last == nil {
+					// Only given-up attempts ended, which cannot be:
+					// each was given up for a fresh one.
+					return renewResult{err: rctx.Err(), a: r.a}
+				}
+				return *last
 			}
-			// An answered failure beside an attempt that hangs: retry
-			// at the usual pace rather than wait the hung one out, which
-			// can take until the deadline.
-			hedge.Reset(min(backoff.Spread(retryInterval, 0.3), hedgeAfter(time.Until(deadline))))
 		case <-hedge.C:
 			// maxHedges bounds the attempts in flight, not the attempts
 			// of a round: one that hung must not use up the retries.
-			if inflight < maxHedges && rctx.Err() == nil {
-				launch()
-				inflight++
+			if rctx.Err() == nil {
+				if len(live) == maxHedges && time.Since(live[0].sent) >= staleRenew {
+					live[0].givenUp = true
+					live[0].cancel()
+					live = live[1:]
+				}
+				if len(live) < maxHedges {
+					launch()
+				}
 			}
 			hedge.Reset(hedgeAfter(time.Until(deadline)))
 		}
 	}
 }
+
+// staleRenew is how long a renew may wait for its answer before it is
+// given up for a fresh one, when maxHedges wait at once.
+const staleRenew = attempt.Timeout
 
 // hedgeAfter is how long a renew waits for its answer before another goes
 // out beside it, when left is the time to the deadline: half of it, at

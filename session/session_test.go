@@ -527,3 +527,32 @@ func TestSessionSurvivesAHungRenewBesideAnOutage(t *testing.T) {
 	}
 	assert.Greater(t, n.Load(), int64(5), "renews were retried through the outage")
 }
+
+// Four renews in a row hang (connections that died without a reset) with
+// a TTL long enough for them to fill every slot of a round. The oldest is
+// given up once it has waited 10 s, for a fresh attempt that Consul
+// answers: a round once sent nothing more until the deadline, hours away
+// with a long TTL, and reported the session lost.
+func TestSessionSurvivesFourHungRenews(t *testing.T) {
+	t.Parallel()
+	c, ht := integration.Shared(t).HookedClient(t)
+	var n atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, "/v1/session/renew/") && n.Add(1) <= 4 {
+			<-r.Context().Done()
+			return r.Context().Err()
+		}
+		return nil
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(30*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	first := s.Deadline()
+	select {
+	case <-s.Done():
+		t.Fatalf("lost after %d renews, four of them hung: %v", n.Load(), s.Err())
+	case <-time.After(time.Until(first.Add(-time.Second))):
+	}
+	assert.True(t, s.Deadline().After(first), "no renew got through by a second before the deadline (%d renews)", n.Load())
+	assert.Equal(t, int64(5), n.Load(), "renews sent")
+}

@@ -111,14 +111,16 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // shellProbe runs script with sh -c under the probe's deadline, in a
-// process group of its own that is killed when the deadline passes.
+// process group of its own that is killed when the deadline passes. The
+// shell gets SIGKILL when consulkit dies (SIGKILL cannot be caught), so
+// that a probe does not outlive the heartbeat it was run for.
 func shellProbe(script string) ttlcheck.Probe {
 	return func(ctx context.Context) (ttlcheck.Status, string) {
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		cmd.Stderr = &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = 100 * time.Millisecond
 		err := cmd.Run()

@@ -4,7 +4,11 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,4 +114,39 @@ func TestHeartbeatRefusedStillRunsTheCommand(t *testing.T) {
 	assert.Equal(t, 1, exitStatus(err, io.Discard))
 	assert.Equal(t, "ran\n", waitFile(t, filepath.Join(dir, "ran"), time.Second))
 	assert.Contains(t, out.String(), "heartbeat ended; the command keeps running")
+}
+
+// TestProbeDiesWithConsulkit: consulkit killed with SIGKILL cannot end a
+// probe it is running; the probe must not outlive it (as the command does
+// not, see TestCommandDiesWithConsulkit).
+func TestProbeDiesWithConsulkit(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	id := "cli-" + uuid.NewString()[:8]
+	dir := t.TempDir()
+	bin := buildConsulkit(t, dir)
+	t.Cleanup(func() { _, _ = c.Agent().CheckDeregister(context.WithoutCancel(t.Context()), id, nil) })
+
+	ck := exec.Command(bin, "heartbeat", "-http-addr", a.Addr, "-id", id, "-ttl", "60s",
+		"-probe", `echo $$ > "$D/probe"; exec sleep 60`, "sleep", "60")
+	ck.Env = append(os.Environ(), "D="+dir)
+	require.NoError(t, ck.Start())
+	t.Cleanup(func() {
+		_ = ck.Process.Kill()
+		_ = ck.Wait()
+	})
+	pid, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "probe"), 30*time.Second)))
+	require.NoError(t, err)
+	require.True(t, alive(pid), "the probe is not running")
+
+	require.NoError(t, ck.Process.Kill())
+	_ = ck.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatal("the probe runs on after consulkit was killed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
