@@ -685,7 +685,19 @@ func (s *Semaphore) lose(h *holding, reason error) {
 		// if so makes the session report it to all its other users.
 		_ = h.sess.Renew(context.Background()) // bounded by Renew
 	}
-	s.cleanup(context.Background(), h.sess, h.late)
+	if errors.Is(reason, holder.ErrUnconfirmed) {
+		// The reads failed, and the session may still hold the slot,
+		// for nobody, as long as it lives: let it go from the last view,
+		// as Release does (the CAS refuses it when anything changed
+		// since), not from a read that the same fault would fail. As
+		// the lock does, the attempts stop after a TTL (10 to 30 s).
+		last := h.lastView()
+		cctx, cancel := context.WithTimeout(context.Background(), min(max(h.sess.TTL(), 10*time.Second), 30*time.Second))
+		_, _ = s.release(cctx, h.sess, &last, false, h.late)
+		cancel()
+	} else {
+		s.cleanup(context.Background(), h.sess, h.late)
+	}
 	h.lease.CloseOwn(context.Background())
 	s.mu.Lock()
 	if s.held == h {
