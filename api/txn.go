@@ -145,8 +145,8 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 	if err := r.jsonBody(ops); err != nil {
 		return nil, nil, err
 	}
-	if n := r.body.(*bytes.Reader).Len(); n > MaxTxnSize {
-		return nil, nil, &ValidationError{Field: "ops", Reason: fmt.Sprintf("encoded transaction is %d bytes (values travel base64-encoded), more than %d", n, MaxTxnSize)}
+	if err := txnSizeError(r.body.(*bytes.Reader).Len()); err != nil {
+		return nil, nil, err
 	}
 	resp, d, err := t.c.do(ctx, r, http.StatusConflict)
 	if err != nil {
@@ -186,6 +186,28 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 		return nil, meta, &TxnError{Errors: out.Errors}
 	}
 	return &TxnResponse{Results: out.Results}, meta, nil
+}
+
+// ValidateTxn returns the error Do would return for ops before sending
+// anything (a *ValidationError matching ErrInvalid), or nil: for one, a
+// transaction whose encoding exceeds MaxTxnSize, which a value well under
+// MaxValueSize can make, as values travel base64-encoded.
+func ValidateTxn(ops TxnOps) error {
+	if err := validateTxn(ops); err != nil {
+		return err
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return fmt.Errorf("consul: encoding request body: %w", err)
+	}
+	return txnSizeError(len(b))
+}
+
+func txnSizeError(n int) error {
+	if n > MaxTxnSize {
+		return &ValidationError{Field: "ops", Reason: fmt.Sprintf("encoded transaction is %d bytes (values travel base64-encoded), more than %d", n, MaxTxnSize)}
+	}
+	return nil
 }
 
 func validateTxn(ops TxnOps) error {

@@ -188,6 +188,8 @@ func TestTxnInvalid(t *testing.T) {
 		{name: "empty segment", ops: TxnOps{{KV: &KVTxnOp{Verb: KVSet, Key: "a//b"}}}, field: "ops[0].KV.key"},
 		{name: "leading slash", ops: TxnOps{{KV: &KVTxnOp{Verb: KVGetTree, Key: "/a"}}}, field: "ops[0].KV.key"},
 		{name: "value too big", ops: TxnOps{{KV: &KVTxnOp{Verb: KVSet, Key: "a", Value: make([]byte, MaxValueSize+1)}}}, field: "ops[0].KV.value"},
+		// Base64-encoded, a 400 KiB value makes the request too large.
+		{name: "encoded too big", ops: TxnOps{{KV: &KVTxnOp{Verb: KVSet, Key: "a", Value: make([]byte, 400<<10)}}}, field: "ops"},
 		{name: "lock without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVLock, Key: "a"}}}, field: "ops[0].KV.Session"},
 		{name: "unlock without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVUnlock, Key: "a"}}}, field: "ops[0].KV.Session"},
 		{name: "check-session without session", ops: TxnOps{{KV: &KVTxnOp{Verb: KVCheckSession, Key: "a"}}}, field: "ops[0].KV.Session"},
@@ -205,9 +207,11 @@ func TestTxnInvalid(t *testing.T) {
 			var ve *ValidationError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, tt.field, ve.Field)
+			assert.Equal(t, err, ValidateTxn(tt.ops), "ValidateTxn tells what Do refuses")
 		})
 	}
 	assert.Empty(t, f.all())
+	assert.NoError(t, ValidateTxn(TxnOps{{KV: &KVTxnOp{Verb: KVSet, Key: "a", Value: make([]byte, 380<<10)}}}))
 
 	// Tree verbs may name the whole store.
 	f.reply(fakeReply{Body: `{"Results":[]}`})

@@ -225,11 +225,14 @@ func New(client *api.Client, key string, opts ...Option) (*Election, error) {
 // Key returns the election key.
 func (e *Election) Key() string { return e.key }
 
-func validateValue(v []byte) error {
-	if len(v) > api.MaxValueSize {
-		return &api.ValidationError{Field: "value", Reason: fmt.Sprintf("%d bytes, larger than 512 KiB", len(v))}
-	}
-	return nil
+// validateValue refuses, before anything is sent, a value the Election
+// could not campaign with: the lock it campaigns through would refuse it
+// (its acquisition's transaction, where the value travels
+// base64-encoded, would be too large for Consul). Proclaim's transaction
+// is no larger.
+func (e *Election) validateValue(v []byte) error {
+	_, err := lock.New(e.client, e.key, lock.WithValue(v))
+	return err
 }
 
 func (e *Election) lockOptions(value []byte) []lock.Option {
@@ -276,8 +279,8 @@ func (e *Election) begin(ctx context.Context) error {
 	}
 }
 
-// Campaign blocks until this Election leads with value (at most 512 KiB)
-// stored in the key, ctx ends or an error occurs. It returns a context
+// Campaign blocks until this Election leads with value stored in the key
+// (see lock.WithValue for its limit, checked before anything is sent), ctx ends or an error occurs. It returns a context
 // that stays alive while leading and is cancelled when leadership ends:
 // with cause ErrResigned after Resign, or with a cause wrapping ErrDeposed
 // (and lock.ErrLost) when the key is deleted or taken, or the session is
@@ -288,7 +291,7 @@ func (e *Election) begin(ctx context.Context) error {
 // Waiting is a blocking query on the key; a deposed leader's key is
 // blocked for its session's lock-delay (see package lock).
 func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context, error) {
-	if err := validateValue(value); err != nil {
+	if err := e.validateValue(value); err != nil {
 		return nil, err
 	}
 	if err := e.begin(ctx); err != nil {
@@ -522,7 +525,7 @@ func (e *Election) Resign(ctx context.Context) error {
 	}
 }
 
-// Proclaim replaces the leader's value with value (at most 512 KiB)
+// Proclaim replaces the leader's value with value (limited as Campaign's)
 // while leading. Consul applies it only if this Election's session still
 // holds the key (a check-session in the same transaction), and the key
 // stays held: the session, the lock and LockIndex are unchanged, while
@@ -532,7 +535,7 @@ func (e *Election) Resign(ctx context.Context) error {
 // of the term: with a session of the caller's that leads again, a
 // Proclaim of the earlier term that reaches Consul late still applies.
 func (e *Election) Proclaim(ctx context.Context, value []byte) error {
-	if err := validateValue(value); err != nil {
+	if err := e.validateValue(value); err != nil {
 		return err
 	}
 	t, err := e.current()

@@ -1,6 +1,7 @@
 package election_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,9 +23,28 @@ import (
 	"github.com/consulkit/consulkit/session"
 )
 
+// TestLargeValueCampaignsAndProclaims: a value just under the
+// transaction's limit is campaigned and proclaimed with.
+func TestLargeValueCampaignsAndProclaims(t *testing.T) {
+	c, key, _, e := newCandidate(t)
+	leading, err := e.Campaign(t.Context(), bytes.Repeat([]byte{'x'}, 380<<10))
+	require.NoError(t, err)
+	require.NoError(t, leading.Err())
+	v := bytes.Repeat([]byte{'y'}, 380<<10)
+	require.NoError(t, e.Proclaim(t.Context(), v))
+	pair, _, err := c.KV().Get(t.Context(), key, nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, v, pair.Value)
+	require.NoError(t, e.Resign(t.Context()))
+}
+
 func TestValidationBeforeAnyRequest(t *testing.T) {
 	c, ct := countingClient(t)
 	big := make([]byte, api.MaxValueSize+1)
+	// Under 512 KiB, but base64-encoded in the acquisition it makes a
+	// transaction larger than Consul takes.
+	tooBigForTxn := make([]byte, 400<<10)
 	fn := func(context.Context) error { return nil }
 
 	tests := []struct {
@@ -50,6 +70,18 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 			require.NoError(t, err)
 			return e.Proclaim(t.Context(), big)
 		}},
+		{"campaign value too large for a transaction", func() error {
+			e, err := election.New(c, "k")
+			require.NoError(t, err)
+			_, err = e.Campaign(t.Context(), tooBigForTxn)
+			return err
+		}},
+		{"proclaim value too large for a transaction", func() error {
+			e, err := election.New(c, "k")
+			require.NoError(t, err)
+			return e.Proclaim(t.Context(), tooBigForTxn)
+		}},
+		{"run value too large for a transaction", func() error { return election.Run(t.Context(), c, "k", tooBigForTxn, fn) }},
 		{"run nil fn", func() error { return election.Run(t.Context(), c, "k", nil, nil) }},
 		{"run value too large", func() error { return election.Run(t.Context(), c, "k", big, fn) }},
 		{"run bad key", func() error { return election.Run(t.Context(), c, "", nil, fn) }},

@@ -56,7 +56,7 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 	if fn == nil {
 		return &api.ValidationError{Field: "fn", Reason: "nil"}
 	}
-	if err := validateValue(value); err != nil {
+	if err := e.validateValue(value); err != nil {
 		return err
 	}
 	if h := e.cfg.hooks.OnNewLeader; h != nil {

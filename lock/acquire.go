@@ -201,6 +201,16 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 	}
 }
 
+// acquireOps is the acquisition transaction: lock key for sid with value
+// if its ModifyIndex is still guard, and read it back (the token).
+func acquireOps(key string, value []byte, sid string, guard uint64) api.TxnOps {
+	return api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: guard}},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: value, Flags: Flag, Session: sid}},
+		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
+	}
+}
+
 // attempt sends one acquisition transaction.
 func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 	key, sid := a.l.key, a.sess.ID()
@@ -233,12 +243,7 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 		}
 		return Token{}, changed, nil // read the key, now free, and lock it
 	}
-	ops := api.TxnOps{
-		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: key, Index: a.guard}},
-		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: a.l.cfg.Value, Flags: Flag, Session: sid}},
-		{KV: &api.KVTxnOp{Verb: api.KVGet, Key: key}},
-	}
-	resp, err := attempt.Txn(ctx, a.l.client, ops, a.sess.WriteOptions())
+	resp, err := attempt.Txn(ctx, a.l.client, acquireOps(key, a.l.cfg.Value, sid, a.guard), a.sess.WriteOptions())
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,8 +116,11 @@ func WithSessionOptions(opts ...session.Option) Option {
 	}
 }
 
-// WithValue sets the value stored in the key while it is held (at most
-// 512 KiB). Consul's tools show it as the holder's description.
+// WithValue sets the value stored in the key while it is held. Consul's
+// tools show it as the holder's description. The value travels
+// base64-encoded in the acquisition's transaction, which Consul takes up
+// to 512 KiB: New refuses a value that makes it larger (above about 380
+// KiB), before anything is sent.
 func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
@@ -197,6 +201,10 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	// The acquisition is the largest transaction carrying the value.
+	if err := holder.ValueFits(cfg.Value, acquireOps(key, cfg.Value, holder.PlaceholderSession, math.MaxUint64)); err != nil {
+		return nil, err
 	}
 	return &Lock{client: client, key: key, cfg: cfg.Config}, nil
 }

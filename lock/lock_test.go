@@ -42,6 +42,9 @@ func TestNewValidatesBeforeSending(t *testing.T) {
 		{"leading slash", "/a", nil},
 		{"control character", "a\nb", nil},
 		{"value too large", "a", []lock.Option{lock.WithValue(make([]byte, api.MaxValueSize+1))}},
+		// Under 512 KiB, but base64-encoded in the acquisition it makes
+		// a transaction larger than Consul takes.
+		{"value too large for a transaction", "a", []lock.Option{lock.WithValue(make([]byte, 400<<10))}},
 		{"nil session", "a", []lock.Option{lock.WithSession(nil)}},
 		{"zero session", "a", []lock.Option{lock.WithSession(&session.Session{})}},
 	}
@@ -52,6 +55,23 @@ func TestNewValidatesBeforeSending(t *testing.T) {
 			assert.ErrorIs(t, err, api.ErrInvalid)
 		})
 	}
+}
+
+// TestLargeValueLocks: a value just under the transaction's limit, which
+// New accepts, is locked with and stored whole.
+func TestLargeValueLocks(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	v := bytes.Repeat([]byte{'v'}, 380<<10)
+	l, err := lock.New(c, key(t), lock.WithSession(s), lock.WithValue(v))
+	require.NoError(t, err)
+	_, err = l.Lock(t.Context())
+	require.NoError(t, err)
+	pair, _, err := c.KV().Get(t.Context(), key(t), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, v, pair.Value)
+	require.NoError(t, l.Unlock(t.Context()))
 }
 
 func TestLockUnlockAndErrors(t *testing.T) {

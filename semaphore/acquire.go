@@ -224,6 +224,16 @@ func others(live []string, sid string) []string {
 	return slices.DeleteFunc(live, func(h string) bool { return h == sid })
 }
 
+// acquireOps is the acquisition transaction: the coordination key set to
+// enc if its ModifyIndex is still index, and the contender key of sid
+// locked with the value.
+func (s *Semaphore) acquireOps(enc []byte, sid string, index uint64) api.TxnOps {
+	return api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: s.lockKey(), Value: enc, Flags: Flag, Index: index}},
+		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: s.contenderKey(sid), Value: s.cfg.Value, Flags: Flag, Session: sid}},
+	}
+}
+
 // attempt sends one acquisition transaction computed from v, whose live
 // holders other than this session are live.
 func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, outcome, error) {
@@ -237,11 +247,7 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 	if err != nil {
 		return view{}, 0, err
 	}
-	ops := api.TxnOps{
-		{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: a.s.lockKey(), Value: enc, Flags: Flag, Index: v.lockIndex()}},
-		{KV: &api.KVTxnOp{Verb: api.KVLock, Key: a.s.contenderKey(sid), Value: a.s.cfg.Value, Flags: Flag, Session: sid}},
-	}
-	resp, err := attempt.Txn(ctx, a.s.client, ops, a.sess.WriteOptions())
+	resp, err := attempt.Txn(ctx, a.s.client, a.s.acquireOps(enc, sid, v.lockIndex()), a.sess.WriteOptions())
 	if err != nil {
 		var te *api.TxnError
 		if !errors.As(err, &te) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"path"
 	"strings"
 	"sync"
@@ -102,8 +103,11 @@ func WithSessionOptions(opts ...session.Option) Option {
 	}
 }
 
-// WithValue sets the value of the contender key (at most 512 KiB), which
-// describes the holder to Consul's tools.
+// WithValue sets the value of the contender key, which describes the
+// holder to Consul's tools. The value travels base64-encoded in the
+// acquisition's transaction, beside the coordination key, and Consul
+// takes a transaction up to 512 KiB: New refuses a value that makes it
+// larger with one holder (above about 380 KiB), before anything is sent.
 func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
@@ -220,7 +224,17 @@ func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semapho
 			return nil, err
 		}
 	}
-	return &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config}, nil
+	s := &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config}
+	// The acquisition carries the value, beside the coordination key's
+	// holders: measured with this one only (more make it larger).
+	one, err := lockState{Limit: limit, Holders: map[string]bool{holder.PlaceholderSession: true}}.encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := holder.ValueFits(cfg.Value, s.acquireOps(one, holder.PlaceholderSession, math.MaxUint64)); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Prefix returns the semaphore's prefix, without a trailing '/'.

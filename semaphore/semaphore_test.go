@@ -1,6 +1,7 @@
 package semaphore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,6 +92,12 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 			_, err := semaphore.New(c, "p", 1, semaphore.WithValue(make([]byte, api.MaxValueSize+1)))
 			return err
 		}},
+		{"value too large for a transaction", func() error {
+			// Under 512 KiB, but base64-encoded in the acquisition it
+			// makes a transaction larger than Consul takes.
+			_, err := semaphore.New(c, "p", 1, semaphore.WithValue(make([]byte, 400<<10)))
+			return err
+		}},
 		{"wait time", func() error { _, err := semaphore.New(c, "p", 1, semaphore.WithWaitTime(-time.Second)); return err }},
 		{"do nil fn", func() error { return semaphore.Do(t.Context(), c, "p", 1, nil) }},
 		{"do bad limit", func() error { return semaphore.Do(t.Context(), c, "p", 0, fn) }},
@@ -109,6 +116,26 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 }
 
 // TestWireFormat checks the keys against Consul's semaphore protocol.
+// TestLargeValueAcquires: a value just under the transaction's limit,
+// which New accepts, is acquired with and stored whole.
+func TestLargeValueAcquires(t *testing.T) {
+	c := newClient(t)
+	prefix := semPrefix(t)
+	v := bytes.Repeat([]byte{'v'}, 380<<10)
+	s, err := semaphore.New(c, prefix, 2, semaphore.WithSession(integration.NewSession(t, c)), semaphore.WithValue(v))
+	require.NoError(t, err)
+	_, err = s.Acquire(t.Context())
+	require.NoError(t, err)
+	holders, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	require.Len(t, holders, 1)
+	pair, _, err := c.KV().Get(t.Context(), prefix+"/"+holders[0], nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, v, pair.Value)
+	require.NoError(t, s.Release(t.Context()))
+}
+
 func TestWireFormat(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)

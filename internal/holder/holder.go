@@ -6,6 +6,7 @@ package holder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,25 @@ func (c *Config) SetValue(v []byte) error {
 	}
 	c.Value = append([]byte(nil), v...)
 	return nil
+}
+
+// PlaceholderSession stands for a session ID where a transaction is built
+// only to be measured (see ValueFits): every session ID has its length.
+const PlaceholderSession = "00000000-0000-0000-0000-000000000000"
+
+// ValueFits returns a *api.ValidationError on the value when ops, the
+// largest transaction that carries it, would be refused for its size:
+// values travel base64-encoded, so a value well under api.MaxValueSize
+// (about 380 KiB and more) can make the transaction exceed
+// api.MaxTxnSize. Checked before anything is sent, as no attempt could
+// ever succeed.
+func ValueFits(value []byte, ops api.TxnOps) error {
+	err := api.ValidateTxn(ops)
+	var ve *api.ValidationError
+	if errors.As(err, &ve) {
+		return &api.ValidationError{Field: "value", Reason: fmt.Sprintf("%d bytes are too many for the transaction that writes it: %s", len(value), ve.Reason)}
+	}
+	return err
 }
 
 // SetWait sets the bound of each blocking query.
