@@ -104,6 +104,7 @@ type Hooks struct {
 type config struct {
 	sess     *session.Session
 	sessOpts []session.Option
+	read     *api.QueryOptions // the read options of the sessions Campaign makes
 	logger   *slog.Logger
 	wait     time.Duration
 	hooks    Hooks
@@ -219,6 +220,7 @@ func New(client *api.Client, key string, opts ...Option) (*Election, error) {
 			return nil, err
 		}
 	}
+	cfg.read = session.QueryOptionsFor(cfg.sessOpts...)
 	return &Election{client: client, key: key, cfg: cfg}, nil
 }
 
@@ -248,8 +250,15 @@ func (e *Election) lockOptions(value []byte) []lock.Option {
 	return opts
 }
 
+// queryOptions returns the read options of the Election's sessions, so
+// that Leader and Observe read the key its campaigns write (with their
+// token, in their datacenter and namespace).
 func (e *Election) queryOptions() *api.QueryOptions {
-	return e.cfg.sess.QueryOptions()
+	if e.cfg.sess != nil {
+		return e.cfg.sess.QueryOptions()
+	}
+	q := *e.cfg.read
+	return &q
 }
 
 // begin reserves the Election for a campaign. A term that has ended but

@@ -1306,3 +1306,38 @@ func TestResignEndsLeadingBeforeRelease(t *testing.T) {
 		assert.ErrorIs(t, context.Cause(leading), election.ErrResigned)
 	}
 }
+
+// TestReadsUseTheSessionOptions: an Election that makes its sessions from
+// options with a token (the client has none) reads the key with that
+// token too: Leader and Observe were refused (403) while its campaigns
+// wrote the key.
+func TestReadsUseTheSessionOptions(t *testing.T) {
+	a := integration.NewACLAgent(t)
+	cfg := a.Config()
+	cfg.Token = "" // the options carry it
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	key := "election/with-options"
+	e, err := election.New(c, key, election.WithSessionOptions(
+		session.WithWriteOptions(api.WriteOptions{Token: a.Token}), session.WithLockDelay(0)))
+	require.NoError(t, err)
+	_, err = e.Leader(t.Context())
+	require.ErrorIs(t, err, election.ErrNoLeader)
+
+	leading, err := e.Campaign(t.Context(), []byte("me"))
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, e.Resign(context.WithoutCancel(t.Context()))) }()
+	require.NoError(t, leading.Err())
+	l, err := e.Leader(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, e.Token().Session, l.Session)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	select {
+	case l := <-e.Observe(ctx):
+		assert.Equal(t, e.Token().Session, l.Session)
+	case <-time.After(10 * time.Second):
+		t.Error("Observe reported nothing in 10 s")
+	}
+}

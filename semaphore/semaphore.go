@@ -246,14 +246,20 @@ func (s *Semaphore) Limit() int { return s.limit }
 func (s *Semaphore) lockKey() string                { return s.prefix + "/" + LockKey }
 func (s *Semaphore) contenderKey(sid string) string { return s.prefix + "/" + sid }
 
-// read lists the prefix once (blocking when waitIndex > 0).
+// read lists the prefix once (blocking when waitIndex > 0), with the read
+// options of sess, or without one, of the Semaphore's sessions.
 func (s *Semaphore) read(ctx context.Context, sess *session.Session, waitIndex uint64, consistent bool) (view, error) {
 	return s.readWait(ctx, sess, waitIndex, s.cfg.Wait, consistent)
 }
 
 // readWait is read with a wait of its own.
 func (s *Semaphore) readWait(ctx context.Context, sess *session.Session, waitIndex uint64, wait time.Duration, consistent bool) (view, error) {
-	q := sess.QueryOptions()
+	var q *api.QueryOptions
+	if sess != nil {
+		q = sess.QueryOptions()
+	} else {
+		q = s.cfg.QueryOptions()
+	}
 	q.WaitIndex, q.WaitTime = waitIndex, wait
 	if consistent {
 		q.Consistency = api.ConsistencyConsistent
@@ -272,7 +278,7 @@ func (s *Semaphore) readWait(ctx context.Context, sess *session.Session, waitInd
 // listed in the coordination key whose contender keys are held by their
 // sessions. A semaphore nobody holds has none.
 func (s *Semaphore) Holders(ctx context.Context) ([]string, error) {
-	v, err := s.read(ctx, s.cfg.Session, 0, false)
+	v, err := s.read(ctx, nil, 0, false)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, err

@@ -1048,3 +1048,29 @@ func TestAcquireAfterTheSessionWasDestroyedHolding(t *testing.T) {
 	assert.NoError(t, actx.Err(), "the refusal ends Acquire at once")
 	assert.ErrorIs(t, sess.Err(), session.ErrInvalidated, "the session itself is told at once")
 }
+
+// TestHoldersUsesTheSessionOptions: a Semaphore that makes its sessions
+// from options with a token (the client has none) reads the prefix with
+// that token too: Holders was refused (403) while its acquisitions wrote
+// the prefix.
+func TestHoldersUsesTheSessionOptions(t *testing.T) {
+	a := integration.NewACLAgent(t)
+	cfg := a.Config()
+	cfg.Token = "" // the options carry it
+	c, err := api.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	s, err := semaphore.New(c, "semaphore/with-options", 2, semaphore.WithSessionOptions(
+		session.WithWriteOptions(api.WriteOptions{Token: a.Token})))
+	require.NoError(t, err)
+	holders, err := s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, holders)
+
+	_, err = s.Acquire(t.Context())
+	require.NoError(t, err)
+	holders, err = s.Holders(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, holders, 1)
+	require.NoError(t, s.Release(t.Context()))
+}

@@ -316,6 +316,21 @@ func (s *Session) QueryOptions() *api.QueryOptions {
 	return q
 }
 
+// QueryOptionsFor returns the read options that match the write options
+// opts give a session (WithWriteOptions): what QueryOptions would return
+// for a session New made with opts. A holder that makes its sessions from
+// options reads with them while it has no session. Options New would
+// refuse are passed over here.
+func QueryOptionsFor(opts ...Option) *api.QueryOptions {
+	var cfg config
+	for _, o := range opts {
+		if o != nil {
+			_ = o(&cfg)
+		}
+	}
+	return (&Session{write: cfg.write}).QueryOptions()
+}
+
 func (s *Session) lose(err error) {
 	s.cancel(err)
 	if s.logger != nil && errors.Is(context.Cause(s.ctx), err) {

@@ -556,3 +556,10 @@ func TestSessionSurvivesFourHungRenews(t *testing.T) {
 	assert.True(t, s.Deadline().After(first), "no renew got through by a second before the deadline (%d renews)", n.Load())
 	assert.Equal(t, int64(5), n.Load(), "renews sent")
 }
+
+func TestQueryOptionsForMatchesTheWriteOptions(t *testing.T) {
+	w := api.WriteOptions{Datacenter: "dc2", Token: "t", Namespace: "ns", Partition: "p"}
+	q := session.QueryOptionsFor(session.WithName("x"), session.WithWriteOptions(w), session.WithTTL(time.Second))
+	assert.Equal(t, &api.QueryOptions{Datacenter: "dc2", Token: "t", Namespace: "ns", Partition: "p"}, q)
+	assert.Equal(t, &api.QueryOptions{}, session.QueryOptionsFor())
+}

@@ -49,6 +49,17 @@ func (c *Config) SetValue(v []byte) error {
 	return nil
 }
 
+// QueryOptions returns the read options of the holder's sessions: those
+// of the caller's session, or those its session options give (see
+// session.QueryOptionsFor). Reads made without a session use them, so
+// that they see the keys the holder's writes hold.
+func (c *Config) QueryOptions() *api.QueryOptions {
+	if c.Session != nil {
+		return c.Session.QueryOptions()
+	}
+	return session.QueryOptionsFor(c.SessionOpts...)
+}
+
 // PlaceholderSession stands for a session ID where a transaction is built
 // only to be measured (see ValueFits): every session ID has its length.
 const PlaceholderSession = "00000000-0000-0000-0000-000000000000"
