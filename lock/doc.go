@@ -30,7 +30,9 @@
 //   - While held, one consistent blocking query per Lock follows the key. When
 //     the key is deleted, taken by another session or released by someone
 //     else, or when the session is lost, the held context is cancelled with
-//     cause ErrLost. Transient errors are retried while the session lives;
+//     cause ErrLost; so it is, before GuardedTxn returns, when Consul
+//     refuses a guarded write because the session no longer holds the key,
+//     whether or not the watch has seen it yet. Transient errors are retried while the session lives;
 //     the session reports loss at its deadline (see package session). Each
 //     answer confirms the hold. The query waits at most a third of the
 //     session TTL (WithWaitTime, capped), one stuck past its wait is given

@@ -22,7 +22,9 @@ import (
 // sent is still checked by Consul), an error wrapping ErrLost when Consul says
 // the session no longer holds it (the session is then renewed at once: if
 // Consul no longer has it, the error wraps session.ErrInvalidated too, and
-// the session ends for all its users), and a *api.TxnError for a failure
+// the session ends for all its users; and the Lock reports the loss at
+// once, if its watcher has not yet: the held context has ended when
+// GuardedTxn returns, unless ctx ended first), and a *api.TxnError for a failure
 // of one of ops (whose OpIndex values are shifted by one). Results do not
 // include the check.
 func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse, error) {
@@ -39,10 +41,22 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 	if err != nil {
 		var te *api.TxnError
 		if errors.As(err, &te) {
-			if _, ok := te.Op(0); ok {
+			if oe, ok := te.Op(0); ok {
 				// Most often the session was invalidated: a renew says
 				// so, and tells the session's other users.
 				_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
+				if (oe.NotHeld() || oe.InvalidSession()) && !h.releasing.Load() {
+					// The hold is over (an Unlock's own release aside):
+					// the watcher, which may not have seen it yet (or
+					// may never, on a connection that died), reports
+					// the loss now, so that the held context has ended
+					// when the caller learns of it.
+					h.refuse(errRefused)
+					select {
+					case <-h.ctx.Done():
+					case <-ctx.Done():
+					}
+				}
 				if serr := h.sess.Err(); serr != nil {
 					return nil, fmt.Errorf("%w: Consul refused a guarded write: %w: session: %w", ErrLost, err, serr)
 				}

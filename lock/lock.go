@@ -166,6 +166,9 @@ type holding struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	stop   context.CancelFunc // stops the watcher
+	// refuse stops the watcher with a loss: Consul refused a guarded
+	// write because the session no longer holds the key.
+	refuse context.CancelCauseFunc
 	exited chan struct{}
 	// releasing is set by Unlock before it releases the key, so that the
 	// watcher takes the change for the release and not for a loss.
@@ -316,8 +319,8 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 	h := &holding{token: tok, sess: lease.Session, lease: lease, exited: make(chan struct{})}
 	h.index.Store(tok.ModifyIndex)
 	h.ctx, h.cancel = context.WithCancelCause(context.WithValue(context.Background(), tokenKey{}, tok))
-	var wctx context.Context
-	wctx, h.stop = context.WithCancel(context.Background())
+	wctx, stop := context.WithCancelCause(context.Background())
+	h.stop, h.refuse = func() { stop(nil) }, stop
 	l.mu.Lock()
 	l.held, l.lost = h, nil
 	l.mu.Unlock()
@@ -616,7 +619,18 @@ var (
 	// Consul releases the keys of a session it invalidates (a failing
 	// check, a destroy) before the session's renew can learn of it.
 	errKeyReleased = errors.New("key released: by another client, or by Consul invalidating the session")
+	// errRefused: GuardedTxn was refused by Consul's session check.
+	errRefused = errors.New("guarded write refused: the session no longer holds the key")
 )
+
+// refusal is the loss a guarded write found, when that is why the
+// watcher's ctx ended (else the watcher was stopped: nil).
+func refusal(ctx context.Context) error {
+	if err := context.Cause(ctx); errors.Is(err, errRefused) {
+		return err
+	}
+	return nil
+}
 
 // watch follows the key with consistent blocking queries while the lock
 // is held. Transient errors are retried for as long as the session lives:
@@ -698,7 +712,7 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 	c := holder.NewConfirmer(l.cfg.Wait)
 	for {
 		if ctx.Err() != nil {
-			return nil, nil
+			return refusal(ctx), nil
 		}
 		if h.sess.Err() != nil {
 			return h.sess.Err(), nil
@@ -718,7 +732,7 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		pair, meta, err := l.client.KV().Get(rctx, l.key, q)
 		rcancel()
 		if ctx.Err() != nil {
-			return nil, nil
+			return refusal(ctx), nil
 		}
 		if err != nil {
 			c.Failed()

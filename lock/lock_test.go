@@ -670,6 +670,40 @@ func TestGuardedWrites(t *testing.T) {
 	assert.Equal(t, []byte("v1"), pair.Value)
 }
 
+// TestRefusedGuardedWriteEndsTheHold: a guarded write that Consul refuses
+// because the session no longer holds the key ends the hold before it
+// returns, although the watcher, whose blocking queries hang, has not seen
+// the loss: the held context ended, the token is zero, and the Lock can
+// lock again. It said ErrLost while the held context lived on, up to two
+// TTLs with a watch on a dead connection.
+func TestRefusedGuardedWriteEndsTheHold(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	hc, ht := a.HookedClient(t)
+	ctx := t.Context()
+	s := integration.NewSession(t, c, session.WithLockDelay(0))
+	l, err := lock.New(hc, key(t), lock.WithSession(s))
+	require.NoError(t, err)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	ht.Set(integration.HangBlocking)
+	t.Cleanup(func() { ht.Set(nil) })
+
+	_, _, err = c.KV().Release(ctx, &api.KVPair{Key: key(t), Session: s.ID(), Flags: lock.Flag}, nil)
+	require.NoError(t, err)
+	err = l.GuardedPut(ctx, &api.KVPair{Key: key(t) + "-data", Value: []byte("v")})
+	require.ErrorIs(t, err, lock.ErrLost)
+	require.Error(t, held.Err(), "Consul refused the guarded write, and the held context lives on")
+	assert.ErrorIs(t, context.Cause(held), lock.ErrLost)
+	assert.True(t, l.Token().IsZero())
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrLost)
+
+	ht.Set(nil)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Unlock(ctx))
+}
+
 // TestGuardedWriteRefusedOnceUnlockBegan: from the start of an Unlock the
 // held context has ended and Token is zero; a guarded write is refused
 // then too, before anything is sent, and not passed by Consul because the
