@@ -185,6 +185,7 @@ type Election struct {
 // context and the goroutine that follows it.
 type term struct {
 	lk     *lock.Lock
+	held   context.Context // the lock's held context
 	leader Leader
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -326,6 +327,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 	tok, _ := lock.TokenFrom(held) // lk.Token() is zero if already lost
 	t := &term{
 		lk:      lk,
+		held:    held,
 		leader:  Leader{Session: tok.Session, Value: bytes.Clone(value), Token: tok},
 		exited:  make(chan struct{}),
 		deposed: make(chan struct{}),
@@ -394,6 +396,32 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	e.mu.Unlock()
 }
 
+// sync ends the leading context at once when the lock's held context has
+// ended with a loss that follow has not passed on yet, so that the
+// leading context agrees with what the Election says: a Proclaim that
+// Consul refused, a zero Token, Run deciding whether fn ran into a loss.
+// (follow's own cancel then changes nothing; it still calls OnDeposed.)
+func (t *term) sync() {
+	if t.ctx.Err() != nil || t.held.Err() == nil {
+		return
+	}
+	cause := context.Cause(t.held)
+	if errors.Is(cause, lock.ErrUnlocked) {
+		return // Resign, which has ended the leading context itself
+	}
+	t.cancel(fmt.Errorf("%w: %w", ErrDeposed, cause))
+}
+
+// syncTerm syncs the current term, if any (see term.sync).
+func (e *Election) syncTerm() {
+	e.mu.Lock()
+	t := e.term
+	e.mu.Unlock()
+	if t != nil {
+		t.sync()
+	}
+}
+
 func (t *term) currentLeader() Leader {
 	l := t.leader.clone()
 	t.mu.Lock()
@@ -412,6 +440,7 @@ func (e *Election) current() (*term, error) {
 	if t == nil {
 		return nil, ErrNotLeader
 	}
+	t.sync()
 	if t.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
 	}
@@ -459,6 +488,7 @@ func (e *Election) Resign(ctx context.Context) error {
 		}
 		return ErrNotLeader
 	}
+	t.sync() // a loss the lock has seen is reported as one
 	// A ctx that has already ended (Resign deferred past a shutdown) still
 	// gets the release sent and waited for, within a few seconds.
 	ctx, cancel := grace.Context(ctx)
@@ -468,12 +498,13 @@ func (e *Election) Resign(ctx context.Context) error {
 		// cleanup after it (a release retried for up to 30 s, a session
 		// destroy) is waited for within ctx, and not reported as a
 		// failure of Resign when ctx runs out first.
+		var waitErr error
 		select {
 		case <-t.deposed:
+			waitErr = grace.Wait(ctx, t.exited)
 		case <-ctx.Done():
-			return ctx.Err()
+			waitErr = ctx.Err() // OnDeposed still runs: reported all the same
 		}
-		waitErr := grace.Wait(ctx, t.exited)
 		e.mu.Lock()
 		if e.lost == t {
 			e.lost = nil // reported here
@@ -567,8 +598,17 @@ func (e *Election) Proclaim(ctx context.Context, value []byte) error {
 		t.mu.Unlock()
 		return nil
 	case errors.Is(err, lock.ErrNotHeld):
+		// The lock has seen a loss (or a Resign began): the leading
+		// context ends now if it has not.
+		t.sync()
+		if t.ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrNotLeader, context.Cause(t.ctx))
+		}
 		return ErrNotLeader
 	case errors.Is(err, lock.ErrLost):
+		// Consul refused it for the session check: the lock has ended
+		// its hold, and the leading context ends with it.
+		t.sync()
 		return fmt.Errorf("%w: %w", ErrDeposed, err)
 	default:
 		return fmt.Errorf("election: proclaim: %w", err)

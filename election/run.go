@@ -165,7 +165,10 @@ func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) e
 	fctx, cancel := context.WithCancelCause(leading)
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	// A term fn ended itself with Resign is a hand-over, not a loss.
-	lostNow := func() bool { return leading.Err() != nil && !errors.Is(context.Cause(leading), ErrResigned) }
+	lostNow := func() bool {
+		e.syncTerm() // a loss the lock has seen and follow not yet passed on
+		return leading.Err() != nil && !errors.Is(context.Cause(leading), ErrResigned)
+	}
 	returned := false
 	defer func() {
 		stop()
