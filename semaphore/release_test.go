@@ -368,3 +368,51 @@ func TestDoReportsALossCleanedUpBeforeFnReturned(t *testing.T) {
 	assert.ErrorIs(t, err, semaphore.ErrNotHeld)
 	assert.Empty(t, leftover(t, c, prefix))
 }
+
+// TestLossReportedOnceWhenItsCleanupOutlastsRelease: a Release whose ctx
+// ends while the watcher still cleans up after a loss reports the loss,
+// and says the cleanup goes on; once the cleanup is over, the next
+// Release must not report the loss again (the watcher kept it to report).
+func TestLossReportedOnceWhenItsCleanupOutlastsRelease(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	prefix := semPrefix(t)
+	sess := integration.NewSession(t, direct, session.WithLockDelay(0))
+	s, err := semaphore.New(c, prefix, 1, semaphore.WithSession(sess))
+	require.NoError(t, err)
+	held, err := s.Acquire(t.Context())
+	require.NoError(t, err)
+
+	cleanupHung := make(chan struct{})
+	var once atomic.Bool
+	ht.Set(func(r *http.Request) error {
+		if r.Method == http.MethodPut && r.URL.Path == "/v1/txn" {
+			<-r.Context().Done() // the cleanup's transaction, until it gives up
+			if once.CompareAndSwap(false, true) {
+				close(cleanupHung)
+			}
+			return r.Context().Err()
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	_, err = direct.KV().Delete(t.Context(), prefix+"/"+sess.ID(), nil) // the slot is lost
+	require.NoError(t, err)
+	integration.WaitDone(t, held, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	err = s.Release(ctx)
+	require.ErrorIs(t, err, semaphore.ErrLost)
+	assert.Contains(t, err.Error(), "still under way")
+
+	select {
+	case <-cleanupHung:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cleanup's transaction was not given up")
+	}
+	ht.Set(nil)
+	time.Sleep(500 * time.Millisecond) // the watcher ends its cleanup
+	assert.Equal(t, semaphore.ErrNotHeld, s.Release(t.Context()), "the loss was reported twice")
+}

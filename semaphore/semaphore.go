@@ -185,6 +185,10 @@ type holding struct {
 	gate   holder.WatchGate
 	// lostReason is set by the watcher's lose, for the watcher to log.
 	lostReason error
+	// reported: a Release has reported how h ended (guarded by the
+	// Semaphore's mu), so that a loss whose cleanup ends later is not
+	// kept as s.lost to report again.
+	reported bool
 
 	// late: CASes of the acquisition's attempts that got no answer.
 	late pending
@@ -486,6 +490,7 @@ func (s *Semaphore) reportEnd(ctx context.Context, h *holding) error {
 	if s.lost == h {
 		s.lost = nil
 	}
+	h.reported = true
 	s.mu.Unlock()
 	cause := context.Cause(h.ctx)
 	switch lost := errors.Is(cause, ErrLost); {
@@ -720,7 +725,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	}
 	h.lease.CloseOwn(context.Background())
 	s.mu.Lock()
-	if s.held == h {
+	if s.held == h && !h.reported {
 		s.lost = h
 	}
 	s.mu.Unlock()
