@@ -290,8 +290,9 @@ func (e *Election) begin(ctx context.Context) error {
 }
 
 // Campaign blocks until this Election leads with value stored in the key
-// (see lock.WithValue for its limit, checked before anything is sent), ctx ends or an error occurs. It returns a context
-// that stays alive while leading and is cancelled when leadership ends:
+// (see lock.WithValue for its limit, checked before anything is sent),
+// ctx ends or an error occurs. It returns a context that stays alive
+// while leading and is cancelled when leadership ends:
 // with cause ErrResigned after Resign, or with a cause wrapping ErrDeposed
 // (and lock.ErrLost) when the key is deleted or taken, or the session is
 // lost. The leading context does not derive from ctx; lock.TokenFrom gives
