@@ -4,11 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,26 +123,6 @@ func TestProbeDiesWithConsulkit(t *testing.T) {
 	bin := buildConsulkit(t, dir)
 	t.Cleanup(func() { _, _ = c.Agent().CheckDeregister(context.WithoutCancel(t.Context()), id, nil) })
 
-	ck := exec.Command(bin, "heartbeat", "-http-addr", a.Addr, "-id", id, "-ttl", "60s",
-		"-probe", `echo $$ > "$D/probe"; exec sleep 60`, "sleep", "60")
-	ck.Env = append(os.Environ(), "D="+dir)
-	require.NoError(t, ck.Start())
-	t.Cleanup(func() {
-		_ = ck.Process.Kill()
-		_ = ck.Wait()
-	})
-	pid, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "probe"), 30*time.Second)))
-	require.NoError(t, err)
-	require.True(t, alive(pid), "the probe is not running")
-
-	require.NoError(t, ck.Process.Kill())
-	_ = ck.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatal("the probe runs on after consulkit was killed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	diesWithConsulkit(t, dir, "the probe", bin, "heartbeat", "-http-addr", a.Addr, "-id", id, "-ttl", "60s",
+		"-probe", `echo $$ > "$D/pid"; exec sleep 60`, "sleep", "60")
 }

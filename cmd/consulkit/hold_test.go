@@ -573,7 +573,22 @@ func TestCommandDiesWithConsulkit(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildConsulkit(t, dir)
 
-	ck := exec.Command(bin, "lock", "-http-addr", a.Addr, "-lock-delay", "0s", key, "sh", "-c", `echo $$ > "$D/pid"; exec sleep 60`)
+	diesWithConsulkit(t, dir, "the command", bin, "lock", "-http-addr", a.Addr, "-lock-delay", "0s", key,
+		"sh", "-c", `echo $$ > "$D/pid"; exec sleep 60`)
+	// The session consulkit left lapses by itself; the test removes it now.
+	for _, id := range integration.SessionsNamed(t, c, "consulkit lock "+key) {
+		_, err := c.Session().Destroy(t.Context(), id, nil)
+		assert.NoError(t, err)
+	}
+}
+
+// diesWithConsulkit runs consulkit (bin, with args, and D=dir in its
+// environment) until a process it starts has written its PID to dir/pid,
+// kills consulkit with SIGKILL, and fails the test unless that process
+// (what) dies within 10 seconds.
+func diesWithConsulkit(t *testing.T, dir, what, bin string, args ...string) {
+	t.Helper()
+	ck := exec.Command(bin, args...)
 	ck.Env = append(os.Environ(), "D="+dir)
 	require.NoError(t, ck.Start())
 	t.Cleanup(func() {
@@ -582,7 +597,7 @@ func TestCommandDiesWithConsulkit(t *testing.T) {
 	})
 	pid, err := strconv.Atoi(strings.TrimSpace(waitFile(t, filepath.Join(dir, "pid"), 30*time.Second)))
 	require.NoError(t, err)
-	require.True(t, alive(pid), "the command is not running")
+	require.True(t, alive(pid), "%s is not running", what)
 
 	require.NoError(t, ck.Process.Kill())
 	_ = ck.Wait()
@@ -590,14 +605,9 @@ func TestCommandDiesWithConsulkit(t *testing.T) {
 	for alive(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatal("the command runs on after consulkit was killed")
+			t.Fatalf("%s runs on after consulkit was killed", what)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	// The session consulkit left lapses by itself; the test removes it now.
-	for _, id := range integration.SessionsNamed(t, c, "consulkit lock "+key) {
-		_, err := c.Session().Destroy(t.Context(), id, nil)
-		assert.NoError(t, err)
 	}
 }
 
