@@ -211,6 +211,11 @@ func (r *runner) loop(ctx context.Context) error {
 			// Only one probe runs at a time: this is the in-flight one.
 			if r.probeFor != r.cycle || r.gotResult {
 				h.log.Debug("ttlcheck: late probe result discarded", "check", h.check.ID, "status", string(res.status))
+				if r.hung && !r.gotResult {
+					// This cycle's probe was skipped because that one
+					// was in flight: it has returned, so probe now.
+					r.probed, r.hung = false, false
+				}
 				continue
 			}
 			r.gotResult = true
@@ -452,8 +457,10 @@ func (r *runner) refreshStale(now time.Time) {
 	r.due = now.Add(h.probeTimeout) // the new probe's deadline
 	r.refreshing = true
 	r.retryAt = r.due
-	if !r.acceptedAt.IsZero() {
-		if last := r.acceptedAt.Add(h.check.TTL - minAttempt); last.Before(r.retryAt) {
+	if end := r.acceptedAt.Add(h.check.TTL); !r.acceptedAt.IsZero() && now.Before(end) {
+		// Only while the TTL still runs: once it has, the check is
+		// critical already and nothing is saved by sending the old status.
+		if last := end.Add(-minAttempt); last.Before(r.retryAt) {
 			r.retryAt = last
 		}
 	}

@@ -331,6 +331,15 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 			// there are several: adding the heartbeat's check must not
 			// rename it (a session tied to it, say).
 			own[0].CheckID = "service:" + h.serviceID
+			if own[0].CheckID == check.ID {
+				cfg.fail("Check.ID", fmt.Sprintf("%q is the ID of the service's own check", check.ID))
+			}
+		}
+		for i, c := range own {
+			// Consul numbers the others, the heartbeat's check included.
+			if c.CheckID == "" && h.serviceID != "" && fmt.Sprintf("service:%s:%d", h.serviceID, i+1) == check.ID {
+				cfg.fail("Check.ID", fmt.Sprintf("%q is the ID Consul gives one of the service's checks", check.ID))
+			}
 		}
 		h.service = svc
 	}
@@ -552,6 +561,9 @@ func (h *Heartbeat) markSent(r report) {
 // truncateNote bounds a note to MaxNoteSize bytes, cutting at a character
 // boundary and appending TruncatedMarker.
 func truncateNote(s string) string {
+	// encoding/json sends each invalid byte as U+FFFD (3 bytes): count
+	// what the agent will get.
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= MaxNoteSize {
 		return s
 	}
