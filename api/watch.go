@@ -89,16 +89,16 @@ func Watch[T any](ctx context.Context, q *QueryOptions, fetch BlockingFunc[T], o
 		if meta == nil {
 			meta = &QueryMeta{}
 		}
-		changed := first || meta.LastIndex != lastIdx ||
-			meta.LastContentHash != "" && meta.LastContentHash != opts.WaitHash
+		// A hash that disappears (a hash-based endpoint answering 404)
+		// is a change too.
+		changed := first || meta.LastIndex != lastIdx || meta.LastContentHash != opts.WaitHash
 		first = false
 		opts.WaitIndex = NextWaitIndex(lastIdx, meta.LastIndex)
 		lastIdx = meta.LastIndex
-		if meta.LastContentHash != "" {
-			// Hash-based endpoints (agent services and health) block on
-			// the content hash instead of an index.
-			opts.WaitHash = meta.LastContentHash
-		}
+		// Hash-based endpoints (agent services and health) block on the
+		// content hash instead of an index; none (404) means nothing to
+		// block on.
+		opts.WaitHash = meta.LastContentHash
 		if changed {
 			if err := onChange(v, meta); err != nil {
 				return err

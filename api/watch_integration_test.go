@@ -151,3 +151,46 @@ func TestWatchChanIntegration(t *testing.T) {
 	assert.Same(t, cause, wait())
 	goleak.VerifyNone(t, leakOpts...)
 }
+
+// A Watch over a hash-based endpoint (Agent().Service) must report the
+// service going away: Consul answers 404 without X-Consul-ContentHash, a
+// result that differs from the last one delivered.
+func TestWatchReportsADeregisteredAgentService(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	id := "watch-deregistered-svc"
+	_, err := c.Agent().ServiceRegister(ctx, &api.AgentServiceRegistration{ID: id, Name: id, Port: 8080}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = c.Agent().ServiceDeregister(context.Background(), id, nil) })
+
+	fetch := func(ctx context.Context, q *api.QueryOptions) (*api.AgentService, *api.QueryMeta, error) {
+		return c.Agent().Service(ctx, id, q)
+	}
+	ch, wait := api.WatchChan(ctx, &api.QueryOptions{WaitTime: 5 * time.Second}, fetch)
+
+	select {
+	case svc := <-ch:
+		require.NotNil(t, svc, "first result: the registered service")
+	case <-ctx.Done():
+		t.Fatal("no first result")
+	}
+	_, err = c.Agent().ServiceDeregister(ctx, id, nil)
+	require.NoError(t, err)
+
+	deadline := time.After(8 * time.Second)
+	for {
+		select {
+		case svc := <-ch:
+			if svc == nil {
+				cancel()
+				_ = wait()
+				return // the deregistration was reported
+			}
+		case <-deadline:
+			cancel()
+			_ = wait()
+			t.Fatal("Watch never reported that the service was deregistered (Agent().Service now answers 404)")
+		}
+	}
+}

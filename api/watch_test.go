@@ -362,3 +362,16 @@ func TestWatchKVOverHTTP(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []string{"wait=30s", "index=10&wait=30s", "index=10&wait=30s", "index=12&wait=30s"}, queries)
 }
+
+// A hash-based read that loses its hash (Consul's 404 for a service that
+// was deregistered carries no X-Consul-ContentHash) is a change.
+func TestWatchHashThatDisappearsIsAChange(t *testing.T) {
+	f := &scriptedFetch{steps: []fetchStep{{hash: "h1"}, {hash: ""}, {hash: "h1"}}}
+	var got []uint64
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := Watch(ctx, nil, f.fetch, stopAfter(2, &got))
+	require.ErrorIs(t, err, errStop, "the answer without a hash was never delivered")
+	seen, _ := f.requests()
+	assert.Len(t, seen, 2, "the read answered without a hash must be delivered as the second result")
+}
