@@ -90,7 +90,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cfg.Address = *addr
+		setAddress(&cfg, *addr)
 		client, err := api.NewClient(cfg)
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("demo: -http-addr: %v", err)}

@@ -124,17 +124,27 @@ func shellProbe(script string) ttlcheck.Probe {
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = 100 * time.Millisecond
 		err := cmd.Run()
+		if cmd.Process != nil {
+			// What the probe left running goes with it: a probe is a
+			// check, and each beat runs one.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		code := -1
+		if cmd.ProcessState != nil {
+			// Its shell's status, also when a process it started kept
+			// the output open past WaitDelay (exec.ErrWaitDelay).
+			code = cmd.ProcessState.ExitCode()
+		}
 		note := strings.TrimSpace(out.String())
 		if len(note) > maxProbeNote {
 			note = note[:maxProbeNote]
 		}
-		var ee *exec.ExitError
 		switch {
 		case ctx.Err() != nil:
 			return ttlcheck.Critical, "probe timed out: " + note
-		case err == nil:
+		case code == 0 && (err == nil || errors.Is(err, exec.ErrWaitDelay)):
 			return ttlcheck.Passing, note
-		case errors.As(err, &ee) && ee.ExitCode() == 1:
+		case code == 1:
 			return ttlcheck.Warning, note
 		default:
 			if note == "" {

@@ -61,9 +61,21 @@ func (f *commonFlags) client() (*api.Client, error) {
 		return nil, err
 	}
 	if f.addr != "" {
-		cfg.Address = f.addr
+		setAddress(&cfg, f.addr)
 	}
 	return api.NewClient(cfg)
+}
+
+// setAddress sets cfg's address to one given with -http-addr, which
+// overrides CONSUL_HTTP_ADDR but, as in the consul CLI, does not turn off
+// the TLS that CONSUL_HTTP_SSL=true asked for (ConfigFromEnv's Scheme):
+// an http:// prefix is then dropped, as ConfigFromEnv drops it from the
+// variable.
+func setAddress(cfg *api.Config, addr string) {
+	if cfg.Scheme == "https" {
+		addr = strings.TrimPrefix(addr, "http://")
+	}
+	cfg.Address = addr
 }
 
 // logger logs warnings (a lost hold, retried faults) always and the
@@ -164,6 +176,8 @@ func (f *holdFlags) checkChecks(ctx context.Context, client *api.Client) error {
 	}
 	for id := range strings.SplitSeq(f.checks, ",") {
 		switch hc := checks[id]; {
+		case id == "serfHealth":
+			// Always included, and not among the agent's checks.
 		case hc == nil:
 			return fmt.Errorf("-checks: check %q is not registered with the local agent", id)
 		case hc.Status == api.HealthCritical:
@@ -430,6 +444,13 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	err = e.Run(runCtx, []byte(hf.value), fn)
 	if lostAfter != nil {
 		return fmt.Errorf("the command ended while leading, but leadership was lost before what it left running was stopped: %w", lostAfter)
+	}
+	if ee := (*exitError)(nil); errors.As(err, &ee) && err != error(ee) { //nolint:errorlint // a joined error carries the resign's failure
+		// The command's status joined to a resign that failed: a failure
+		// of consulkit (1), as a release that fails after lock's command
+		// is, not the command's status. Not wrapped, so that exitStatus
+		// does not take the command's status from it.
+		return fmt.Errorf("the command exited with status %d, but resigning after it failed, and the key may stay held until the session ends: %v", ee.code, err) //nolint:errorlint // see above
 	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Interrupted: a standby just stops; a leader has stopped its

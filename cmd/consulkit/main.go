@@ -27,10 +27,13 @@ import (
 )
 
 func main() {
-	// SIGHUP (the terminal or ssh session closing) ends consulkit as
-	// SIGTERM does: the command is stopped and the hold released, rather
-	// than consulkit dying and leaving them behind.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGHUP (the terminal or ssh session closing) and SIGQUIT (Ctrl-\)
+	// end consulkit as SIGTERM does: the command is stopped and the hold
+	// released, rather than consulkit dying and leaving them behind.
+	ctx, stop := context.Background(), context.CancelFunc(func() {})
+	if sigs := notIgnored(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT); len(sigs) > 0 {
+		ctx, stop = signal.NotifyContext(ctx, sigs...) // with none, Notify would catch every signal
+	}
 	// A write to a stdout or stderr whose reader has gone (a log collector
 	// that died, "| head") would otherwise kill consulkit with SIGPIPE,
 	// while it holds something and before it stops the command's process
@@ -40,6 +43,20 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitStatus(err, os.Stderr))
+}
+
+// notIgnored returns the signals of sigs that consulkit was not started
+// ignoring: one ignored by whoever started it (SIGHUP under nohup; SIGINT
+// and SIGQUIT in a script's background job) stays ignored, where Notify
+// would turn it back on.
+func notIgnored(sigs ...os.Signal) []os.Signal {
+	var out []os.Signal
+	for _, s := range sigs {
+		if !signal.Ignored(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // exitStatus reports err and turns it into consulkit's exit status.
