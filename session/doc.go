@@ -7,15 +7,17 @@
 // deadline: the send time of the last successful renew plus the TTL. Only
 // then is the session reported lost, with ErrExpired. A renew not answered
 // within half the time left (at most two seconds) is not given up: another
-// goes out beside it, on another connection, and so on (up to four
-// waiting at once; when four wait, the oldest is given up after 10
-// seconds for a fresh one) until one is answered. So a renew that hangs
-// on a connection that died silently costs no false loss, nor does a
-// Consul that answers slowly. The first success counts, from its own send time. The TTL Consul
-// answers with (longer or shorter than requested) is the one the deadline
-// is computed with. A renew answered with 404 (destroyed from outside,
-// invalidated by a failing health check) is reported lost at
-// once, with ErrInvalidated. Loss closes Done, and Err says why.
+// goes out beside it, on another connection, and so on (four at a time;
+// when four wait, the oldest stops counting against them after 10
+// seconds, so a fresh one goes out, and is cancelled only when eight are
+// in flight) until one is answered. So a renew that hangs on a
+// connection that died silently costs no false loss, nor does a Consul
+// that answers slowly. The first success counts, from its own send
+// time. The TTL Consul answers with (longer or shorter than requested) is
+// the one the deadline is computed with. A renew answered with 404
+// (destroyed from outside, invalidated by a failing health check) is
+// reported lost at once, with ErrInvalidated. Loss closes Done, and Err
+// says why.
 //
 // The local deadline is conservative: Consul itself invalidates a session
 // only after twice its TTL without renewal. When the Session reports

@@ -497,9 +497,9 @@ const maxHedges = 4
 
 // renewAttempt is one renew of a round, in flight.
 type renewAttempt struct {
-	sent    time.Time
-	cancel  context.CancelFunc
-	givenUp bool // cancelled to make room for a fresh attempt
+	sent      time.Time
+	cancel    context.CancelFunc
+	cancelled bool // by the round, to bound the attempts in flight
 }
 
 // renewResult is one renew attempt's outcome, with its send time.
@@ -518,9 +518,12 @@ type renewResult struct {
 // costs no false loss, nor does a Consul that answers slowly (cutting the
 // slow attempt short would). When maxHedges attempts wait and the oldest
 // has waited attempt.Timeout, which no other request of the library
-// waits, it is given up to make room for a fresh one: with a long TTL,
-// four hung renews would otherwise keep the round from sending anything
-// for hours, until the deadline. A failure that was answered while
+// waits, it is given up waiting for, to make room for a fresh one: with a
+// long TTL, four hung renews would otherwise keep the round from sending
+// anything for hours, until the deadline. It stays in flight, as its
+// answer may yet come, until maxHedges more have been given up: then it
+// is cancelled, so that at most twice maxHedges are in flight. A failure
+// that was answered while
 // another attempt hangs is retried at the usual pace, so that a hung
 // renew does not keep the round from trying again once Consul is back.
 // The first success wins, with its own send time; a failure ends the
@@ -538,8 +541,9 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 	}()
 	results := make(chan renewResult, maxHedges)
 	var (
-		live    []*renewAttempt // in flight and not given up, oldest first
-		pending int             // attempts whose result has not come, given up or not
+		live    []*renewAttempt // in flight, oldest first, at most maxHedges
+		stale   []*renewAttempt // given up waiting for, still in flight: a late answer counts
+		pending int             // attempts whose result has not come
 	)
 	launch := func() {
 		actx, acancel := context.WithCancel(rctx)
@@ -560,7 +564,7 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 	launch()
 	var (
 		answered *renewResult // the last failure Consul (or the network) answered
-		last     *renewResult // the last failure of an attempt not given up
+		last     *renewResult // the last failure of an attempt the round did not cancel
 	)
 	hedge := time.NewTimer(hedgeAfter(time.Until(deadline)))
 	defer hedge.Stop()
@@ -569,10 +573,11 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 		case r := <-results:
 			pending--
 			live = slices.DeleteFunc(live, func(a *renewAttempt) bool { return a == r.a })
+			stale = slices.DeleteFunc(stale, func(a *renewAttempt) bool { return a == r.a })
 			if r.err == nil || errors.Is(r.err, api.ErrNotFound) {
 				return r
 			}
-			if !r.a.givenUp {
+			if !r.a.cancelled {
 				last = &r
 				if rctx.Err() == nil {
 					answered = &r
@@ -590,8 +595,8 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 					return *answered
 				}
 				if last == nil {
-					// Only given-up attempts ended, which cannot be:
-					// each was given up for a fresh one.
+					// Only cancelled attempts ended, which cannot be:
+					// each was cancelled while a fresh one was in flight.
 					return renewResult{err: rctx.Err(), a: r.a}
 				}
 				return *last
@@ -601,9 +606,16 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 			// of a round: one that hung must not use up the retries.
 			if rctx.Err() == nil {
 				if len(live) == maxHedges && time.Since(live[0].sent) >= staleRenew {
-					live[0].givenUp = true
-					live[0].cancel()
+					// Given up waiting for, to make room for a fresh
+					// attempt, but left in flight: a slow answer is still
+					// an answer. Cancelled only once maxHedges more wait.
+					stale = append(stale, live[0])
 					live = live[1:]
+					if len(stale) > maxHedges {
+						stale[0].cancelled = true
+						stale[0].cancel()
+						stale = stale[1:]
+					}
 				}
 				if len(live) < maxHedges {
 					launch()
@@ -615,7 +627,7 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 }
 
 // staleRenew is how long a renew may wait for its answer before it is
-// given up for a fresh one, when maxHedges wait at once.
+// given up waiting for (see renewRound), when maxHedges wait at once.
 const staleRenew = attempt.Timeout
 
 // hedgeAfter is how long a renew waits for its answer before another goes

@@ -563,3 +563,41 @@ func TestQueryOptionsForMatchesTheWriteOptions(t *testing.T) {
 	assert.Equal(t, &api.QueryOptions{Datacenter: "dc2", Token: "t", Namespace: "ns", Partition: "p"}, q)
 	assert.Equal(t, &api.QueryOptions{}, session.QueryOptionsFor())
 }
+
+// Consul (or the path to it) answers every renew, but each takes 12 s.
+// The round's first renew, sent 15 s before the deadline, is answered 3 s
+// before it: the session must not be reported lost while Consul renews
+// it. (Attempts that had waited 10 s were once cancelled for fresh ones,
+// each just before its answer came.)
+func TestSessionSurvivesRenewsAnsweredIn12s(t *testing.T) {
+	t.Parallel()
+	c, ht := integration.Shared(t).HookedClient(t)
+	var sent, reached atomic.Int64
+	ht.Set(func(r *http.Request) error {
+		if !strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			return nil
+		}
+		sent.Add(1)
+		select {
+		case <-time.After(12 * time.Second):
+			reached.Add(1)
+			return nil
+		case <-r.Context().Done():
+			return r.Context().Err()
+		}
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(30*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ht.Set(nil)
+		_ = s.Close(context.Background())
+	})
+	first := s.Deadline()
+	select {
+	case <-s.Done():
+		t.Fatalf("session reported lost (%v) while Consul answers every renew in 12 s: %d renews sent, %d let through",
+			s.Err(), sent.Load(), reached.Load())
+	case <-time.After(time.Until(first.Add(2 * time.Second))):
+	}
+	assert.True(t, s.Deadline().After(first), "no renew got through")
+}
