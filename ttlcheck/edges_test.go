@@ -280,3 +280,108 @@ func TestNewServiceRefusesTheIDOfAServiceCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestHungProbeReturningLateDoesNotDelayTheBeatPastTheTTL: WithProbe
+// promises that a probe that ignores its context "does not delay the
+// beats", and WithInterval that "a beat is sent at most one interval after
+// the previous successful one". A hung probe that returns shortly before
+// the next beat now starts a fresh probe at once, and startProbe gives
+// that one half the probe timeout, moving the beat past its due time: with
+// an interval close to the TTL, past the TTL, and the agent marks the
+// check critical ("TTL expired") between two passing beats.
+// TestHungProbeReturningLateDoesNotDelayTheBeatPastTheTTL: the fresh
+// probe run once a hung one returns, just before the beat, runs within
+// that beat's deadline: it was given half a probe timeout past it, and
+// with an interval close to the TTL the check lapsed between two passing
+// beats.
+func TestHungProbeReturningLateDoesNotDelayTheBeatPastTheTTL(t *testing.T) {
+	a := integration.Shared(t)
+	plain := a.Client(t)
+	c, hook := a.HookedClient(t)
+	id := uniq(t, "alive")
+
+	const (
+		ttl      = 2 * time.Second
+		interval = 1900 * time.Millisecond
+		timeout  = 1800 * time.Millisecond
+	)
+	var calls atomic.Int64
+	hungStarted := make(chan struct{})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseProbe := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseProbe)
+	probe := func(ctx context.Context) (ttlcheck.Status, string) {
+		if calls.Add(1) == 2 {
+			close(hungStarted)
+			<-release // ignores ctx
+			return ttlcheck.Passing, "ok (after hanging)"
+		}
+		return ttlcheck.Passing, "ok"
+	}
+	hb, err := ttlcheck.New(c, ttlcheck.Check{ID: id, Name: "alive", TTL: ttl},
+		ttlcheck.WithProbe(probe), ttlcheck.WithInterval(interval), ttlcheck.WithProbeTimeout(timeout))
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var updates []time.Time
+	hook.Set(func(r *http.Request) error {
+		if strings.HasPrefix(r.URL.Path, "/v1/agent/check/update/") {
+			mu.Lock()
+			updates = append(updates, time.Now())
+			mu.Unlock()
+		}
+		return nil
+	})
+	nth := func(n int) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(updates) > n {
+			return updates[n], true
+		}
+		return time.Time{}, false
+	}
+
+	stop := startRun(t, hb)
+	deregisterAtCleanup(t, plain, id)
+
+	// The second probe hangs; the application says it is fine meanwhile,
+	// so the beat of that cycle is passing (the probe's timeout is older).
+	select {
+	case <-hungStarted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("second probe not started")
+	}
+	require.NoError(t, hb.Pass(t.Context(), "app: ok"))
+	var beat time.Time
+	require.Eventually(t, func() bool { var ok bool; beat, ok = nth(2); return ok }, 5*time.Second, 5*time.Millisecond)
+
+	// Watch the agent's view until the next beat.
+	var expired atomic.Bool
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			if _, ok := nth(3); ok {
+				return
+			}
+			if hc := agentCheck(context.Background(), t, plain, id); hc != nil && strings.Contains(hc.Output, "TTL expired") {
+				expired.Store(true)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	// The hung probe returns 100ms before the next beat is due.
+	time.Sleep(time.Until(beat.Add(interval - 100*time.Millisecond)))
+	releaseProbe()
+
+	var next time.Time
+	require.Eventually(t, func() bool { var ok bool; next, ok = nth(3); return ok }, 5*time.Second, 5*time.Millisecond)
+	<-watchDone
+	gap := next.Sub(beat)
+	t.Logf("beat %s after the previous one (interval %s, TTL %s)", gap.Round(time.Millisecond), interval, ttl)
+	assert.LessOrEqual(t, gap, interval+200*time.Millisecond, "the beat came later than one interval after the previous one")
+	assert.False(t, expired.Load(), "the check lapsed (TTL expired) between two beats")
+	require.ErrorIs(t, stop(), context.Canceled)
+}

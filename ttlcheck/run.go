@@ -109,6 +109,7 @@ type runner struct {
 	probeEnd   time.Time // the in-flight probe's deadline
 	probeFor   uint64    // the cycle whose status the in-flight probe's result is
 	probeGen   uint64    // the explicit generation when this cycle's probe started (or was skipped)
+	rearmed    bool      // this cycle's probe replaces one skipped while a hung one ran: keep the due time
 
 	// Beat state.
 	due         time.Time // when the next beat must be sent
@@ -214,7 +215,9 @@ func (r *runner) loop(ctx context.Context) error {
 				if r.hung && !r.gotResult {
 					// This cycle's probe was skipped because that one
 					// was in flight: it has returned, so probe now.
-					r.probed, r.hung = false, false
+					// Within the beat's own deadline: the beat is
+					// not delayed for it.
+					r.probed, r.hung, r.rearmed = false, false, true
 				}
 				continue
 			}
@@ -276,7 +279,9 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	r.probeStart = now
 	r.probeFor = r.cycle
 	deadline := r.due
-	if deadline.Sub(now) < r.h.probeTimeout/2 {
+	rearmed := r.rearmed
+	r.rearmed = false
+	if !rearmed && deadline.Sub(now) < r.h.probeTimeout/2 {
 		// Started late (the loop was busy sending): give it a fair chance.
 		deadline = now.Add(r.h.probeTimeout / 2)
 		r.due = deadline

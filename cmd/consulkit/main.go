@@ -46,9 +46,11 @@ func main() {
 }
 
 // notIgnored returns the signals of sigs that consulkit was not started
-// ignoring: one ignored by whoever started it (SIGHUP under nohup; SIGINT
-// and SIGQUIT in a script's background job) stays ignored, where Notify
-// would turn it back on.
+// ignoring: SIGHUP or SIGINT ignored by whoever started it (SIGHUP under
+// nohup; SIGINT in a script's background job) stays ignored, where Notify
+// would turn it back on. Only for those two can Go tell (signal.Ignored):
+// the runtime installs its own handler for the others, so an inherited
+// SIG_IGN of SIGQUIT or SIGTERM is not seen, and they are caught.
 func notIgnored(sigs ...os.Signal) []os.Signal {
 	var out []os.Signal
 	for _, s := range sigs {
