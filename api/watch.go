@@ -34,7 +34,9 @@ const minIdleWake = time.Second
 
 // Watch runs fetch as a blocking query until ctx ends or onChange returns
 // an error. onChange is called with the first result and then with every
-// result whose index differs from the previous one. Retryable errors (see
+// result whose index or content hash differs from the previous one's (a
+// hash that disappears too: agent/service/:id answers 404 without one
+// once the service is gone). Retryable errors (see
 // IsRetryable) are retried with jittered backoff; any other error of fetch
 // ends the watch and is returned, as is the error of onChange. When ctx
 // ends, Watch returns context.Cause(ctx).
