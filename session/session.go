@@ -513,7 +513,7 @@ type renewResult struct {
 // renewRound renews the session once. A renew that has not been answered
 // after hedgeAfter is not given up: another one goes out beside it (on
 // another connection, as the first holds its own), and so on, with at
-// most maxHedges waiting at once, until one succeeds or the deadline
+// most maxHedges waited for at once, until one succeeds or the deadline
 // passes. So one renew stuck on a connection that died without a reset
 // costs no false loss, nor does a Consul that answers slowly (cutting the
 // slow attempt short would). When maxHedges attempts wait and the oldest
@@ -523,9 +523,9 @@ type renewResult struct {
 // anything for hours, until the deadline. It stays in flight, as its
 // answer may yet come, until maxHedges more have been given up: then it
 // is cancelled, so that at most twice maxHedges are in flight. A failure
-// that was answered while
-// another attempt hangs is retried at the usual pace, so that a hung
-// renew does not keep the round from trying again once Consul is back.
+// that was answered while another attempt hangs is retried at the usual
+// pace, so that a hung renew does not keep the round from trying again
+// once Consul is back.
 // The first success wins, with its own send time; a failure ends the
 // round when no other attempt is left in flight, and the round then
 // reports the last failure Consul answered rather than the deadline.
