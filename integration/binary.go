@@ -18,7 +18,8 @@ import (
 const ConsulVersion = "1.14.8"
 
 var (
-	binOnce sync.Once
+	binMu   sync.Mutex
+	binDone bool // binPath, binErr hold the answer
 	binPath string
 	binErr  error
 )
@@ -27,8 +28,19 @@ var (
 // cached build of scripts/build-consul.sh (built now if this package's
 // source tree is available and it is missing), or "consul" on PATH.
 func ConsulBinary(ctx context.Context) (string, error) {
-	binOnce.Do(func() { binPath, binErr = findBinary(ctx) })
-	return binPath, binErr
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binDone {
+		return binPath, binErr
+	}
+	p, err := findBinary(ctx)
+	if err != nil && ctx.Err() != nil {
+		// This caller's context ended: the answer is not the binary's, and
+		// the next caller looks again.
+		return "", err
+	}
+	binPath, binErr, binDone = p, err, true
+	return p, err
 }
 
 func findBinary(ctx context.Context) (string, error) {

@@ -62,3 +62,36 @@ func TestBuildStopsWithItsContext(t *testing.T) {
 	out, _ := exec.Command("pgrep", "-f", marker).Output()
 	assert.Empty(t, strings.TrimSpace(string(out)), "the build's go command runs on")
 }
+
+// TestConsulBinaryNotPoisonedByACancelledCaller: a first caller whose
+// context had ended (a test with a short deadline, Ctrl-C during consulkit
+// dev) made every later call of the test binary fail, though the cached
+// binary was there and good: the first call's answer was kept for good.
+func TestConsulBinaryNotPoisonedByACancelledCaller(t *testing.T) {
+	good, err := ConsulBinary(t.Context())
+	require.NoError(t, err)
+	// A cache holding a good binary, as scripts/build-consul.sh leaves it.
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "consul-"+ConsulVersion)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.Symlink(good, filepath.Join(dir, "consul")))
+	t.Setenv("CONSULKIT_CACHE", cache)
+	t.Setenv("CONSUL_BINARY", "")
+	binMu.Lock()
+	savedDone, savedPath := binDone, binPath // a success: binErr is nil
+	binDone, binPath, binErr = false, "", nil // as at the start of a test binary
+	binMu.Unlock()
+	t.Cleanup(func() {
+		binMu.Lock()
+		binDone, binPath, binErr = savedDone, savedPath, nil
+		binMu.Unlock()
+	})
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = ConsulBinary(cancelled)
+	require.Error(t, err)
+	p, err := ConsulBinary(t.Context())
+	require.NoError(t, err, "a later caller with a live context got the first caller's cancellation")
+	assert.Equal(t, filepath.Join(dir, "consul"), p)
+}

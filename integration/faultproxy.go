@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -43,6 +44,11 @@ type FaultProxy struct {
 	delay    atomic.Int64  // time.Duration added before forwarding
 	requests atomic.Int64
 	wg       sync.WaitGroup
+
+	closed   bool               // under mu: Close has begun
+	stop     context.CancelFunc // ends stopped
+	stopped  context.Context    // ends with Close: requests in the proxy end too
+	handlers sync.WaitGroup     // requests in the proxy
 }
 
 // NewFaultProxy starts a proxy to the agent at target (host:port) on a
@@ -57,14 +63,28 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	p := &FaultProxy{Addr: ln.Addr().String(), ln: ln, release: make(chan struct{})}
+	p.stopped, p.stop = context.WithCancel(context.Background())
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The fault and the release channel of a hang are read together,
 		// so that a hang cannot wait on a channel Set has already
 		// replaced; the request is counted after, so that a Set made once
 		// Requests has counted it does not apply to it.
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			panic(http.ErrAbortHandler)
+		}
+		p.handlers.Add(1)
 		fault, rel := p.fault, p.release
 		p.mu.Unlock()
+		defer p.handlers.Done()
+		// A request still in the proxy when it closes is dropped, not
+		// forwarded later (its client's going away is not seen while its
+		// body is unread).
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(p.stopped, cancel)()
+		r = r.WithContext(ctx)
 		p.requests.Add(1)
 		switch fault {
 		case ServerError:
@@ -120,9 +140,14 @@ func (p *FaultProxy) Requests() int64 { return p.requests.Load() }
 
 // Close stops the proxy and drops hung requests.
 func (p *FaultProxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.stop()
 	p.Set(Pass)
 	_ = p.srv.Close()
 	p.wg.Wait()
+	p.handlers.Wait()
 }
 
 // ProxiedClient returns a client that reaches a through a new FaultProxy,

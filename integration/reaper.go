@@ -55,6 +55,13 @@ func runReaper(owner string) int {
 		time.Sleep(50 * time.Millisecond)
 	}
 	removeAllLeftovers()
+	// A request the owner sent just before it died (a network or a
+	// container being created) is carried out by the daemon all the same,
+	// after the sweep above: sweep again until such a request is over.
+	for end := time.Now().Add(createTimeout + 5*time.Second); time.Now().Before(end); {
+		time.Sleep(time.Second)
+		removeAllLeftovers()
+	}
 	return 0
 }
 

@@ -17,6 +17,10 @@ elif [ -n "${HOME:-}" ]; then
 else
   cache="${TMPDIR:-/tmp}/consulkit-cache"
 fi
+# Absolute: the build runs in tools/consul, and the path printed is used
+# from wherever the caller runs.
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
 out="$cache/consul-$version/consul"
 
 # is_wanted BIN reports whether BIN is Consul $version. The output is read
