@@ -78,7 +78,7 @@ func TestConsulBinaryNotPoisonedByACancelledCaller(t *testing.T) {
 	t.Setenv("CONSULKIT_CACHE", cache)
 	t.Setenv("CONSUL_BINARY", "")
 	binMu.Lock()
-	savedDone, savedPath := binDone, binPath // a success: binErr is nil
+	savedDone, savedPath := binDone, binPath  // a success: binErr is nil
 	binDone, binPath, binErr = false, "", nil // as at the start of a test binary
 	binMu.Unlock()
 	t.Cleanup(func() {
