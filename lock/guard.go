@@ -18,8 +18,9 @@ import (
 // Where that matters, give each Lock its own session, or fence with the
 // token. It returns ErrNotHeld, sending nothing, when the Lock does not
 // hold the key as the call begins (also once the held context has ended:
-// from the start of an Unlock, or a loss the Lock has seen; a call already
-// sent is still checked by Consul), an error wrapping ErrLost when Consul says
+// from the start of an Unlock, or a loss the Lock has seen, whose held
+// context has ended when ErrNotHeld comes; a call already sent is still
+// checked by Consul), an error wrapping ErrLost when Consul says
 // the session no longer holds it (the session is then renewed at once: if
 // Consul no longer has it, the error wraps session.ErrInvalidated too, and
 // the session ends for all its users; and the Lock reports the loss at
@@ -29,9 +30,19 @@ import (
 // include the check.
 func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse, error) {
 	l.mu.Lock()
-	h := l.held
+	h, lost := l.held, l.lost
 	l.mu.Unlock()
 	if h == nil || h.ctx.Err() != nil {
+		if lost != nil {
+			// The watcher is reporting a loss: the Lock stops reporting
+			// itself held a moment before the held context ends. Wait
+			// for that, so that ErrNotHeld never comes while the held
+			// context still lives.
+			select {
+			case <-lost.ctx.Done():
+			case <-ctx.Done():
+			}
+		}
 		return nil, ErrNotHeld
 	}
 	all := make(api.TxnOps, 0, len(ops)+1)
