@@ -512,14 +512,7 @@ func TestHangupStopsAndReleasesAndCtrlZIsIgnored(t *testing.T) {
 	assert.True(t, alive(ck.Process.Pid) && !stopped(ck.Process.Pid), "Ctrl-Z stopped consulkit")
 
 	require.NoError(t, ck.Process.Signal(syscall.SIGHUP))
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- ck.Wait() }()
-	select {
-	case err := <-waitErr:
-		require.NoError(t, err, "consulkit's status is the command's, which exited 0 on SIGTERM")
-	case <-time.After(30 * time.Second):
-		t.Fatal("consulkit did not end on SIGHUP")
-	}
+	require.NoError(t, waitExit(t, ck, "on SIGHUP"), "consulkit's status is the command's, which exited 0 on SIGTERM")
 	assert.Equal(t, "stopped\n", waitFile(t, filepath.Join(dir, "stopped"), time.Second))
 	keyFree(t, c, key)
 	assert.Empty(t, integration.SessionsNamed(t, c, "consulkit lock "+key), "a session was left behind")
@@ -551,14 +544,7 @@ func TestLostWithABrokenStderrStillStopsTheCommand(t *testing.T) {
 
 	_, err = c.Session().Destroy(t.Context(), sid, nil)
 	require.NoError(t, err)
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- ck.Wait() }()
-	select {
-	case err := <-waitErr:
-		t.Logf("consulkit: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("consulkit did not end after the loss")
-	}
+	t.Logf("consulkit: %v", waitExit(t, ck, "after the loss"))
 	assert.Equal(t, 1, ck.ProcessState.ExitCode(), "exit status after a loss (%s)", ck.ProcessState)
 	assert.False(t, alive(bg), "what the command started runs on after the loss")
 }
@@ -608,6 +594,21 @@ func diesWithConsulkit(t *testing.T, dir, what, bin string, args ...string) {
 			t.Fatalf("%s runs on after consulkit was killed", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitExit waits up to 30 seconds for consulkit, started as ck, to exit,
+// and returns what Wait returned; when (a few words) says after what.
+func waitExit(t *testing.T, ck *exec.Cmd, when string) error {
+	t.Helper()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- ck.Wait() }()
+	select {
+	case err := <-waitErr:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("consulkit did not end %s", when)
+		return nil
 	}
 }
 

@@ -43,13 +43,7 @@ func TestHangupIgnoredUnderNohup(t *testing.T) {
 	assert.True(t, alive(ck.Process.Pid), "consulkit ended on a hangup it was started ignoring (nohup)")
 
 	require.NoError(t, ck.Process.Signal(syscall.SIGTERM))
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- ck.Wait() }()
-	select {
-	case <-waitErr:
-	case <-time.After(30 * time.Second):
-		t.Fatal("consulkit did not end on SIGTERM")
-	}
+	_ = waitExit(t, ck, "on SIGTERM")
 	assert.Equal(t, "stopped\n", waitFile(t, filepath.Join(dir, "stopped"), time.Second))
 	keyFree(t, c, key)
 }
@@ -75,13 +69,7 @@ func TestQuitStopsAndReleases(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Kill(bg, syscall.SIGKILL) })
 
 	require.NoError(t, ck.Process.Signal(syscall.SIGQUIT))
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- ck.Wait() }()
-	select {
-	case <-waitErr:
-	case <-time.After(30 * time.Second):
-		t.Fatal("consulkit did not end on SIGQUIT")
-	}
+	_ = waitExit(t, ck, "on SIGQUIT")
 	t.Logf("consulkit: %s", ck.ProcessState)
 	assert.NotEqual(t, 2, ck.ProcessState.ExitCode(), "exit status 2 means bad usage")
 	assert.False(t, alive(bg), "what the command started runs on after SIGQUIT")
