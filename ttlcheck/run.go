@@ -109,7 +109,8 @@ type runner struct {
 	probeEnd   time.Time // the in-flight probe's deadline
 	probeFor   uint64    // the cycle whose status the in-flight probe's result is
 	probeGen   uint64    // the explicit generation when this cycle's probe started (or was skipped)
-	rearmed    bool      // this cycle's probe replaces one skipped while a hung one ran: keep the due time
+	rearmed    bool      // the probe of cycle rearmedFor replaces one skipped while a hung one ran: keep the due time
+	rearmedFor uint64
 
 	// Beat state.
 	due         time.Time // when the next beat must be sent
@@ -217,7 +218,8 @@ func (r *runner) loop(ctx context.Context) error {
 					// was in flight: it has returned, so probe now.
 					// Within the beat's own deadline: the beat is
 					// not delayed for it.
-					r.probed, r.hung, r.rearmed = false, false, true
+					r.probed, r.hung = false, false
+					r.rearmed, r.rearmedFor = true, r.cycle
 				}
 				continue
 			}
@@ -279,7 +281,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 	r.probeStart = now
 	r.probeFor = r.cycle
 	deadline := r.due
-	rearmed := r.rearmed
+	rearmed := r.rearmed && r.rearmedFor == r.cycle // not a later cycle's
 	r.rearmed = false
 	if !rearmed && deadline.Sub(now) < r.h.probeTimeout/2 {
 		// Started late (the loop was busy sending): give it a fair chance.
