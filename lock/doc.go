@@ -32,10 +32,11 @@
 //     else, or when the session is lost, the held context is cancelled with
 //     cause ErrLost; so it is, before GuardedTxn returns, when Consul
 //     refuses a guarded write because the session no longer holds the key,
-//     whether or not the watch has seen it yet. Transient errors are retried while the session lives;
-//     the session reports loss at its deadline (see package session). Each
-//     answer confirms the hold. The query waits at most a third of the
-//     session TTL (WithWaitTime, capped), one stuck past its wait is given
+//     whether or not the watch has seen it yet. Transient errors are
+//     retried while the session lives; the session reports loss at its
+//     deadline (see package session). Each answer confirms the hold. The
+//     query waits at most a third of the session TTL (WithWaitTime,
+//     capped), one stuck past its wait is given
 //     up and the key read again at once, on a new connection; when no
 //     answer has come for two TTLs (reads that fail or hang while the
 //     session renews on other connections), the lock is reported lost with

@@ -25,9 +25,9 @@ import (
 // Consul no longer has it, the error wraps session.ErrInvalidated too, and
 // the session ends for all its users; and the Lock reports the loss at
 // once, if its watcher has not yet: the held context has ended when
-// GuardedTxn returns, unless ctx ended first), and a *api.TxnError for a failure
-// of one of ops (whose OpIndex values are shifted by one). Results do not
-// include the check.
+// GuardedTxn returns, unless ctx ended first), and a *api.TxnError for a
+// failure of one of ops (whose OpIndex values are shifted by one).
+// Results do not include the check.
 func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse, error) {
 	l.mu.Lock()
 	h, lost := l.held, l.lost

@@ -525,11 +525,10 @@ type renewResult struct {
 // is cancelled, so that at most twice maxHedges are in flight. A failure
 // that was answered while another attempt hangs is retried at the usual
 // pace, so that a hung renew does not keep the round from trying again
-// once Consul is back.
-// The first success wins, with its own send time; a failure ends the
-// round when no other attempt is left in flight, and the round then
-// reports the last failure Consul answered rather than the deadline.
-// Every attempt has ended when renewRound returns.
+// once Consul is back. The first success wins, with its own send time; a
+// failure ends the round when no other attempt is left in flight, and the
+// round then reports the last failure Consul answered rather than the
+// deadline. Every attempt has ended when renewRound returns.
 func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResult {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	var wg sync.WaitGroup
@@ -595,9 +594,10 @@ func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResul
 					return *answered
 				}
 				if last == nil {
-					// Only cancelled attempts ended, which cannot be:
-					// each was cancelled while a fresh one was in flight.
-					return renewResult{err: rctx.Err(), a: r.a}
+					// Only cancelled attempts ended, which cannot be
+					// (each was cancelled while a fresh one was in
+					// flight): their own failure, never a success.
+					return r
 				}
 				return *last
 			}
