@@ -302,7 +302,9 @@ func (e *Election) begin(ctx context.Context) error {
 // Waiting is a blocking query on the key; a deposed leader's key is
 // blocked for its session's lock-delay (see package lock).
 func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context, error) {
-	if err := e.validateValue(value); err != nil {
+	// lock.New validates the value (see validateValue), sending nothing.
+	lk, err := lock.New(e.client, e.key, e.lockOptions(value)...)
+	if err != nil {
 		return nil, err
 	}
 	if err := e.begin(ctx); err != nil {
@@ -314,10 +316,6 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (context.Context,
 		e.mu.Unlock()
 	}()
 
-	lk, err := lock.New(e.client, e.key, e.lockOptions(value)...)
-	if err != nil {
-		return nil, err
-	}
 	held, err := lk.Lock(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -45,8 +45,7 @@ type FaultProxy struct {
 	requests atomic.Int64
 	wg       sync.WaitGroup
 
-	closed   bool               // under mu: Close has begun
-	stop     context.CancelFunc // ends stopped
+	stop     context.CancelFunc // ends stopped, under mu
 	stopped  context.Context    // ends with Close: requests in the proxy end too
 	handlers sync.WaitGroup     // requests in the proxy
 }
@@ -70,7 +69,7 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 		// replaced; the request is counted after, so that a Set made once
 		// Requests has counted it does not apply to it.
 		p.mu.Lock()
-		if p.closed {
+		if p.stopped.Err() != nil {
 			p.mu.Unlock()
 			panic(http.ErrAbortHandler)
 		}
@@ -141,9 +140,8 @@ func (p *FaultProxy) Requests() int64 { return p.requests.Load() }
 // Close stops the proxy and drops hung requests.
 func (p *FaultProxy) Close() {
 	p.mu.Lock()
-	p.closed = true
+	p.stop() // under mu: no handler starts once Wait below may run
 	p.mu.Unlock()
-	p.stop()
 	p.Set(Pass)
 	_ = p.srv.Close()
 	p.wg.Wait()
