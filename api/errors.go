@@ -67,11 +67,20 @@ func (e *StatusError) Is(target error) bool {
 	case ErrNoLeader:
 		return e.Code >= 500 && strings.Contains(e.Body, "No cluster leader")
 	case ErrNotFound:
-		return e.Code == http.StatusNotFound
+		return e.Code == http.StatusNotFound || e.queryNotFound()
 	case ErrInvalidSession:
 		return e.Code == http.StatusInternalServerError && strings.Contains(e.Body, "invalid session")
 	}
 	return false
+}
+
+// queryNotFound reports whether e is Consul's answer to the execution of a
+// prepared query that does not exist when served from the agent's cache
+// (?cached): a 500 "Query not found", which Consul's uncached path turns
+// into a 404 and its cached path does not (agent/prepared_query_endpoint.go).
+func (e *StatusError) queryNotFound() bool {
+	return e.Code == http.StatusInternalServerError && strings.HasPrefix(e.Path, "/v1/query/") &&
+		strings.Contains(e.Body, "Query not found")
 }
 
 func newStatusError(resp *http.Response, method, path string) *StatusError {
@@ -130,12 +139,14 @@ func (e *TxnError) Error() string {
 // IsRetryable reports whether the failed call may succeed if repeated:
 // network errors (timeouts included), 429, 5xx and "No cluster leader".
 // The end of the caller's context, validation errors, 4xx answers,
-// rolled-back transactions, TLS certificates that do not verify and a 500
-// "invalid session" (ErrInvalidSession: the session is gone for good) are
-// not. Consul also answers 500 for some errors that repeating will not
-// mend ("Keyring is empty", an unknown prepared query or Raft peer, as the
-// methods concerned say); IsRetryable cannot tell those apart, so a loop
-// that retries on it should also be bounded by ctx or a count.
+// rolled-back transactions, TLS certificates that do not verify, a 500
+// "invalid session" (ErrInvalidSession: the session is gone for good) and
+// the 500 "Query not found" of a cached prepared query execution (it
+// matches ErrNotFound) are not. Consul also answers 500 for some errors
+// that repeating will not mend ("Keyring is empty", an unknown prepared
+// query or Raft peer, as the methods concerned say); IsRetryable cannot
+// tell those apart, so a loop that retries on it should also be bounded by
+// ctx or a count.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
@@ -152,7 +163,7 @@ func IsRetryable(err error) bool {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		if errors.Is(se, ErrInvalidSession) {
+		if errors.Is(se, ErrInvalidSession) || se.queryNotFound() {
 			return false
 		}
 		return se.Code == http.StatusTooManyRequests || se.Code >= 500

@@ -53,6 +53,17 @@ func TestStatusErrorIs(t *testing.T) {
 	}
 }
 
+// TestStatusErrorQueryNotFound: Consul's cached execution of a missing
+// prepared query answers 500 "Query not found" (its uncached path 404).
+func TestStatusErrorQueryNotFound(t *testing.T) {
+	se := &StatusError{Method: "GET", Path: "/v1/query/q/execute", Code: 500, Body: "Query not found"}
+	assert.ErrorIs(t, se, ErrNotFound)
+	assert.False(t, IsRetryable(se))
+	other := &StatusError{Method: "GET", Path: "/v1/kv/a", Code: 500, Body: "Query not found"}
+	assert.NotErrorIs(t, other, ErrNotFound, "only the query endpoints")
+	assert.True(t, IsRetryable(other))
+}
+
 func TestStatusErrorMessage(t *testing.T) {
 	se := &StatusError{Method: "PUT", Path: "/v1/kv/a", Code: 403, Body: "Permission denied\n"}
 	assert.Equal(t, "consul: PUT /v1/kv/a: 403: Permission denied", se.Error())

@@ -13,7 +13,10 @@ type Consistency int
 
 const (
 	// ConsistencyDefault is Consul's default mode: reads go to the leader,
-	// which may serve them without a quorum check.
+	// which may serve them without a quorum check. No parameter is sent,
+	// so an agent configured with discovery_max_stale serves /v1/catalog
+	// and /v1/health reads stale instead (X-Consul-Effective-Consistency:
+	// stale); Params{"leader": ""} asks for the leader there.
 	ConsistencyDefault Consistency = iota
 	// ConsistencyStale lets any server answer, possibly with stale data.
 	ConsistencyStale

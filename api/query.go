@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // QueryFailoverTarget is a datacenter or a cluster peer to fail over to.
@@ -147,12 +149,13 @@ func (p *PreparedQuery) Create(ctx context.Context, def *PreparedQueryDefinition
 }
 
 // Update replaces the query def.ID with def. An unknown ID is a
-// *StatusError (500, "Cannot modify non-existent prepared query").
+// *StatusError (500, "Cannot modify non-existent prepared query"); an ID
+// that is not a UUID is a *ValidationError (see Get).
 func (p *PreparedQuery) Update(ctx context.Context, def *PreparedQueryDefinition, w *WriteOptions) (*WriteMeta, error) {
 	if def == nil {
 		return nil, &ValidationError{Field: "query", Reason: "nil"}
 	}
-	if err := requireSegment("PreparedQueryDefinition.ID", def.ID); err != nil {
+	if err := requireQueryID("PreparedQueryDefinition.ID", def.ID); err != nil {
 		return nil, err
 	}
 	if err := requireID("PreparedQueryDefinition.Service.Service", def.Service.Service); err != nil {
@@ -162,9 +165,10 @@ func (p *PreparedQuery) Update(ctx context.Context, def *PreparedQueryDefinition
 }
 
 // Delete deletes the query id. An unknown ID is a *StatusError (500,
-// "Cannot modify non-existent prepared query").
+// "Cannot modify non-existent prepared query"); an ID that is not a UUID
+// is a *ValidationError (see Get).
 func (p *PreparedQuery) Delete(ctx context.Context, id string, w *WriteOptions) (*WriteMeta, error) {
-	if err := requireSegment("query ID", id); err != nil {
+	if err := requireQueryID("query ID", id); err != nil {
 		return nil, err
 	}
 	return p.c.write(ctx, http.MethodDelete, "/v1/query/"+escapeKey(id), w, nil, nil)
@@ -178,9 +182,12 @@ func (p *PreparedQuery) List(ctx context.Context, q *QueryOptions) ([]*PreparedQ
 }
 
 // Get returns the query id, or nil when it does not exist (404). It takes
-// an ID only, not a name.
+// an ID only, not a name: Consul looks the ID up in a UUID index and
+// answers 500 ("UUID must be 36 characters", ...) to anything it cannot
+// parse as one, so such an ID (a name passed by mistake) is refused with a
+// *ValidationError before any request.
 func (p *PreparedQuery) Get(ctx context.Context, id string, q *QueryOptions) (*PreparedQueryDefinition, *QueryMeta, error) {
-	if err := requireSegment("query ID", id); err != nil {
+	if err := requireQueryID("query ID", id); err != nil {
 		return nil, nil, err
 	}
 	out, meta, err := getOptional[[]*PreparedQueryDefinition](ctx, p.c, "/v1/query/"+escapeKey(id), q)
@@ -194,7 +201,8 @@ func (p *PreparedQuery) Get(ctx context.Context, id string, q *QueryOptions) (*P
 // matches) and returns the healthy instances. q.Near sorts them by
 // round-trip time from a node; q.UseCache serves the answer from the
 // agent's cache. A query that does not exist is a *StatusError matching
-// ErrNotFound.
+// ErrNotFound: a 404, or with q.UseCache a 500 "Query not found" (Consul's
+// cached path does not translate the error).
 func (p *PreparedQuery) Execute(ctx context.Context, idOrName string, opts *QueryExecuteOptions, q *QueryOptions) (*PreparedQueryExecuteResponse, *QueryMeta, error) {
 	if err := requireSegment("query ID or name", idOrName); err != nil {
 		return nil, nil, err
@@ -233,4 +241,23 @@ func (p *PreparedQuery) Explain(ctx context.Context, idOrName string, q *QueryOp
 		return nil, meta, err
 	}
 	return &out, meta, nil
+}
+
+// requireQueryID is requireSegment for a prepared query ID, which Consul
+// looks up in a go-memdb UUID index: it answers 500 to an ID that index
+// cannot parse (not 36 characters, more than 4 '-', an odd number of
+// digits or a non-hex digit) rather than 404, so such an ID is refused
+// here. The check is the index's own, not a stricter UUID syntax.
+func requireQueryID(field, id string) error {
+	if err := requireSegment(field, id); err != nil {
+		return err
+	}
+	digits := strings.ReplaceAll(id, "-", "")
+	if len(id) != 36 || len(id)-len(digits) > 4 || len(digits)%2 != 0 {
+		return &ValidationError{Field: field, Reason: "not a UUID (Consul looks queries up by ID only here): " + strconv.Quote(id)}
+	}
+	if _, err := hex.DecodeString(digits); err != nil {
+		return &ValidationError{Field: field, Reason: "not a UUID (Consul looks queries up by ID only here): " + strconv.Quote(id)}
+	}
+	return nil
 }

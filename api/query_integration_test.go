@@ -137,3 +137,37 @@ func TestPreparedQueryTemplateIntegration(t *testing.T) {
 	assert.Equal(t, "consul", res.Service)
 	assert.Empty(t, res.Nodes, "no consul instance has the tag")
 }
+
+// TestPreparedQueryCachedExecuteMissing: Consul's cached execution path
+// answers a missing query with 500 "Query not found", not the 404 of the
+// uncached path; Execute still reports it as ErrNotFound, not retryable.
+func TestPreparedQueryCachedExecuteMissing(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	name := aclName(t, "missing")
+	for _, q := range []*api.QueryOptions{nil, {UseCache: true}} {
+		_, _, err := c.Query().Execute(t.Context(), name, nil, q)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, api.ErrNotFound, "UseCache=%v", q != nil)
+		assert.False(t, api.IsRetryable(err), "UseCache=%v", q != nil)
+	}
+}
+
+// TestPreparedQueryIDNotAUUID: Consul looks queries up in a UUID index and
+// answers 500 to an ID it cannot parse (a name passed as an ID); the
+// client refuses such an ID before sending, and still sends a UUID that
+// names no query (Get: nil).
+func TestPreparedQueryIDNotAUUID(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := t.Context()
+	name := aclName(t, "byname")
+	_, _, err := c.Query().Get(ctx, name, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid)
+	_, err = c.Query().Delete(ctx, name, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid)
+	_, err = c.Query().Update(ctx, &api.PreparedQueryDefinition{ID: name, Service: api.ServiceQuery{Service: "consul"}}, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid)
+
+	def, _, err := c.Query().Get(ctx, "54734f4a-4a29-b5c4-5183-7769a0bd9997", nil)
+	require.NoError(t, err)
+	assert.Nil(t, def)
+}

@@ -295,6 +295,23 @@ func TestPreparedQueryValidation(t *testing.T) {
 		{"update nil", func(ctx context.Context, c *Client) error { _, err := c.Query().Update(ctx, nil, nil); return err }, "query"},
 		{"get empty", func(ctx context.Context, c *Client) error { _, _, err := c.Query().Get(ctx, "", nil); return err }, "query ID"},
 		{"delete empty", func(ctx context.Context, c *Client) error { _, err := c.Query().Delete(ctx, "", nil); return err }, "query ID"},
+		// Consul answers 500 to an ID its UUID index cannot parse.
+		{"get name", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Get(ctx, "my-query", nil)
+			return err
+		}, "query ID"},
+		{"get non-hex", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Query().Get(ctx, "54734f4a-4a29-b5c4-5183-7769a0bd999z", nil)
+			return err
+		}, "query ID"},
+		{"delete name", func(ctx context.Context, c *Client) error {
+			_, err := c.Query().Delete(ctx, "my-query", nil)
+			return err
+		}, "query ID"},
+		{"update name", func(ctx context.Context, c *Client) error {
+			_, err := c.Query().Update(ctx, &PreparedQueryDefinition{ID: "my-query", Service: ServiceQuery{Service: "s"}}, nil)
+			return err
+		}, "PreparedQueryDefinition.ID"},
 		{"execute empty", func(ctx context.Context, c *Client) error {
 			_, _, err := c.Query().Execute(ctx, "", nil, nil)
 			return err

@@ -239,8 +239,19 @@ func validateTxn(ops TxnOps) error {
 			}
 			var err error
 			switch kv.Verb {
-			case KVGetTree, KVDeleteTree:
+			case KVDeleteTree:
+				// The one verb Consul takes without a key ("" wipes
+				// the whole store).
 				err = validatePrefix(kv.Key)
+			case KVGetTree:
+				// Consul refuses every KV operation but delete-tree
+				// without a key ("Must provide key"): a get-tree of
+				// the whole store is rolled back.
+				if kv.Key == "" {
+					err = &ValidationError{Field: "key", Reason: "empty (Consul takes an empty key only for delete-tree; use KV().List(\"\") to read the whole store)"}
+				} else {
+					err = validatePrefix(kv.Key)
+				}
 			case KVSet, KVCAS, KVLock:
 				// May create the key: refuse one /v1/kv could not read.
 				err = ValidateKey(kv.Key)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -291,4 +292,25 @@ func TestTxnCheckReadBackRoundTrip(t *testing.T) {
 	require.Len(t, resp.Results, 1)
 	require.NotNil(t, resp.Results[0].Check)
 	assert.Equal(t, chk.CheckID, resp.Results[0].Check.CheckID)
+}
+
+// TestTxnGetTreeNeedsAKey: Consul rolls back every KV operation without a
+// key but delete-tree ("Must provide key"), so a get-tree of the whole
+// store is refused before sending, while a delete-tree of a prefix-less
+// tree is still Consul's to apply.
+func TestTxnGetTreeNeedsAKey(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	p := corePrefix(t, c)
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: p + "a", Value: []byte("1")}, nil)
+	require.NoError(t, err)
+
+	_, _, err = c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: ""}}}, nil)
+	assert.ErrorIs(t, err, api.ErrInvalid)
+	var te *api.TxnError
+	assert.False(t, errors.As(err, &te), "not sent, so not rolled back: %v", err)
+
+	res, _, err := c.Txn().Do(t.Context(), api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVGetTree, Key: p}}}, nil)
+	require.NoError(t, err)
+	require.Len(t, res.Results, 1)
+	assert.Equal(t, p+"a", res.Results[0].KV.Key)
 }

@@ -198,6 +198,7 @@ func TestTxnInvalid(t *testing.T) {
 		{name: "service op without node", ops: TxnOps{{Service: &ServiceTxnOp{Verb: TxnGet, Service: AgentService{ID: "web"}}}}, field: "ops[0].Service.Node"},
 		{name: "check op without verb", ops: TxnOps{{Check: &CheckTxnOp{Check: HealthCheck{Node: "n1", CheckID: "c"}}}}, field: "ops[0].Check.Verb"},
 		{name: "check op without node", ops: TxnOps{{Check: &CheckTxnOp{Verb: TxnGet, Check: HealthCheck{CheckID: "c"}}}}, field: "ops[0].Check.Check.Node"},
+		{name: "get-tree of the whole store", ops: TxnOps{{KV: &KVTxnOp{Verb: KVGetTree, Key: ""}}}, field: "ops[0].KV.key"},
 		{name: "session op", ops: TxnOps{{KV: &KVTxnOp{Verb: KVGet, Key: "a"}}, {Session: &SessionTxnOp{Verb: TxnDelete, Session: SessionEntry{ID: "s1"}}}}, field: "ops[1].Session"},
 	}
 	c, f := newFake(t)
@@ -213,16 +214,17 @@ func TestTxnInvalid(t *testing.T) {
 	assert.Empty(t, f.all())
 	assert.NoError(t, ValidateTxn(TxnOps{{KV: &KVTxnOp{Verb: KVSet, Key: "a", Value: make([]byte, 380<<10)}}}))
 
-	// Tree verbs may name the whole store.
+	// delete-tree may name the whole store; get-tree may not (Consul
+	// rolls it back: "Must provide key").
 	f.reply(fakeReply{Body: `{"Results":[]}`})
 	_, _, err := c.Txn().Do(t.Context(), TxnOps{
-		{KV: &KVTxnOp{Verb: KVGetTree, Key: ""}},
+		{KV: &KVTxnOp{Verb: KVGetTree, Key: "a/"}},
 		{KV: &KVTxnOp{Verb: KVDeleteTree, Key: ""}},
 	}, nil)
 	require.NoError(t, err)
 	var sent []map[string]map[string]any
 	require.NoError(t, json.Unmarshal(f.last(t).Body, &sent))
-	assert.Equal(t, "", sent[0]["KV"]["Key"])
+	assert.Equal(t, "", sent[1]["KV"]["Key"])
 
 	// MaxTxnOps operations are fine.
 	_, _, err = c.Txn().Do(t.Context(), many[:MaxTxnOps], nil)
