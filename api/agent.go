@@ -14,7 +14,9 @@ func (c *Client) Agent() *Agent { return &Agent{c} }
 
 // CheckRegister registers a check with the agent. Registering an existing
 // check ID replaces it. The definition is validated first (see
-// AgentServiceCheck.Validate).
+// AgentServiceCheck.Validate). The check ID is reg.ID; a CheckID set in
+// the embedded AgentServiceCheck is sent as the ID (it must then equal
+// reg.ID when both are set).
 func (a *Agent) CheckRegister(ctx context.Context, reg *AgentCheckRegistration, w *WriteOptions) (*WriteMeta, error) {
 	if reg == nil {
 		return nil, &ValidationError{Field: "check", Reason: "nil"}
@@ -24,6 +26,18 @@ func (a *Agent) CheckRegister(ctx context.Context, reg *AgentCheckRegistration, 
 	}
 	if err := reg.AgentServiceCheck.Validate(); err != nil {
 		return nil, err
+	}
+	if reg.CheckID != "" {
+		// The agent takes the check's ID as "ID" only, and refuses the
+		// "CheckID" field that the embedded AgentServiceCheck carries
+		// (400 "unknown field"): send it as the ID. The copy leaves the
+		// caller's registration as it was.
+		if reg.ID != "" && reg.ID != reg.CheckID {
+			return nil, &ValidationError{Field: "AgentServiceCheck.CheckID", Reason: "differs from ID (the agent takes the check ID as ID)"}
+		}
+		cp := *reg
+		cp.ID, cp.CheckID = reg.CheckID, ""
+		reg = &cp
 	}
 	return a.c.write(ctx, http.MethodPut, "/v1/agent/check/register", w, reg, nil)
 }

@@ -958,3 +958,28 @@ func TestAgentCheckH2PingWithoutTLSIntegration(t *testing.T) {
 	assert.Contains(t, withTLS.Output, "tls:", "an H2PING check defaults to TLS")
 	assert.NotContains(t, plain.Output, "tls:", "H2PingUseTLS false was not sent")
 }
+
+// TestAgentCheckRegisterCheckIDIntegration registers a check named by the
+// CheckID that AgentCheckRegistration promotes from AgentServiceCheck.
+// Consul's /v1/agent/check/register takes the check ID as "ID" only
+// (structs.CheckDefinition has no CheckID field, and the body is decoded
+// with unknown fields refused): a "CheckID" in the body is a 400.
+func TestAgentCheckRegisterCheckIDIntegration(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := epCtx(t)
+	checkID := epName(t, "chk")
+	_, err := c.Agent().CheckRegister(ctx, &api.AgentCheckRegistration{
+		Name:              "by check id",
+		AgentServiceCheck: api.AgentServiceCheck{CheckID: checkID, TTL: api.Duration(time.Minute)},
+	}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = c.Agent().CheckDeregister(ctx, checkID, nil)
+	})
+	checks, _, err := c.Agent().Checks(ctx, nil)
+	require.NoError(t, err)
+	require.Contains(t, checks, checkID)
+	assert.Equal(t, "by check id", checks[checkID].Name)
+}

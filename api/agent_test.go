@@ -745,6 +745,21 @@ func TestAgentWrites(t *testing.T) {
 			check: ok,
 		},
 		{
+			// Consul's check endpoint takes the ID as "ID" and answers 400
+			// (unknown field) to a "CheckID", which AgentServiceCheck
+			// would otherwise send.
+			name: "check register by CheckID",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return wm(c.Agent().CheckRegister(ctx, &AgentCheckRegistration{
+					Name:              "memory",
+					AgentServiceCheck: AgentServiceCheck{CheckID: "mem", TTL: Duration(15 * time.Second)},
+				}, nil))
+			},
+			method: "PUT", path: "/v1/agent/check/register",
+			body:  `{"ID": "mem", "Name": "memory", "TTL": "15s"}`,
+			check: ok,
+		},
+		{
 			name: "check deregister",
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().CheckDeregister(ctx, "mem", nil))
@@ -857,6 +872,12 @@ func TestAgentValidation(t *testing.T) {
 			_, err := c.Agent().ServiceRegister(ctx, &AgentServiceRegistration{ID: "x"}, nil)
 			return err
 		}, "service Name"},
+		{"check register ID and CheckID differ", func(ctx context.Context, c *Client) error {
+			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{
+				ID: "a", Name: "n", AgentServiceCheck: AgentServiceCheck{CheckID: "b", TTL: Duration(time.Minute)},
+			}, nil)
+			return err
+		}, "AgentServiceCheck.CheckID"},
 		{"check register no name", func(ctx context.Context, c *Client) error {
 			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{ID: "x"}, nil)
 			return err

@@ -356,3 +356,43 @@ func TestCatalogCheckDefinitionSurvivesReregisterIntegration(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, before, definitions())
 }
+
+// TestCatalogPeerRefusedIntegration: Consul 1.14's catalog endpoints do not
+// read ?peer (only /v1/health/service does), so a catalog read "of a peer"
+// answers with the local datacenter's entries. The client refuses it
+// rather than pass local instances off as the peer's.
+func TestCatalogPeerRefusedIntegration(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	ctx := epCtx(t)
+	node := epName(t, "node")
+	svc := epName(t, "svc")
+	epCatalogNode(t, c, &api.CatalogRegistration{
+		Node: node, Address: "192.0.2.30",
+		Service: &api.AgentService{ID: svc + "-1", Service: svc, Port: 80},
+	})
+	q := &api.QueryOptions{Peer: "no-such-peer"}
+
+	// The health endpoint honours the peer: nothing was imported from it.
+	entries, _, err := c.Health().Service(ctx, svc, nil, q)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+
+	calls := map[string]func() (any, error){
+		"Service": func() (any, error) { v, _, err := c.Catalog().Service(ctx, svc, nil, q); return v, err },
+		"Connect": func() (any, error) { v, _, err := c.Catalog().Connect(ctx, svc, nil, q); return v, err },
+		"Nodes":   func() (any, error) { v, _, err := c.Catalog().Nodes(ctx, q); return v, err },
+		"Services": func() (any, error) {
+			v, _, err := c.Catalog().Services(ctx, q)
+			return v, err
+		},
+		"Node":            func() (any, error) { v, _, err := c.Catalog().Node(ctx, node, q); return v, err },
+		"NodeServiceList": func() (any, error) { v, _, err := c.Catalog().NodeServiceList(ctx, node, q); return v, err },
+		"GatewayServices": func() (any, error) { v, _, err := c.Catalog().GatewayServices(ctx, svc, q); return v, err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			v, err := call()
+			require.ErrorIs(t, err, api.ErrInvalid, "Consul ignores ?peer here and answered with local entries: %+v", v)
+		})
+	}
+}

@@ -328,6 +328,40 @@ func TestCatalogWrites(t *testing.T) {
 
 func TestCatalogValidation(t *testing.T) {
 	runInvalidCases(t, []invalidCase{
+		// Consul 1.14's catalog endpoints do not read ?peer: they would
+		// answer with the local datacenter's entries.
+		{"datacenters peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Datacenters(ctx, &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"nodes peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Nodes(ctx, &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"services peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Services(ctx, &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"service peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Service(ctx, "web", nil, &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"connect peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Connect(ctx, "web", nil, &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"node peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().Node(ctx, "n1", &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"node services peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().NodeServiceList(ctx, "n1", &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
+		{"gateway services peer", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Catalog().GatewayServices(ctx, "gw", &QueryOptions{Peer: "p"})
+			return err
+		}, "QueryOptions.Peer"},
 		{"register nil", func(ctx context.Context, c *Client) error {
 			_, err := c.Catalog().Register(ctx, nil, nil)
 			return err

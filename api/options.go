@@ -61,7 +61,12 @@ type QueryOptions struct {
 	Filter    string
 	Namespace string
 	Partition string
-	Peer      string
+	// Peer reads a cluster peer's imported instances. Consul (1.14) reads
+	// it on the health service, connect and ingress endpoints only; any
+	// other read refuses it with a *ValidationError before sending, as
+	// Consul would ignore it there and answer with local entries, as if
+	// they were the peer's.
+	Peer string
 	// UseCache serves the read from the agent's cache where supported;
 	// MaxAge and StaleIfError control freshness through Cache-Control.
 	UseCache     bool
@@ -168,6 +173,9 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		r.params.Set("filter", q.Filter)
 	}
 	if q.Peer != "" {
+		if !peerAware(r.path) {
+			r.err = &ValidationError{Field: "QueryOptions.Peer", Reason: "Consul ignores it on " + r.path + " and would answer with local entries (Health().Service reads a peer's instances)"}
+		}
 		r.params.Set("peer", q.Peer)
 	}
 	if q.UseCache {
@@ -190,6 +198,17 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 	for k, v := range q.Params {
 		r.params.Set(k, v)
 	}
+}
+
+// peerAware reports whether Consul reads the peer parameter on path: only
+// its health service, connect and ingress endpoints do.
+func peerAware(path string) bool {
+	for _, p := range []string{"/v1/health/service/", "/v1/health/connect/", "/v1/health/ingress/"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) applyWrite(r *request, w *WriteOptions) {

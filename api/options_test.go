@@ -171,8 +171,9 @@ func TestApplyQuery(t *testing.T) {
 			}
 			c, err := NewClient(cfg)
 			require.NoError(t, err)
-			r := c.newRequest(http.MethodGet, "/v1/x")
+			r := c.newRequest(http.MethodGet, "/v1/health/service/x")
 			c.applyQuery(r, tt.q)
+			require.NoError(t, r.err)
 
 			got := url.Values{}
 			for k, vs := range r.params {
@@ -196,6 +197,37 @@ func TestApplyQuery(t *testing.T) {
 			assert.Equal(t, tt.blocking, r.blocking)
 			assert.Equal(t, tt.timeBound, r.wait)
 		})
+	}
+}
+
+// TestPeerOnlyWhereConsulReadsIt: Consul reads ?peer on its health
+// service, connect and ingress endpoints only; elsewhere it would answer
+// with local entries as if they were the peer's, so the client refuses
+// the option there before sending.
+func TestPeerOnlyWhereConsulReadsIt(t *testing.T) {
+	c, f := newFake(t)
+	q := &QueryOptions{Peer: "other"}
+	ctx := t.Context()
+	for name, call := range map[string]func() error{
+		"kv":      func() error { _, _, err := c.KV().Get(ctx, "a", q); return err },
+		"catalog": func() error { _, _, err := c.Catalog().Service(ctx, "web", nil, q); return err },
+		"checks":  func() error { _, _, err := c.Health().Checks(ctx, "web", q); return err },
+		"agent":   func() error { _, _, err := c.Agent().Services(ctx, q); return err },
+	} {
+		err := call()
+		assert.ErrorIs(t, err, ErrInvalid, name)
+		var ve *ValidationError
+		if assert.ErrorAs(t, err, &ve, name) {
+			assert.Equal(t, "QueryOptions.Peer", ve.Field, name)
+		}
+	}
+	assert.Empty(t, f.all(), "nothing sent")
+
+	for _, path := range []string{"/v1/health/service/web", "/v1/health/connect/web", "/v1/health/ingress/web"} {
+		f.reply(fakeReply{Body: "[]"})
+		_, err := c.query(ctx, path, q, nil)
+		require.NoError(t, err, path)
+		assert.Equal(t, "peer=other", f.last(t).RawQuery, path)
 	}
 }
 
