@@ -14,30 +14,41 @@ func (c *Client) Agent() *Agent { return &Agent{c} }
 
 // CheckRegister registers a check with the agent. Registering an existing
 // check ID replaces it. The definition is validated first (see
-// AgentServiceCheck.Validate). The check ID is reg.ID; a CheckID set in
-// the embedded AgentServiceCheck is sent as the ID (it must then equal
-// reg.ID when both are set).
+// AgentServiceCheck.Validate). The check's ID, Name and Notes are the
+// registration's own; those of the embedded AgentServiceCheck (CheckID,
+// Name, Notes) are sent in their place when set, and must then equal them
+// where both are set.
 func (a *Agent) CheckRegister(ctx context.Context, reg *AgentCheckRegistration, w *WriteOptions) (*WriteMeta, error) {
 	if reg == nil {
 		return nil, &ValidationError{Field: "check", Reason: "nil"}
 	}
+	// The registration's own ID, Name and Notes hide the embedded
+	// AgentServiceCheck's on the wire (and the agent refuses a "CheckID"
+	// field: 400, unknown field), so the embedded ones are sent in their
+	// place. The copy leaves the caller's registration as it was.
+	cp := *reg
+	for _, f := range []struct {
+		field         string
+		outer, nested *string
+	}{
+		{"AgentServiceCheck.CheckID", &cp.ID, &cp.CheckID},
+		{"AgentServiceCheck.Name", &cp.Name, &cp.AgentServiceCheck.Name},
+		{"AgentServiceCheck.Notes", &cp.Notes, &cp.AgentServiceCheck.Notes},
+	} {
+		if *f.nested == "" {
+			continue
+		}
+		if *f.outer != "" && *f.outer != *f.nested {
+			return nil, &ValidationError{Field: f.field, Reason: "differs from the registration's own field, which the agent takes"}
+		}
+		*f.outer, *f.nested = *f.nested, ""
+	}
+	reg = &cp
 	if err := requireID("check Name", reg.Name); err != nil {
 		return nil, err
 	}
 	if err := reg.AgentServiceCheck.Validate(); err != nil {
 		return nil, err
-	}
-	if reg.CheckID != "" {
-		// The agent takes the check's ID as "ID" only, and refuses the
-		// "CheckID" field that the embedded AgentServiceCheck carries
-		// (400 "unknown field"): send it as the ID. The copy leaves the
-		// caller's registration as it was.
-		if reg.ID != "" && reg.ID != reg.CheckID {
-			return nil, &ValidationError{Field: "AgentServiceCheck.CheckID", Reason: "differs from ID (the agent takes the check ID as ID)"}
-		}
-		cp := *reg
-		cp.ID, cp.CheckID = reg.CheckID, ""
-		reg = &cp
 	}
 	return a.c.write(ctx, http.MethodPut, "/v1/agent/check/register", w, reg, nil)
 }

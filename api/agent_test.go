@@ -760,6 +760,20 @@ func TestAgentWrites(t *testing.T) {
 			check: ok,
 		},
 		{
+			// The registration's own Name and Notes hide the embedded
+			// ones on the wire: those are sent in their place.
+			name: "check register by the embedded Name and Notes",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return wm(c.Agent().CheckRegister(ctx, &AgentCheckRegistration{
+					ID:                "mem",
+					AgentServiceCheck: AgentServiceCheck{Name: "memory", Notes: "n", TTL: Duration(15 * time.Second)},
+				}, nil))
+			},
+			method: "PUT", path: "/v1/agent/check/register",
+			body:  `{"ID": "mem", "Name": "memory", "Notes": "n", "TTL": "15s"}`,
+			check: ok,
+		},
+		{
 			name: "check deregister",
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return wm(c.Agent().CheckDeregister(ctx, "mem", nil))
@@ -878,6 +892,18 @@ func TestAgentValidation(t *testing.T) {
 			}, nil)
 			return err
 		}, "AgentServiceCheck.CheckID"},
+		{"check register Name and embedded Name differ", func(ctx context.Context, c *Client) error {
+			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{
+				Name: "n", AgentServiceCheck: AgentServiceCheck{Name: "m", TTL: Duration(time.Minute)},
+			}, nil)
+			return err
+		}, "AgentServiceCheck.Name"},
+		{"check register Notes and embedded Notes differ", func(ctx context.Context, c *Client) error {
+			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{
+				Name: "n", Notes: "a", AgentServiceCheck: AgentServiceCheck{Notes: "b", TTL: Duration(time.Minute)},
+			}, nil)
+			return err
+		}, "AgentServiceCheck.Notes"},
 		{"check register no name", func(ctx context.Context, c *Client) error {
 			_, err := c.Agent().CheckRegister(ctx, &AgentCheckRegistration{ID: "x"}, nil)
 			return err
