@@ -392,22 +392,40 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	idx, err := l.release(ctx, h, true)
 	switch {
 	case err == nil:
-	case errors.Is(err, errNotOurs):
+	case errors.Is(err, errNotOurs), errors.Is(err, errUncertainRelease):
 		// Most often Consul released the key because it invalidated the
 		// session: a renew says so, and tells the session's other users
-		// (as the watcher does for a loss it sees).
+		// (as the watcher does for a loss it sees). So too when an
+		// earlier attempt of this release got no answer: it may have
+		// released the key, or Consul may have before it.
 		_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
+		uncertain := errors.Is(err, errUncertainRelease)
 		if serr := h.sess.Err(); serr != nil {
+			if uncertain {
+				relErr = fmt.Errorf("%w: %w: session: %w", ErrLost, err, serr)
+				break
+			}
 			relErr = fmt.Errorf("%w: released before Unlock: session: %w", ErrLost, serr)
+			break
+		}
+		if uncertain {
+			relErr = fmt.Errorf("%w: %w", ErrLost, err)
 			break
 		}
 		relErr = fmt.Errorf("%w: released or taken by someone else before Unlock", ErrLost)
 	case errors.Is(err, ErrConflict):
 		relErr = fmt.Errorf("%w: %w", ErrLost, err)
-	case errors.Is(err, errUncertainRelease):
-		relErr = fmt.Errorf("%w: %w", ErrLost, err)
 	case h.sess.Err() != nil:
 		relErr = fmt.Errorf("%w: session: %w", ErrLost, h.sess.Err())
+		if errors.Is(h.sess.Err(), session.ErrExpired) {
+			// The session expired here while the release was under way,
+			// which its end cut short. Consul may keep the session, and
+			// the key, for up to one more TTL, then impose its
+			// lock-delay: one release, unless the key changed since the
+			// holding last knew it, as the watcher sends for such a loss
+			// when no Unlock is under way (it leaves it to this one).
+			idx = l.releaseExpired(ctx, h)
+		}
 	default:
 		// The key stays held until the session ends: CloseOwn ends an own
 		// session now; a caller's session keeps it until it is closed, or
@@ -424,6 +442,22 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.forget(h)
 	h.lease.CloseOwn(ctx)
 	return relErr
+}
+
+// releaseExpired sends one release of h, whose session expired here,
+// whatever the session's state (see watch), within an attempt's bound and
+// ctx (or grace.Timeout, if ctx has ended). It returns the key's
+// ModifyIndex after the release, 0 if it did not release it.
+func (l *Lock) releaseExpired(ctx context.Context, h *holding) uint64 {
+	gctx, gcancel := grace.Context(ctx)
+	defer gcancel()
+	rctx, cancel := attempt.Context(gctx)
+	defer cancel()
+	idx, err := l.releaseOnce(rctx, h)
+	if err != nil {
+		return 0
+	}
+	return idx
 }
 
 // reportLoss is Unlock on a holding its watcher lost: it waits (within
@@ -677,9 +711,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 		// goes. One release, unless the key changed since the holding
 		// last knew it, lets the next holder in now. It is sent whatever
 		// the session's state here (release stops when the session ends).
-		rctx, cancel := attempt.Context(context.Background())
-		_, _ = l.releaseOnce(rctx, h)
-		cancel()
+		_ = l.releaseExpired(context.Background(), h)
 	}
 	if errors.Is(reason, holder.ErrUnconfirmed) && !h.releasing.Load() {
 		// The session may still hold the key, for nobody: let it go,
