@@ -209,14 +209,23 @@ func (l *Lease) Unclaim() {
 }
 
 // CloseOwn destroys the session if it was created for this lease, within
-// 10 seconds and even when ctx has ended.
+// 10 seconds and even when ctx has ended. A destroy that fails for a
+// transient reason (a 500, a reset connection) is tried again within
+// that time: nobody else can close the session, and it would otherwise
+// stay until its TTL runs out, holding whatever a failed release left.
 func (l *Lease) CloseOwn(ctx context.Context) {
 	if !l.own {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = l.Session.Close(cctx)
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for {
+		err := l.Session.Close(cctx)
+		if err == nil || !api.IsRetryable(err) || backoff.Sleep(cctx, bo.Next()) != nil {
+			return
+		}
+	}
 }
 
 // Drop gives the lease up after a failed acquisition.
