@@ -339,7 +339,10 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // the watcher saw it (most often Consul, invalidating the session), Unlock
 // renews the session at once: if Consul no longer has it, the error wraps
 // the session's cause (session.ErrInvalidated) too, and the session ends
-// for all its users.
+// for all its users. A release that fails otherwise leaves the key held by
+// a caller's session (the error names it) until the session ends or the
+// Lock locks again; the Lock's own session is destroyed all the same, which
+// frees the key, and the error says so.
 //
 // The held context is cancelled (cause ErrUnlocked) before the release is
 // sent, so that whatever it guards stops before another holder can take
@@ -389,6 +392,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return l.reportLoss(ctx, h)
 	}
 	var relErr error
+	kept := false // the release failed, leaving the key held by the session
 	idx, err := l.release(ctx, h, true)
 	switch {
 	case err == nil:
@@ -430,6 +434,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		// The key stays held until the session ends: CloseOwn ends an own
 		// session now; a caller's session keeps it until it is closed, or
 		// until this Lock locks again (which releases it first).
+		kept = true
 		relErr = fmt.Errorf("lock: release (the key stays held by session %s until it ends or this Lock locks again): %w", h.sess.ID(), err)
 	}
 	holder.AwaitWatcher(h.exited, h.stop, err == nil)
@@ -440,7 +445,10 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	l.mu.Unlock()
 	l.forget(h)
-	h.lease.CloseOwn(ctx)
+	if cerr := h.lease.CloseOwn(ctx); kept && h.lease.Own() && cerr == nil {
+		// The Lock's own session is gone now, and its hold with it.
+		relErr = fmt.Errorf("lock: release failed, but the Lock's own session %s is destroyed, which frees the key: %w", h.sess.ID(), err)
+	}
 	return relErr
 }
 

@@ -1961,3 +1961,38 @@ func TestCancelledWhileCreatingItsSessionLeavesNone(t *testing.T) {
 	// leaves none either.
 	assert.Equal(t, creates, tr.creates.Load(), "lock.Do called with an ended ctx sent a session create")
 }
+
+// A release that fails for good through the Lock's own session: the
+// session is destroyed, which frees the key, and the error says so rather
+// than that the key stays held.
+func TestFailedReleaseWithOwnSessionSaysTheDestroyFreedTheKey(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, ht := a.HookedClient(t)
+	ctx := t.Context()
+	l, err := lock.New(c, key(t), lock.WithSessionOptions(session.WithLockDelay(0)))
+	require.NoError(t, err)
+	_, err = l.Lock(ctx)
+	require.NoError(t, err)
+	sid := l.Token().Session
+
+	ht.Set(func(r *http.Request) error {
+		if isReleaseTxn(r) {
+			return errors.New("injected: release refused")
+		}
+		return nil
+	})
+	t.Cleanup(func() { ht.Set(nil) })
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = l.Unlock(short)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, lock.ErrLost)
+	assert.ErrorContains(t, err, "own session "+sid+" is destroyed, which frees the key")
+	assert.NotContains(t, err.Error(), "stays held")
+	pair, _, err := direct.KV().Get(ctx, key(t), nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Empty(t, pair.Session, "the destroy freed the key")
+}

@@ -118,6 +118,10 @@ type Lease struct {
 	unclaim func()
 }
 
+// Own reports whether the lease's session was created for it (and is
+// destroyed by CloseOwn).
+func (l *Lease) Own() bool { return l.own }
+
 // Take returns a lease on the configured session, or on a new one created
 // with first followed by the configured session options, and claims
 // keyFor(session ID) on it (see session.Claim).
@@ -213,9 +217,10 @@ func (l *Lease) Unclaim() {
 // transient reason (a 500, a reset connection) is tried again within
 // that time: nobody else can close the session, and it would otherwise
 // stay until its TTL runs out, holding whatever a failed release left.
-func (l *Lease) CloseOwn(ctx context.Context) {
+// It returns the last failure (nil for a session not the lease's own).
+func (l *Lease) CloseOwn(ctx context.Context) error {
 	if !l.own {
-		return
+		return nil
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -223,7 +228,7 @@ func (l *Lease) CloseOwn(ctx context.Context) {
 	for {
 		err := l.Session.Close(cctx)
 		if err == nil || !api.IsRetryable(err) || backoff.Sleep(cctx, bo.Next()) != nil {
-			return
+			return err
 		}
 	}
 }
