@@ -39,8 +39,9 @@
 //   - OnElected and OnDeposed alternate: a term's OnDeposed returns before
 //     the next term's OnElected is called.
 //   - Cost with a reused session: a campaign is one read and one
-//     transaction, leading is one blocking query, Resign one transaction;
-//     an observer is one blocking query.
+//     transaction (one more where the key does not exist yet: it is
+//     created free first), leading is one blocking query, Resign one
+//     transaction; an observer is one blocking query.
 //
 // # Limits: a lease is not a fence
 //
