@@ -35,7 +35,8 @@ const cleanupTimeout = 5 * time.Second
 // retried, backing off up to one interval.
 //
 // When ctx ends Run deregisters the check, or for NewService the service,
-// with a context that is not cancelled (bounded to 5s), waits for a probe
+// with a context that is not cancelled (bounded to 5s; transient errors
+// and attempts that get no answer are retried within it), waits for a probe
 // that is still running, and returns ctx.Err(), joined with the
 // deregistration error if there was one. A Run that never reached the
 // agent deregisters nothing (the ID may be another instance's); one whose
@@ -543,20 +544,28 @@ func (r *runner) deregister(ctx context.Context) error {
 	h := r.h
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	var timedOut bool
 	deregister := func() error {
+		// An attempt that gets no answer (a dead pooled connection, a
+		// stalled agent) is given half of what is left, so that another
+		// one still fits: deregistering twice is harmless.
+		actx, cancel := context.WithTimeout(ctx, max(time.Until(deadline)/2, minDeregisterAttempt))
+		defer cancel()
 		var err error
 		if h.service != nil {
-			_, err = h.client.Agent().ServiceDeregister(ctx, h.serviceID, nil)
+			_, err = h.client.Agent().ServiceDeregister(actx, h.serviceID, nil)
 		} else {
-			_, err = h.client.Agent().CheckDeregister(ctx, h.check.ID, nil)
+			_, err = h.client.Agent().CheckDeregister(actx, h.check.ID, nil)
 		}
+		timedOut = err != nil && actx.Err() != nil && ctx.Err() == nil
 		return err
 	}
 	err := deregister()
 	// A passing fault (a 500 during an election, an agent restarting, a
 	// stale connection) does not end the cleanup while its time lasts.
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	for api.IsRetryable(err) {
+	for timedOut || api.IsRetryable(err) {
 		if backoff.Sleep(ctx, bo.Next()) != nil {
 			break
 		}
@@ -580,6 +589,10 @@ func (r *runner) deregister(ctx context.Context) error {
 	}
 	return nil
 }
+
+// minDeregisterAttempt is the shortest bound a deregistration attempt
+// gets.
+const minDeregisterAttempt = 500 * time.Millisecond
 
 // lateRegistration is how long after the deregistration a registration
 // that got no answer is deregistered again.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +147,43 @@ func TestLateRegistrationIsDeregistered(t *testing.T) {
 	deregs := f.requests("/v1/agent/check/deregister/")
 	require.GreaterOrEqual(t, len(deregs), 2)
 	assert.True(t, deregs[len(deregs)-1].At.After(regs[0].At))
+}
+
+// A deregistration that gets no answer (a dead pooled connection, an
+// agent that stalled for a moment) is not the only attempt: it is given
+// up on in time for another one, which removes the check. Run's
+// deregistration used to wait for the first one all its 5 seconds, and
+// left the check behind.
+func TestDeregisterRetriesAHungRequest(t *testing.T) {
+	for _, svc := range []bool{false, true} {
+		name := "check"
+		if svc {
+			name = "service"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAgent(t)
+			chk := unitCheck(t)
+			var hb *ttlcheck.Heartbeat
+			var err error
+			if svc {
+				hb, err = ttlcheck.NewService(f.client(t), &api.AgentServiceRegistration{ID: "web-1", Name: "web"}, chk)
+			} else {
+				hb, err = ttlcheck.New(f.client(t), chk)
+			}
+			require.NoError(t, err)
+			var deregs atomic.Int32
+			f.mu.Lock()
+			f.hang = func(r fakeReq) bool {
+				return strings.Contains(r.Path, "/deregister/") && deregs.Add(1) == 1
+			}
+			f.mu.Unlock()
+			stop := startRun(t, hb)
+			f.waitCheck(t, chk.ID, 5*time.Second, "registered", func(c *fakeCheck) bool { return c != nil && len(c.updates) > 0 })
+			err = stop()
+			require.GreaterOrEqual(t, deregs.Load(), int32(1), "Run did not deregister")
+			assert.Nil(t, f.check(chk.ID), "a deregistration that got no answer left the check behind (Run returned %v)", err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.NotContains(t, err.Error(), "deregistering")
+		})
+	}
 }

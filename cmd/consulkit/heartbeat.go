@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,12 +10,47 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consulkit/consulkit/ttlcheck"
 )
 
 // maxProbeNote bounds the probe output sent as the check's output.
-const maxProbeNote = 4 << 10
+const maxProbeNote = ttlcheck.MaxNoteSize
+
+// noteBuffer keeps the first maxProbeNote bytes written to it and drops
+// the rest, noting that it did: a probe's output is held in memory, and a
+// probe may write without end. (os/exec calls Write from one goroutine
+// at a time when Stdout and Stderr are the same writer.)
+type noteBuffer struct {
+	b   []byte
+	cut bool
+}
+
+func (w *noteBuffer) Write(p []byte) (int, error) {
+	n := min(len(p), maxProbeNote-len(w.b))
+	w.b = append(w.b, p[:n]...)
+	if n < len(p) {
+		w.cut = true
+	}
+	return len(p), nil
+}
+
+// note returns the output, without surrounding spaces; output that was
+// cut ends with ttlcheck.TruncatedMarker and stays within maxProbeNote,
+// cut at a character boundary.
+func (w *noteBuffer) note() string {
+	s := strings.TrimSpace(string(w.b))
+	if !w.cut {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	cut := min(len(s), maxProbeNote-len(ttlcheck.TruncatedMarker))
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ttlcheck.TruncatedMarker
+}
 
 func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("heartbeat", flag.ContinueOnError)
@@ -76,7 +110,7 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	beats := make(chan error, 1)
 	go func() { beats <- hb.Run(hctx) }()
 
-	var hbErr error
+	var hbErr, deregErr error
 	select {
 	case <-c.done:
 	case <-ctx.Done():
@@ -98,8 +132,15 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		// Run deregisters the check; it returns the cause of hctx, so only
 		// a failed deregistration is news.
 		if err := <-beats; err != nil && err != context.Canceled { //nolint:errorlint // a joined error carries the deregistration's
-			hbErr = err
+			deregErr = err
 		}
+	}
+	if deregErr != nil {
+		// The check is left registered: a failure of consulkit (1), as a
+		// release that fails after lock's command is, whatever the
+		// command's status. Not wrapped, so that exitStatus does not take
+		// the command's status from it.
+		return fmt.Errorf("heartbeat for check %s: the command exited with status %d, but removing the check failed, and it may stay registered: %v", check.ID, c.status(), deregErr) //nolint:errorlint // see above
 	}
 	if res := c.result(); res != nil {
 		return res
@@ -117,7 +158,7 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func shellProbe(script string) ttlcheck.Probe {
 	return func(ctx context.Context) (ttlcheck.Status, string) {
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
-		var out bytes.Buffer
+		var out noteBuffer
 		cmd.Stdout = &out
 		cmd.Stderr = &out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -135,10 +176,7 @@ func shellProbe(script string) ttlcheck.Probe {
 			// the output open past WaitDelay (exec.ErrWaitDelay).
 			code = cmd.ProcessState.ExitCode()
 		}
-		note := strings.TrimSpace(out.String())
-		if len(note) > maxProbeNote {
-			note = note[:maxProbeNote]
-		}
+		note := out.note()
 		switch {
 		case ctx.Err() != nil:
 			return ttlcheck.Critical, "probe timed out: " + note

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/integration"
+	"github.com/consulkit/consulkit/ttlcheck"
 )
 
 // waitCheck waits until the agent reports check id with status and
@@ -125,4 +128,61 @@ func TestProbeDiesWithConsulkit(t *testing.T) {
 
 	diesWithConsulkit(t, dir, "the probe", bin, "heartbeat", "-http-addr", a.Addr, "-id", id, "-ttl", "60s",
 		"-probe", `echo $$ > "$D/pid"; exec sleep 60`, "sleep", "60")
+}
+
+// TestHeartbeatDeregisterFailureIsNotTheCommandsStatus: the command exits
+// 4 and the deregistration that follows fails (Consul answers 500): the
+// check is left registered. As for a failed release after lock's command,
+// consulkit must fail (exit 1, and say so), not exit with the command's
+// status as if the check had been removed.
+func TestHeartbeatDeregisterFailureIsNotTheCommandsStatus(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	id := "cli-" + uuid.NewString()[:8]
+	dir := t.TempDir()
+	t.Setenv("D", dir)
+	t.Cleanup(func() { _, _ = c.Agent().CheckDeregister(context.WithoutCancel(t.Context()), id, nil) })
+	p := integration.NewFaultProxy(t, a.Addr)
+
+	var out syncBuffer
+	done := runAsync(t, t.Context(), []string{"heartbeat", "-http-addr", p.Addr, "-id", id, "-ttl", "30s", "sh", "-c",
+		`while [ ! -e "$D/stop" ]; do sleep 0.02; done; exit 4`}, &out)
+	waitCheck(t, c, id, api.HealthPassing, "", 10*time.Second)
+	p.Set(integration.ServerError)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stop"), nil, 0o600))
+	err := await(t, done, 60*time.Second)
+	p.Set(integration.Pass)
+
+	checks, _, cerr := c.Agent().Checks(t.Context(), nil)
+	require.NoError(t, cerr)
+	require.Contains(t, checks, id, "precondition: the deregistration failed")
+	var stderr syncBuffer
+	code := exitStatus(err, &stderr)
+	assert.Equal(t, 1, code, "the check was left registered, yet consulkit exited with the command's status (err %v)", err)
+	assert.Contains(t, stderr.String(), id)
+}
+
+// TestProbeOutputIsBounded: a probe that writes far more than a check
+// keeps (a health page, a dump, a runaway loop) must not have all of it
+// held in consulkit's memory, which the command's life depends on (it
+// dies with consulkit); and a note that was cut says so, with the
+// library's marker, as a note cut by ttlcheck does.
+func TestProbeOutputIsBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	status, note := shellProbe(`head -c 100000000 /dev/zero | tr '\0' a`)(ctx)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, ctx.Err(), "precondition: the probe ended in time")
+	assert.Equal(t, ttlcheck.Passing, status)
+	assert.LessOrEqual(t, len(note), ttlcheck.MaxNoteSize)
+	assert.True(t, strings.HasSuffix(note, ttlcheck.TruncatedMarker), "a cut note does not say so: ...%q", note[max(len(note)-40, 0):])
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "the probe's 100 MB of output were held in memory")
+
+	// Output that fits is kept whole.
+	status, note = shellProbe(`echo "  db down  "; exit 2`)(ctx)
+	assert.Equal(t, ttlcheck.Critical, status)
+	assert.Equal(t, "db down", note)
 }
