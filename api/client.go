@@ -101,7 +101,7 @@ func NewClient(cfg Config) (*Client, error) {
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Address returns the base URL requests go to (for a unix socket,
-// "http://unix").
+// "http://unix", or "https://unix" over TLS).
 func (c *Client) Address() string { return c.base.String() }
 
 // CloseIdleConnections closes the idle connections of the client's

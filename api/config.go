@@ -22,7 +22,9 @@ type Config struct {
 	// "https://host:port" or "unix:///path/to/socket".
 	Address string
 
-	// Scheme is "http" or "https"; it is used when Address has no scheme.
+	// Scheme is "http" or "https"; it is used when Address has no scheme,
+	// and for a unix socket (HTTPS over a socket verifies the server name
+	// TLS.Address, "unix" when empty).
 	Scheme string
 
 	// Datacenter, Namespace and Partition are defaults for every request that
@@ -188,7 +190,13 @@ func parseAddress(addr, scheme string) (endpoint, error) {
 		if p == "" {
 			return endpoint{}, &ValidationError{Field: "Config.Address", Reason: "unix:// without a socket path"}
 		}
-		return endpoint{scheme: "http", host: "unix", socket: p}, nil
+		// Consul serves HTTPS on a unix socket too (addresses.https =
+		// "unix://..."): Scheme (CONSUL_HTTP_SSL=true) says which, as
+		// for the consul CLI.
+		if scheme != "http" && scheme != "https" {
+			return endpoint{}, &ValidationError{Field: "Config.Scheme", Reason: "must be http or https, not " + strconv.Quote(scheme)}
+		}
+		return endpoint{scheme: scheme, host: "unix", socket: p}, nil
 	case strings.HasPrefix(addr, "http://"):
 		scheme, addr = "http", strings.TrimPrefix(addr, "http://")
 	case strings.HasPrefix(addr, "https://"):

@@ -193,7 +193,8 @@ func TestParseAddress(t *testing.T) {
 		{name: "http url", addr: "http://consul:8500", scheme: "https", want: endpoint{scheme: "http", host: "consul:8500"}},
 		{name: "https url", addr: "https://consul:8501/", want: endpoint{scheme: "https", host: "consul:8501"}},
 		{name: "ipv6", addr: "[::1]:8500", want: endpoint{scheme: "http", host: "[::1]:8500"}},
-		{name: "unix", addr: "unix:///run/consul/http.sock", scheme: "https", want: endpoint{scheme: "http", host: "unix", socket: "/run/consul/http.sock"}},
+		{name: "unix", addr: "unix:///run/consul/http.sock", want: endpoint{scheme: "http", host: "unix", socket: "/run/consul/http.sock"}},
+		{name: "unix with https", addr: "unix:///run/consul/https.sock", scheme: "https", want: endpoint{scheme: "https", host: "unix", socket: "/run/consul/https.sock"}},
 		{name: "empty", addr: "", wantErr: "Config.Address"},
 		{name: "unix without path", addr: "unix://", wantErr: "Config.Address"},
 		{name: "other scheme", addr: "ftp://consul:21", wantErr: "Config.Address"},
@@ -699,4 +700,39 @@ func TestUnixSocket(t *testing.T) {
 	assert.Equal(t, "/v1/status/peers", seen.Path)
 	assert.Equal(t, "dc=dc1", seen.RawQuery)
 	assert.Equal(t, "tok", seen.Header.Get("X-Consul-Token"))
+}
+
+// TestHTTPSOverUnixSocket: Consul serves HTTPS on a unix socket
+// (addresses.https = "unix://..."), and the consul CLI speaks TLS to
+// CONSUL_HTTP_ADDR=unix://... when CONSUL_HTTP_SSL=true; so does the client.
+func TestHTTPSOverUnixSocket(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := newMTLSServer(t, pki)
+	dir, err := os.MkdirTemp("", "ck") // short: sun_path is about 108 bytes
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	tln := tls.NewListener(ln, srv.TLS)
+	go func() { _ = srv.Config.Serve(tln) }()
+	t.Cleanup(func() { _ = tln.Close() })
+	caFile, certFile, keyFile := pki.writeFiles(t, t.TempDir())
+
+	env := map[string]string{
+		EnvHTTPAddr:      "unix://" + sock,
+		EnvHTTPSSL:       "true",
+		EnvCACert:        caFile,
+		EnvClientCert:    certFile,
+		EnvClientKey:     keyFile,
+		EnvTLSServerName: "consul.test",
+	}
+	cfg, err := configFromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	cn, err := c.Status().Leader(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "client.dc1.consul", cn, "the server saw our client certificate over TLS")
 }

@@ -139,7 +139,8 @@ func (e *TxnError) Error() string {
 // IsRetryable reports whether the failed call may succeed if repeated:
 // network errors (timeouts included), 429, 5xx and "No cluster leader".
 // The end of the caller's context, validation errors, 4xx answers,
-// rolled-back transactions, TLS certificates that do not verify, a 500
+// rolled-back transactions, the failure of a reader the caller passed
+// (Snapshot.Restore's snap), TLS certificates that do not verify, a 500
 // "invalid session" (ErrInvalidSession: the session is gone for good) and
 // the 500 "Query not found" of a cached prepared query execution (it
 // matches ErrNotFound) are not. Consul also answers 500 for some errors
@@ -149,6 +150,12 @@ func (e *TxnError) Error() string {
 // ctx or a count.
 func IsRetryable(err error) bool {
 	if err == nil {
+		return false
+	}
+	var srcErr *sourceError
+	if errors.As(err, &srcErr) {
+		// The caller's own reader failed (Snapshot.Restore's snap): a
+		// repeat would need a fresh reader, whatever the failure was.
 		return false
 	}
 	if errors.Is(err, errTransport) && !isTLSConfigError(err) {

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // Snapshot is the handle on the /v1/snapshot endpoint: save and restore the
@@ -34,8 +36,16 @@ func (s *Snapshot) Save(ctx context.Context, q *QueryOptions) (io.ReadCloser, *Q
 
 // Restore replaces the servers' whole state with the snapshot archive read
 // from snap, which is streamed to Consul as it is read (a Save stream can be
-// passed on directly). Restore does not close snap. Everything written since the snapshot was taken is
-// lost. A damaged archive is a *StatusError and leaves the state unchanged.
+// passed on directly). Restore does not close snap. Everything written since
+// the snapshot was taken is lost. A damaged archive is a *StatusError and
+// leaves the state unchanged.
+//
+// An error returned by snap itself is returned wrapped (errors.Is finds
+// it) and is not retryable: repeating Restore needs a fresh reader. When
+// ctx ends, Restore returns once a Read of snap in progress has returned
+// (net/http waits for it): a snap that can stall for long (a pipe, a
+// download) should end its reads when ctx ends, as a Save stream opened
+// with the same ctx does, or be closed by the caller.
 func (s *Snapshot) Restore(ctx context.Context, snap io.Reader, w *WriteOptions) (*WriteMeta, error) {
 	if snap == nil {
 		return nil, &ValidationError{Field: "snapshot", Reason: "nil reader"}
@@ -44,7 +54,46 @@ func (s *Snapshot) Restore(ctx context.Context, snap io.Reader, w *WriteOptions)
 	s.c.applyWrite(r, w)
 	// net/http closes a request body that is an io.Closer; snap belongs to
 	// the caller, so only its Read is handed on (sent in chunks).
-	r.body = struct{ io.Reader }{snap}
+	body := &sourceReader{src: snap}
+	r.body = body
 	r.header.Set("Content-Type", "application/octet-stream")
-	return s.c.writeRequest(ctx, r, nil)
+	meta, err := s.c.writeRequest(ctx, r, nil)
+	if err != nil && ctx.Err() == nil {
+		if serr := body.failure(); serr != nil {
+			return nil, &sourceError{err: serr}
+		}
+	}
+	return meta, err
+}
+
+// sourceError is the failure of a reader the caller handed to the client
+// (the snapshot of Snapshot.Restore): the request was abandoned because its
+// body could not be read. It is not retryable, whatever err is.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "consul: reading the snapshot: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// sourceReader passes src's Read on and records its failure. It has no
+// Close, so that net/http does not close src.
+type sourceReader struct {
+	src io.Reader
+	mu  sync.Mutex // net/http may still read after the request returned
+	err error
+}
+
+func (r *sourceReader) Read(p []byte) (int, error) {
+	n, err := r.src.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+func (r *sourceReader) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,4 +196,42 @@ func TestSnapshotRestoreErrors(t *testing.T) {
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "snapshot", ve.Field)
+}
+
+// brokenSource yields n bytes, then fails with err.
+type brokenSource struct {
+	n   int
+	err error
+}
+
+func (s *brokenSource) Read(p []byte) (int, error) {
+	if s.n <= 0 {
+		return 0, s.err
+	}
+	k := min(len(p), s.n)
+	clear(p[:k])
+	s.n -= k
+	return k, nil
+}
+
+// TestSnapshotRestoreSourceError: a failure of the caller's reader is the
+// caller's error, not a network failure that repeating Restore (with the
+// same, half-read reader) could mend.
+func TestSnapshotRestoreSourceError(t *testing.T) {
+	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})
+	broken := errors.New("disk read error")
+	_, err := c.Snapshot().Restore(t.Context(), &brokenSource{n: 100 << 10, err: broken}, nil)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, broken)
+	assert.False(t, IsRetryable(err), "the caller's reader failed: %v", err)
+
+	// Even when what the reader reports is itself a network error (a Save
+	// stream from another cluster, cut off).
+	netErr := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	_, err = c.Snapshot().Restore(t.Context(), &brokenSource{n: 10, err: netErr}, nil)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNRESET)
+	assert.False(t, IsRetryable(err), "the caller's reader failed: %v", err)
 }
