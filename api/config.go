@@ -137,7 +137,8 @@ func configFromLookup(lookup func(string) (string, bool)) (Config, error) {
 	} else if b, err := os.ReadFile(cfg.TokenFile); err == nil && strings.TrimSpace(string(b)) == "" {
 		cfg.Token, cfg.TokenFile = get(EnvHTTPToken), ""
 	}
-	if v := get(EnvHTTPAuth); v != "" {
+	// Credentials are taken as they are: a password may hold spaces.
+	if v, _ := lookup(EnvHTTPAuth); strings.TrimSpace(v) != "" {
 		user, pass, _ := strings.Cut(v, ":")
 		cfg.HTTPAuth = &HTTPBasicAuth{Username: user, Password: pass}
 	}

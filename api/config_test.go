@@ -83,6 +83,13 @@ func TestConfigFromEnv(t *testing.T) {
 			want: func(c *Config) { c.HTTPAuth = &HTTPBasicAuth{Username: "user", Password: "pa:ss"} },
 		},
 		{
+			// The password is taken as it is, spaces included, as the
+			// consul CLI takes it.
+			name: "basic auth password with spaces",
+			env:  map[string]string{EnvHTTPAuth: "user: pass "},
+			want: func(c *Config) { c.HTTPAuth = &HTTPBasicAuth{Username: "user", Password: " pass "} },
+		},
+		{
 			name: "basic auth without password",
 			env:  map[string]string{EnvHTTPAuth: "user"},
 			want: func(c *Config) { c.HTTPAuth = &HTTPBasicAuth{Username: "user"} },

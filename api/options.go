@@ -73,7 +73,9 @@ type QueryOptions struct {
 	MaxAge       time.Duration
 	StaleIfError time.Duration
 	// Params are extra query parameters, for endpoint options this package
-	// does not name.
+	// does not name. The blocking-query parameters (index, hash, wait) are
+	// refused there: WaitIndex, WaitHash and WaitTime set them, and the
+	// client bounds the request by them.
 	Params map[string]string
 }
 
@@ -196,6 +198,10 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		}
 	}
 	for k, v := range q.Params {
+		switch k {
+		case "index", "hash", "wait":
+			r.err = &ValidationError{Field: "QueryOptions.Params", Reason: strconv.Quote(k) + " makes a blocking query: use WaitIndex, WaitHash and WaitTime"}
+		}
 		r.params.Set(k, v)
 	}
 }

@@ -200,6 +200,19 @@ func TestApplyQuery(t *testing.T) {
 	}
 }
 
+// TestParamsRefuseBlockingParameters: a blocking query set up through
+// Params would not be bounded by the client (it knows of no wait).
+func TestParamsRefuseBlockingParameters(t *testing.T) {
+	c, f := newFake(t)
+	for _, k := range []string{"index", "hash", "wait"} {
+		_, _, err := c.KV().Get(t.Context(), "a", &QueryOptions{Params: map[string]string{k: "5"}})
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, k)
+		assert.Equal(t, "QueryOptions.Params", ve.Field, k)
+	}
+	assert.Empty(t, f.all(), "nothing sent")
+}
+
 // TestPeerOnlyWhereConsulReadsIt: Consul reads ?peer on its health
 // service, connect and ingress endpoints only; elsewhere it would answer
 // with local entries as if they were the peer's, so the client refuses
