@@ -70,7 +70,9 @@
 //     acquisition a hold its session kept from an earlier one: it releases
 //     that hold first, and writes again.
 //   - A request of Lock in flight when the session ends is abandoned, and
-//     Lock returns the session's error. A key overwritten with other flags
+//     Lock returns the session's error when the session is the caller's
+//     (WithSession) or the call is TryLock; a session the Lock made for
+//     itself is replaced, and Lock waits on. A key overwritten with other flags
 //     while held (a plain write) is a loss with ErrConflict, and the
 //     session lets go of it, keeping what was written. The release checks
 //     the key's index as the Lock last knew it (acquired, followed,

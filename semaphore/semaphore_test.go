@@ -638,6 +638,21 @@ func TestCancelledAcquireLeavesNothing(t *testing.T) {
 	integration.WaitDone(t, held, time.Second)
 }
 
+// An Acquire whose ctx has ended while it makes its own session returns
+// ctx.Err() itself, as it promises, and leaves no session behind.
+func TestAcquireWithEndedContextReturnsItsError(t *testing.T) {
+	c := newClient(t)
+	name := "own-" + t.Name()
+	s, err := semaphore.New(c, semPrefix(t), 1, semaphore.WithSessionOptions(session.WithName(name)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	held, err := s.Acquire(ctx)
+	assert.Nil(t, held)
+	assert.Equal(t, context.Canceled, err, "ctx.Err() itself") //nolint:errorlint // the promise is ctx.Err() itself
+	assert.Empty(t, integration.SessionsNamed(t, c, name))
+}
+
 func TestLockRemovedAfterLastRelease(t *testing.T) {
 	c := newClient(t)
 	prefix := semPrefix(t)

@@ -63,7 +63,7 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&check.TTL, "ttl", 15*time.Second, "the check turns critical when no beat comes for this long")
 	fs.StringVar(&check.ServiceID, "service-id", "", "attach the check to this service, already registered with the agent")
 	probe := fs.String("probe", "", "shell command run before every beat: exit 0 is passing, 1 warning, anything else critical; its output is the check's output (default: passing while the command runs)")
-	probeTimeout := fs.Duration("probe-timeout", 0, "how long the probe may run (default: half the beat interval, TTL/3)")
+	probeTimeout := fs.Duration("probe-timeout", 0, "how long the probe may run (default: half the beat interval, which is TTL/3: TTL/6)")
 	grace := fs.Duration("grace", 10*time.Second, "when consulkit is interrupted, time between SIGTERM and SIGKILL to the command")
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)

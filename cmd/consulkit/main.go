@@ -99,7 +99,8 @@ commands:
   heartbeat  keep a TTL check alive while a command runs: consulkit heartbeat -id ID [flags] <command> [args...]
 
 The command is stopped (SIGTERM, then SIGKILL) when the lock, slot or
-leadership is lost; it learns its fencing token from CONSULKIT_FENCING_TOKEN.
+leadership is lost; under lock and elect it learns its fencing token from
+CONSULKIT_FENCING_TOKEN.
 Consul is found as by the consul CLI (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN...)
 or with -http-addr.
 `

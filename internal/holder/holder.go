@@ -174,6 +174,11 @@ func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what str
 		lease, err := take()
 		if err != nil {
 			var zero T
+			if ctx.Err() != nil {
+				// ctx ended while the session was being made: ctx.Err()
+				// itself, as the callers promise, not a wrapping of it.
+				return zero, nil, ctx.Err()
+			}
 			if !restarted || ctx.Err() != nil || !api.IsRetryable(err) {
 				return zero, nil, err
 			}
