@@ -24,8 +24,10 @@ var (
 	ErrRateLimited = errors.New("consul: rate limited")
 	// ErrNoLeader: the servers have no leader at the moment.
 	ErrNoLeader = errors.New("consul: no cluster leader")
-	// ErrNotFound: Consul answered 404. Methods document what a 404 means
-	// for them; most reads of a missing object return nil and no error.
+	// ErrNotFound: Consul answered 404, or the 500 "Query not found" of a
+	// cached prepared query execution (PreparedQuery.Execute). Methods
+	// document what a 404 means for them; most reads of a missing object
+	// return nil and no error.
 	ErrNotFound = errors.New("consul: not found")
 	// ErrInvalid is matched by every *ValidationError.
 	ErrInvalid = errors.New("consul: invalid input")

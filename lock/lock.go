@@ -342,7 +342,8 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // for all its users. A release that fails otherwise leaves the key held by
 // a caller's session (the error names it) until the session ends or the
 // Lock locks again; the Lock's own session is destroyed all the same, which
-// frees the key, and the error says so.
+// frees the key, and the error says so (if that destroy fails too, the key
+// stays held until Consul drops the session at its TTL).
 //
 // The held context is cancelled (cause ErrUnlocked) before the release is
 // sent, so that whatever it guards stops before another holder can take
@@ -445,9 +446,17 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	l.mu.Unlock()
 	l.forget(h)
-	if cerr := h.lease.CloseOwn(ctx); kept && h.lease.Own() && cerr == nil {
+	cerr := h.lease.CloseOwn(ctx)
+	switch {
+	case !kept || !h.lease.Own():
+	case cerr == nil:
 		// The Lock's own session is gone now, and its hold with it.
 		relErr = fmt.Errorf("lock: release failed, but the Lock's own session %s is destroyed, which frees the key: %w", h.sess.ID(), err)
+	default:
+		// Locking again goes through a new session, which cannot let
+		// go of this one's hold: the key stays held until Consul drops
+		// the session.
+		relErr = fmt.Errorf("lock: release failed, and so did the destroy of the Lock's own session %s (%v): the key stays held until Consul drops the session at its TTL: %w", h.sess.ID(), cerr, err)
 	}
 	return relErr
 }

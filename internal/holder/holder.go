@@ -229,10 +229,15 @@ func (l *Lease) CloseOwn(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	// Retries last while the caller waits: one that has given up (a Lock
+	// cancelled while the agent is unreachable) gets the one destroy, and
+	// the session lapses at its TTL otherwise.
+	wait, wcancel := context.WithDeadline(ctx, time.Now().Add(10*time.Second))
+	defer wcancel()
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
 	for {
 		err := l.Session.Close(cctx)
-		if err == nil || !api.IsRetryable(err) || backoff.Sleep(cctx, bo.Next()) != nil {
+		if err == nil || !api.IsRetryable(err) || backoff.Sleep(wait, bo.Next()) != nil {
 			return err
 		}
 	}
