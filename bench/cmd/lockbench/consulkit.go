@@ -215,6 +215,17 @@ func (e *env) ckHeld(ctx context.Context) (heldResult, error) {
 	if err := parallel(n, func(i int) error { return locks[i].Unlock(ctx) }); err != nil {
 		return res, fmt.Errorf("consulkit: unlocking: %w", err)
 	}
+	// The watchers return once they see the releases (as the official
+	// monitors are waited for in ofHeld): one still running would be
+	// counted in the official client's base, and its connection would
+	// stay out of CloseIdleConnections.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for cl.cnt.blockingInFlight("") > 0 {
+		if err := pause(wctx, 10*time.Millisecond); err != nil {
+			return res, fmt.Errorf("consulkit: watchers still running after Unlock: %w", err)
+		}
+	}
 	return res, nil
 }
 

@@ -32,8 +32,10 @@ const (
 	warmup     = 5                      // unmeasured cycles before each measurement
 	settleTime = 300 * time.Millisecond // lets background requests of a run finish before counting
 	parkSettle = 20 * time.Millisecond  // after a waiter's blocking query is sent, before the holder unlocks
-	workers    = 16                     // concurrency when taking many locks
-	heldCycle  = 5 * time.Millisecond   // how long a lock is held in the "held" cycles
+	// handoffSettle: after a handoff, before its requests are counted.
+	handoffSettle = 50 * time.Millisecond
+	workers       = 16                   // concurrency when taking many locks
+	heldCycle     = 5 * time.Millisecond // how long a lock is held in the "held" cycles
 	// noRotateLimit caps the held locks when connections cannot be spread
 	// over several source addresses (Consul's default
 	// http_max_conns_per_client is 200).
@@ -61,13 +63,15 @@ type cycleResult struct {
 	requests  float64 // per cycle
 	dials     float64 // TCP connections opened per cycle
 	breakdown string
-	n         int
+	n         int    // cycles run in the counting window
+	leads     string // median of the untimed lead cycles by previous kind
 }
 
 // handoffResult is a run of handoffs.
 type handoffResult struct {
 	lat       sample
 	rawIdle   sample  // two raw writes after parkSettle idle, one pair between handoffs
+	rawLong   sample  // the same after handoffSettle+parkSettle idle (diagnostic)
 	requests  float64 // per handoff, both contenders
 	dials     float64 // TCP connections opened per handoff, both contenders
 	breakdown string
@@ -241,9 +245,9 @@ type handoff struct {
 	raw    func() error
 	holder int
 
-	lat, rawIdle sample
-	reqs, dials  int64
-	kinds        [2]snapshot
+	lat, rawIdle, rawLongIdle sample
+	reqs, dials               int64
+	kinds                     [2]snapshot
 }
 
 // step runs handoff i (those below warmup are not measured), then one
@@ -274,7 +278,7 @@ func (h *handoff) step(ctx context.Context, i int) error {
 	if err := pause(ctx, parkSettle); err != nil {
 		return err
 	}
-	t0 := time.Now()
+	t0h := time.Now()
 	if err := h.unlock(h.holder); err != nil {
 		return fmt.Errorf("handoff %d: unlock: %w", i, err)
 	}
@@ -288,18 +292,38 @@ func (h *handoff) step(ctx context.Context, i int) error {
 		return fmt.Errorf("handoff %d: lock: %w", i, d.err)
 	}
 	h.holder = w
-	// Let the new holder's watch and the old holder's monitor settle.
-	if err := pause(ctx, 50*time.Millisecond); err != nil {
+	// The new holder's watch and the old holder's monitor are sent within
+	// a few ms of the acquisition; then the agent is idle. The raw pair
+	// comes parkSettle after the acquisition, the idle time before the
+	// holder's Unlock in a handoff (it used to come after 50ms + parkSettle,
+	// three times longer, and the agent answers more slowly the longer it
+	// was idle).
+	if err := pause(ctx, parkSettle); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := h.raw(); err != nil {
+		return fmt.Errorf("raw writes: %w", err)
+	}
+	if i >= warmup {
+		h.rawIdle = append(h.rawIdle, time.Since(t0))
+	}
+	// The rest of the settle time before the handoff's requests are
+	// counted (the raw pair goes through a client of its own).
+	if err := pause(ctx, handoffSettle-parkSettle); err != nil {
 		return err
 	}
 	if i >= warmup {
-		h.lat = append(h.lat, d.at.Sub(t0))
+		h.lat = append(h.lat, d.at.Sub(t0h))
 		r0, d0, _ := h.counter(0).since(b0)
 		r1, d1, _ := h.counter(1).since(b1)
 		h.reqs += r0 + r1
 		h.dials += d0 + d1
 	}
-	if err := pause(ctx, parkSettle); err != nil {
+	// Diagnostic: a second pair after the idle time the baseline used to
+	// have (handoffSettle + parkSettle since the last request, the first
+	// pair), to show what that changed.
+	if err := pause(ctx, (handoffSettle+parkSettle)-(handoffSettle-parkSettle)); err != nil {
 		return err
 	}
 	t0 = time.Now()
@@ -307,7 +331,7 @@ func (h *handoff) step(ctx context.Context, i int) error {
 		return fmt.Errorf("raw writes: %w", err)
 	}
 	if i >= warmup {
-		h.rawIdle = append(h.rawIdle, time.Since(t0))
+		h.rawLongIdle = append(h.rawLongIdle, time.Since(t0))
 	}
 	return nil
 }
@@ -316,7 +340,7 @@ func (h *handoff) step(ctx context.Context, i int) error {
 func (h *handoff) result() handoffResult {
 	_, _, k0 := h.counter(0).since(h.kinds[0])
 	_, _, k1 := h.counter(1).since(h.kinds[1])
-	return handoffResult{lat: h.lat, rawIdle: h.rawIdle, requests: float64(h.reqs) / float64(h.n), dials: float64(h.dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}
+	return handoffResult{lat: h.lat, rawIdle: h.rawIdle, rawLong: h.rawLongIdle, requests: float64(h.reqs) / float64(h.n), dials: float64(h.dials) / float64(h.n), breakdown: "A: " + k0 + "; B: " + k1}
 }
 
 // measureHandoffs measures the handoffs of both clients, interleaved.

@@ -62,6 +62,11 @@ func (r *results) print(w io.Writer, e *env, notes []string, verbose bool) {
 	row("Baseline: two sequential raw KV writes, back to back: median / p99", r.ckRaw.lat.medP99(), r.ofRaw.lat.medP99(), "", "", "")
 	row(fmt.Sprintf("Baseline: two sequential raw KV writes, each pair after %v idle, between the handoffs: median / p99", parkSettle),
 		r.ckHand.rawIdle.medP99(), r.ofHand.rawIdle.medP99(), "", "", "")
+	row(fmt.Sprintf("Diagnostic: two raw KV writes after %v idle (the idle time the baseline had before): median / p99", handoffSettle+parkSettle),
+		r.ckHand.rawLong.medP99(), r.ofHand.rawLong.medP99(), "", "", "")
+	row(fmt.Sprintf("Diagnostic: handoff ÷ two raw KV writes after %v idle (medians, same client)", handoffSettle+parkSettle),
+		ratio(float64(r.ckHand.lat.median()), float64(r.ckHand.rawLong.median())),
+		ratio(float64(r.ofHand.lat.median()), float64(r.ofHand.rawLong.median())), "", "", "")
 	ckHR := float64(r.ckHand.lat.median()) / float64(r.ckHand.rawIdle.median())
 	row(fmt.Sprintf("Handoff ÷ two raw KV writes after %v idle (medians, same client)", parkSettle), fmt.Sprintf("%.2f×", ckHR),
 		ratio(float64(r.ofHand.lat.median()), float64(r.ofHand.rawIdle.median())), "", "consulkit ≤ 1.5×", yesNo(ckHR <= 1.5))
@@ -78,7 +83,7 @@ func (r *results) print(w io.Writer, e *env, notes []string, verbose bool) {
 		ratio(r.ckHeld.heap, r.ofHeld.heap), "", "")
 	row(heldName+": goroutine stack per lock", bytesFmt(r.ckHeld.stack), bytesFmt(r.ofHeld.stack),
 		ratio(r.ckHeld.stack, r.ofHeld.stack), "", "")
-	row(heldName+": TCP connections per lock", f2(r.ckHeld.conns), f2(r.ofHeld.conns), "", "", "")
+	row(heldName+": TCP connections opened per lock while taking them", f2(r.ckHeld.conns), f2(r.ofHeld.conns), "", "", "")
 	sn := fmt.Sprintf("Semaphore (limit %d) acquire+release, reused session", semLimit)
 	row(sn+": latency median / p99", r.ckSem.lat.medP99(), r.ofSem.lat.medP99(), medRatio(r.ckSem.lat, r.ofSem.lat),
 		"consulkit ≤ ½ official (median)", half(float64(r.ckSem.lat.median()), float64(r.ofSem.lat.median())))
@@ -95,11 +100,11 @@ func (r *results) print(w io.Writer, e *env, notes []string, verbose bool) {
 	row("Election, leader's session destroyed → old leader's leading context cancelled: median / p99", r.failover.deposed.medP99(), noElection, "", "", "")
 
 	p("\nHow it was measured:\n\n")
-	p("- Both clients run in the same process against the same agent, each with its own HTTP transport wrapped in a request-counting `http.RoundTripper` (consulkit: `api.Config.Transport`, with the settings of consulkit's default transport; official: its default pooled go-cleanhttp transport, through `consulapi.Config.HttpClient`). Requests per cycle are all requests a client sent from its first measured cycle until %v after the last cycle of the measurement (the other kinds' rounds included, so its session renewals too), including those that a cycle leaves running (the official client's session destroy and lock monitor), divided by its cycles; %d warm-up cycles are not counted. The kinds a row compares are measured together, interleaved: %d cycles of one, then %d of the next, in an order that has each kind follow every other kind equally often (a Williams design), so that they share the agent's drift in pace over a run (measured one block after the other, their ratio moved by tens of percent between runs).\n", settleTime, warmup, roundLen, roundLen)
+	p("- Both clients run in the same process against the same agent, each with its own HTTP transport wrapped in a request-counting `http.RoundTripper` (consulkit: `api.Config.Transport`, with the settings of consulkit's default transport; official: its default pooled go-cleanhttp transport, through `consulapi.Config.HttpClient`). Requests per cycle are all requests a client sent from its first measured cycle until %v after the last cycle of the measurement (the other kinds' rounds included, so its session renewals too), including those that a cycle leaves running (the official client's session destroy and lock monitor), divided by the cycles it ran in that time (the untimed lead cycle of each block included); %d warm-up cycles are not counted. The kinds a row compares are measured together, interleaved: an untimed lead cycle, which absorbs what the previous block left running, then %d timed cycles of one, then the same of the next, in an order that has each kind follow every other kind equally often (a Williams design), so that they share the agent's drift in pace over a run (measured one block after the other, their ratio moved by tens of percent between runs).\n", settleTime, warmup, roundLen)
 	p("- Fresh session: consulkit `lock.New(c, key)` (the Lock creates a session per acquisition and destroys it in Unlock); official `LockOpts{Key}` (creates a session per acquisition; Unlock releases and destroys it in the background). Reused session: consulkit one `lock.Lock` with `lock.WithSession(s)`; official `LockOptions{Session: id}` over a session created once and renewed with `RenewPeriodic`.\n")
 	p("- Back-to-back cycles: Unlock (or Release) comes before the watch goroutine has sent its blocking query, which it then never sends (the release transaction itself tells whether the lock was still held), so those cycles cost consulkit two requests. The cycles that hold for %v show the cost of a lock held for a while: the watch query is sent, and Unlock lets it return by itself after the release, keeping its connection. A semaphore Acquire right after this Semaphore's Release skips the read of the prefix (its CAS falls back to a read if anything changed).\n", heldCycle)
 	p("- The floor row: every lock+unlock cycle of either client is two Raft writes (acquire, release); two raw KV writes back to back take more than half the official client's cycle, so the ½-latency target is out of reach of any client that releases before Unlock returns.\n")
-	p("- Handoff: two contenders with their own client and session; the waiter's Lock is called, and once its blocking query is in flight (+%v) the holder calls Unlock; the time is from that call to the waiter's Lock returning. Roles alternate, and the two clients' handoffs are interleaved, one at a time, in the order ck, of, of, ck, ... The baselines are two sequential `KV().Put` calls on a key of their own through a client of the same kind: back to back, interleaved with the reused-session cycles; and after the same idle time as the holder's Unlock in a handoff (the agent answers a write more slowly after a few idle milliseconds), one pair between each two handoffs, so that the baseline the target is checked against shares the handoffs' conditions.\n", parkSettle)
+	p("- Handoff: two contenders with their own client and session; the waiter's Lock is called, and once its blocking query is in flight (+%v) the holder calls Unlock; the time is from that call to the waiter's Lock returning. Roles alternate, and the two clients' handoffs are interleaved, one at a time, in the order ck, of, of, ck, ... The baselines are two sequential `KV().Put` calls on a key of their own through a client of the same kind: back to back, interleaved with the reused-session cycles; and %v after the new holder's acquisition, the same idle time as before the holder's Unlock in a handoff (the agent answers a write more slowly after a few idle milliseconds, and more slowly the longer it was idle), one pair between each two handoffs, so that the baseline the target is checked against shares the handoffs' conditions.\n", parkSettle, parkSettle)
 	p("- Held locks: the official locks share one session through `LockOptions.Session` (created and renewed once, like consulkit's `session.Session`); the session itself is not counted. Goroutines (`runtime.NumGoroutine`), heap (`HeapAlloc` after `runtime.GC()`) and goroutine stacks (`StackInuse`) are measured once every lock's watch query is parked, and divided by the number of locks; they include the HTTP connection each watch query keeps open (two net/http goroutines each).")
 	if e.rotate {
 		p(" Connections are spread over %d loopback source addresses: Consul accepts at most 200 HTTP connections per client IP.\n", sourceAddrs)
@@ -120,9 +125,10 @@ func (r *results) print(w io.Writer, e *env, notes []string, verbose bool) {
 		}{
 			{"consulkit fresh", r.ckFresh}, {"official fresh", r.ofFresh},
 			{"consulkit reused", r.ckReuse}, {"official reused", r.ofReuse},
+			{"consulkit raw pairs", r.ckRaw}, {"official raw pairs", r.ofRaw},
 			{"consulkit reused, held " + heldCycle.String(), r.ckHeldCycle}, {"official reused, held " + heldCycle.String(), r.ofHeldCycle},
 		} {
-			p("- %s (%d cycles): %s\n", c.name, c.r.n, c.r.breakdown)
+			p("- %s (%d cycles): %s; untimed lead cycle of a block, median: %s\n", c.name, c.r.n, c.r.breakdown, c.r.leads)
 		}
 		p("- consulkit semaphore (%d cycles): %s\n", r.ckSem.n, r.ckSem.breakdown)
 		p("- official semaphore (%d cycles): %s\n", r.ofSem.n, r.ofSem.breakdown)
