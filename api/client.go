@@ -299,6 +299,13 @@ func decode(resp *http.Response, out any) error {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		if errors.Is(err, io.EOF) {
+			if req := resp.Request; req != nil && req.Method == http.MethodGet && req.Context().Err() == nil {
+				// Consul answers every read with JSON ("null" at the
+				// least): an empty body is one a broken proxy or
+				// connection left, and says nothing of what was read
+				// (an empty list read as "no such key" would be a lie).
+				return &transportError{err: fmt.Errorf("GET %s: empty answer: %w", req.URL.Path, io.ErrUnexpectedEOF)}
+			}
 			return nil
 		}
 		path := ""

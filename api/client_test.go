@@ -64,9 +64,16 @@ func TestRequestPipeline(t *testing.T) {
 	_, err = c.write(ctx, http.MethodDelete, "/v1/x", nil, nil, nil)
 	require.NoError(t, err)
 	f.reply(fakeReply{})
+	_, err = c.write(ctx, http.MethodPut, "/v1/x", nil, nil, &ok)
+	require.NoError(t, err)
+
+	// Consul answers every read with JSON: an empty body on a read is a
+	// broken answer, not an empty one, and may be retried.
+	f.reply(fakeReply{})
 	out = svc{}
 	_, err = c.query(ctx, "/v1/x", nil, &out)
-	require.NoError(t, err)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.True(t, IsRetryable(err))
 	assert.Zero(t, out)
 
 	// A body that is not JSON is an error naming the path.

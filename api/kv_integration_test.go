@@ -332,3 +332,28 @@ func TestKVErrorsIntegration(t *testing.T) {
 	assert.Equal(t, "/v1/kv/"+p+"x/y", resp.Header.Get("Location"))
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 }
+
+// TestKVGetEmptiedAnswerIsAnError: a read whose 200 answer arrives empty
+// (a broken proxy or connection) must not read as "no such key": a lock's
+// watcher would take a held key for deleted. It is a retryable error.
+func TestKVGetEmptiedAnswerIsAnError(t *testing.T) {
+	a := integration.Shared(t)
+	c, ht := a.HookedClient(t)
+	p := corePrefix(t, a.Client(t))
+	_, err := c.KV().Put(t.Context(), &api.KVPair{Key: p + "k", Value: []byte("v")}, nil)
+	require.NoError(t, err)
+
+	emptied := ht.ReplaceNextBody(func(r *http.Request, resp *http.Response) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/k") && resp.StatusCode == http.StatusOK
+	}, http.NoBody)
+	pair, _, err := c.KV().Get(t.Context(), p+"k", nil)
+	require.True(t, emptied(), "no answer was emptied")
+	assert.Nil(t, pair)
+	require.Error(t, err, "an emptied answer read as a missing key")
+	assert.True(t, api.IsRetryable(err), "%v", err)
+
+	pair, _, err = c.KV().Get(t.Context(), p+"k", nil)
+	require.NoError(t, err)
+	require.NotNil(t, pair)
+	assert.Equal(t, "v", string(pair.Value))
+}

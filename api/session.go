@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -177,16 +178,23 @@ func (s *SessionHandle) Destroy(ctx context.Context, id string, w *WriteOptions)
 
 // Renew resets a session's TTL and returns the session as Consul now holds
 // it (Consul may answer with a longer TTL than asked). An unknown or
-// expired session is a *StatusError matching ErrNotFound.
+// expired session is a *StatusError matching ErrNotFound. A 200 whose body
+// is empty (or null), which Consul never sends but a broken proxy or
+// connection leaves, is a retryable error wrapping io.ErrUnexpectedEOF:
+// the renew may well have been applied, so it says nothing of the session.
 func (s *SessionHandle) Renew(ctx context.Context, id string, w *WriteOptions) (*SessionEntry, *WriteMeta, error) {
 	if err := requireSegment("session ID", id); err != nil {
 		return nil, nil, err
 	}
-	var out []*SessionEntry
-	meta, err := s.c.write(ctx, http.MethodPut, "/v1/session/renew/"+escapeKey(id), w, nil, &out)
+	var answer *[]*SessionEntry
+	meta, err := s.c.write(ctx, http.MethodPut, "/v1/session/renew/"+escapeKey(id), w, nil, &answer)
 	if err != nil {
 		return nil, meta, err
 	}
+	if answer == nil {
+		return nil, meta, fmt.Errorf("consul: %s /v1/session/renew/%s: empty answer: %w", http.MethodPut, id, io.ErrUnexpectedEOF)
+	}
+	out := *answer
 	if len(out) == 0 {
 		return nil, meta, &StatusError{Method: http.MethodPut, Path: "/v1/session/renew/" + id, Code: http.StatusNotFound, Body: "session not found"}
 	}

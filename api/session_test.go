@@ -254,3 +254,14 @@ func TestSessionInvalidIDs(t *testing.T) {
 	}
 	assert.Empty(t, f.all())
 }
+
+// A 200 without a body (a broken proxy or connection: Consul answers a
+// renew with the session, or 404) is no news of the session: retryable,
+// not ErrNotFound, which would have the session reported lost.
+func TestSessionRenewEmptyAnswerIsRetryable(t *testing.T) {
+	c, _ := newFake(t, fakeReply{Body: ""})
+	_, _, err := c.Session().Renew(t.Context(), sessionID, nil)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrNotFound)
+	assert.True(t, IsRetryable(err), "%v", err)
+}

@@ -162,6 +162,11 @@ type Session struct {
 	ttl      time.Duration
 	deadline time.Time
 	lastSent time.Time // send time of the last successful renew (or the create)
+	// watchdog reports the loss at the deadline, whatever the renew
+	// goroutine is waiting for (attempts slow to end, a round timed by an
+	// older, later deadline). Reset whenever the deadline moves.
+	watchdog *time.Timer
+	lastErr  error // the renew goroutine's last renew error, for ErrExpired
 	closed   bool
 	closeErr error
 	closing  chan struct{} // closed when the first Close has finished
@@ -210,6 +215,7 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		lastSent:  sent,
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.watchdog = time.AfterFunc(time.Until(s.deadline), s.expireIfDue)
 	var runCtx context.Context
 	runCtx, s.stop = context.WithCancel(context.Background())
 	go s.renewLoop(runCtx)
@@ -333,6 +339,7 @@ func QueryOptionsFor(opts ...Option) *api.QueryOptions {
 
 func (s *Session) lose(err error) {
 	s.cancel(err)
+	s.watchdog.Stop()
 	if s.logger != nil && errors.Is(context.Cause(s.ctx), err) {
 		s.logger.Warn("consul session lost", "session", s.id, "err", err)
 	}
@@ -345,6 +352,16 @@ func (s *Session) lose(err error) {
 // answer changed the TTL.
 func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) (ok, retimed bool) {
 	s.mu.Lock()
+	if s.ctx.Err() == nil && !time.Now().Before(s.deadline) {
+		// Answered past the deadline, which the watchdog is about to
+		// report: the session was lost there, and stays so.
+		err := s.expireLocked()
+		s.mu.Unlock()
+		if err != nil {
+			s.lose(err)
+		}
+		return false, false
+	}
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
 		return false, false
@@ -358,7 +375,35 @@ func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) (ok, retimed 
 		s.ttl, retimed = entry.TTL, true
 	}
 	s.lastSent, s.deadline = sent, sent.Add(s.ttl)
+	s.watchdog.Reset(time.Until(s.deadline))
 	return true, retimed
+}
+
+// expireIfDue is the watchdog's: it reports the session expired once its
+// deadline has passed.
+func (s *Session) expireIfDue() {
+	s.mu.Lock()
+	err := s.expireLocked()
+	s.mu.Unlock()
+	if err != nil {
+		s.lose(err) // logs it
+	}
+}
+
+// expireLocked, with mu held, ends the session with ErrExpired when its
+// deadline has passed and returns the cause; else it re-arms the watchdog
+// and returns nil.
+func (s *Session) expireLocked() error {
+	if s.ctx.Err() != nil {
+		return nil
+	}
+	if left := time.Until(s.deadline); left > 0 {
+		s.watchdog.Reset(left)
+		return nil
+	}
+	err := expiredErr(s.lastErr)
+	s.cancel(err)
+	return err
 }
 
 // Renew renews the session at once, outside its renew goroutine's
@@ -458,15 +503,17 @@ func (s *Session) renewLoop(ctx context.Context) {
 		// Decided under mu, so that a Renew answered meanwhile either
 		// moves the deadline first or finds the session lost.
 		s.mu.Lock()
+		s.lastErr = lastErr
 		left := time.Until(s.deadline)
 		var expired error
 		if left <= 0 {
-			expired = expiredErr(lastErr)
-			s.cancel(expired)
+			expired = s.expireLocked()
 		}
 		s.mu.Unlock()
-		if expired != nil {
-			s.lose(expired) // logs it
+		if left <= 0 {
+			if expired != nil {
+				s.lose(expired) // logs it
+			}
 			return
 		}
 		if s.logger != nil {
@@ -489,6 +536,9 @@ func (s *Session) renewLoop(ctx context.Context) {
 // of the locks built on it, look retryable (api.IsRetryable), nor like
 // the end of a caller's context (errors.Is context.DeadlineExceeded).
 func expiredErr(lastErr error) error {
+	if lastErr == nil {
+		return fmt.Errorf("%w: no renew answered", ErrExpired)
+	}
 	return fmt.Errorf("%w: last renew error: %v", ErrExpired, lastErr) //nolint:errorlint // see above
 }
 
@@ -531,6 +581,10 @@ type renewResult struct {
 // deadline. Every attempt has ended when renewRound returns.
 func (s *Session) renewRound(ctx context.Context, deadline time.Time) renewResult {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
+	// A session lost meanwhile (the watchdog, a Renew's 404) ends the
+	// round: its renews would be for nothing.
+	stopLost := context.AfterFunc(s.ctx, cancel)
+	defer stopLost()
 	var wg sync.WaitGroup
 	quit := make(chan struct{}) // the round is over: results go unread
 	defer func() {
@@ -720,6 +774,7 @@ func (s *Session) Close(ctx context.Context) error {
 
 	s.stop()
 	<-s.exited
+	s.watchdog.Stop()
 	// Whichever comes first, a Renew's 404 or this, is the cause: a
 	// session found gone is not destroyed again, and a 404 caused by the
 	// destroy below finds the cause set.
