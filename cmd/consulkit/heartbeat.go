@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/consulkit/consulkit/ttlcheck"
 )
@@ -18,17 +17,17 @@ import (
 // maxProbeNote bounds the probe output sent as the check's output.
 const maxProbeNote = ttlcheck.MaxNoteSize
 
-// noteBuffer keeps the first maxProbeNote bytes written to it and drops
-// the rest, noting that it did: a probe's output is held in memory, and a
-// probe may write without end. (os/exec calls Write from one goroutine
-// at a time when Stdout and Stderr are the same writer.)
+// noteBuffer keeps the first bytes written to it, one more than a note
+// may hold, and drops the rest: a probe's output is held in memory, and a
+// probe may write without end. (os/exec calls Write from one goroutine at
+// a time when Stdout and Stderr are the same writer.)
 type noteBuffer struct {
 	b   []byte
 	cut bool
 }
 
 func (w *noteBuffer) Write(p []byte) (int, error) {
-	n := min(len(p), maxProbeNote-len(w.b))
+	n := min(len(p), maxProbeNote+1-len(w.b))
 	w.b = append(w.b, p[:n]...)
 	if n < len(p) {
 		w.cut = true
@@ -36,20 +35,14 @@ func (w *noteBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// note returns the output, without surrounding spaces; output that was
-// cut ends with ttlcheck.TruncatedMarker and stays within maxProbeNote,
-// cut at a character boundary.
+// note returns the output without surrounding spaces. Output that was cut
+// is returned as kept, over maxProbeNote, for ttlcheck to cut to size
+// with its TruncatedMarker.
 func (w *noteBuffer) note() string {
-	s := strings.TrimSpace(string(w.b))
-	if !w.cut {
-		return s
+	if w.cut {
+		return string(w.b)
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	cut := min(len(s), maxProbeNote-len(ttlcheck.TruncatedMarker))
-	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ttlcheck.TruncatedMarker
+	return strings.TrimSpace(string(w.b))
 }
 
 func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

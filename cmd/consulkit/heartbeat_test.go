@@ -177,12 +177,41 @@ func TestProbeOutputIsBounded(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	require.NoError(t, ctx.Err(), "precondition: the probe ended in time")
 	assert.Equal(t, ttlcheck.Passing, status)
-	assert.LessOrEqual(t, len(note), ttlcheck.MaxNoteSize)
-	assert.True(t, strings.HasSuffix(note, ttlcheck.TruncatedMarker), "a cut note does not say so: ...%q", note[max(len(note)-40, 0):])
+	// Over the limit by a byte, for ttlcheck to cut with its marker.
+	assert.Len(t, note, ttlcheck.MaxNoteSize+1)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "the probe's 100 MB of output were held in memory")
 
 	// Output that fits is kept whole.
 	status, note = shellProbe(`echo "  db down  "; exit 2`)(ctx)
 	assert.Equal(t, ttlcheck.Critical, status)
 	assert.Equal(t, "db down", note)
+}
+
+// The agent gets a probe's long output cut to the note limit, ending with
+// the marker that says it was cut.
+func TestHeartbeatCutsALongProbeOutput(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	id := "cli-" + uuid.NewString()[:8]
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := runAsync(t, ctx, []string{"heartbeat", "-http-addr", a.Addr, "-id", id, "-ttl", "3s",
+		"-probe", `head -c 100000 /dev/zero | tr '\0' a`, "sh", "-c", `trap 'exit 0' TERM; sleep 60 & wait`}, io.Discard)
+	deadline := time.Now().Add(10 * time.Second)
+	var out string
+	for {
+		checks, _, err := c.Agent().Checks(t.Context(), nil)
+		require.NoError(t, err)
+		if hc := checks[id]; hc != nil && hc.Output != "" {
+			out = hc.Output
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no output reached the agent")
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, len(out), ttlcheck.MaxNoteSize)
+	assert.True(t, strings.HasSuffix(out, ttlcheck.TruncatedMarker), "a cut note does not say so: ...%q", out[max(len(out)-40, 0):])
+	cancel()
+	require.NoError(t, await(t, done, 30*time.Second))
+	checkGone(t, c, id)
 }
