@@ -299,11 +299,14 @@ func decode(resp *http.Response, out any) error {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		if errors.Is(err, io.EOF) {
-			if req := resp.Request; req != nil && req.Method == http.MethodGet && req.Context().Err() == nil {
+			if req := resp.Request; req != nil && req.Method == http.MethodGet {
 				// Consul answers every read with JSON ("null" at the
 				// least): an empty body is one a broken proxy or
 				// connection left, and says nothing of what was read
 				// (an empty list read as "no such key" would be a lie).
+				if err := cutShort(req); err != nil {
+					return err
+				}
 				return &transportError{err: fmt.Errorf("GET %s: empty answer: %w", req.URL.Path, io.ErrUnexpectedEOF)}
 			}
 			return nil
@@ -311,18 +314,26 @@ func decode(resp *http.Response, out any) error {
 		path := ""
 		if req := resp.Request; req != nil {
 			path = req.URL.Path
-			// The body was cut off by the caller's context or by the
-			// bound on a blocking request: report that, as do() does.
-			if ctx := req.Context(); ctx.Err() != nil {
-				if errors.Is(context.Cause(ctx), errBlockingTimeout) {
-					return &transportError{err: errBlockingTimeout}
-				}
-				return ctx.Err()
+			if err := cutShort(req); err != nil {
+				return err
 			}
 		}
 		return fmt.Errorf("consul: decoding %s response: %w", path, err)
 	}
 	return nil
+}
+
+// cutShort reports why the answer to req was cut off, if it was, by the
+// caller's context or by the bound on a blocking request, as do() does.
+func cutShort(req *http.Request) error {
+	ctx := req.Context()
+	if ctx.Err() == nil {
+		return nil
+	}
+	if errors.Is(context.Cause(ctx), errBlockingTimeout) {
+		return &transportError{err: errBlockingTimeout}
+	}
+	return ctx.Err()
 }
 
 // query performs a GET and decodes the JSON answer into out.

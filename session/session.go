@@ -215,7 +215,12 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		lastSent:  sent,
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	// Assigned under mu: a deadline already past (a create answered after
+	// the TTL) fires the watchdog at once, and its callback, which takes
+	// mu first, must find the timer it stops.
+	s.mu.Lock()
 	s.watchdog = time.AfterFunc(time.Until(s.deadline), s.expireIfDue)
+	s.mu.Unlock()
 	var runCtx context.Context
 	runCtx, s.stop = context.WithCancel(context.Background())
 	go s.renewLoop(runCtx)
@@ -339,7 +344,7 @@ func QueryOptionsFor(opts ...Option) *api.QueryOptions {
 
 func (s *Session) lose(err error) {
 	s.cancel(err)
-	s.watchdog.Stop()
+	s.stopWatchdog()
 	if s.logger != nil && errors.Is(context.Cause(s.ctx), err) {
 		s.logger.Warn("consul session lost", "session", s.id, "err", err)
 	}
@@ -375,8 +380,18 @@ func (s *Session) renewed(entry *api.SessionEntry, sent time.Time) (ok, retimed 
 		s.ttl, retimed = entry.TTL, true
 	}
 	s.lastSent, s.deadline = sent, sent.Add(s.ttl)
+	s.lastErr = nil // a later expiry is not this renew's predecessor's
 	s.watchdog.Reset(time.Until(s.deadline))
 	return true, retimed
+}
+
+// stopWatchdog stops the watchdog of a session that has ended. Under mu,
+// where renewed re-arms it only for a live session: a renew answered as
+// the session ends cannot re-arm it after this.
+func (s *Session) stopWatchdog() {
+	s.mu.Lock()
+	s.watchdog.Stop()
+	s.mu.Unlock()
 }
 
 // expireIfDue is the watchdog's: it reports the session expired once its
@@ -774,11 +789,11 @@ func (s *Session) Close(ctx context.Context) error {
 
 	s.stop()
 	<-s.exited
-	s.watchdog.Stop()
 	// Whichever comes first, a Renew's 404 or this, is the cause: a
 	// session found gone is not destroyed again, and a 404 caused by the
 	// destroy below finds the cause set.
 	s.cancel(ErrClosed)
+	s.stopWatchdog()
 
 	var err error
 	if !errors.Is(s.Err(), ErrInvalidated) {
