@@ -741,7 +741,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 		_, _ = l.release(rctx, h, false)
 		cancel()
 	}
-	h.lease.CloseOwn(context.Background())
+	h.lease.CloseOwnAfterLoss()
 }
 
 // follow watches h until it is released (nil), or lost: it then returns

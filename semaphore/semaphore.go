@@ -723,7 +723,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 	} else {
 		s.cleanup(context.Background(), h.sess, h.late)
 	}
-	h.lease.CloseOwn(context.Background())
+	h.lease.CloseOwnAfterLoss()
 	s.mu.Lock()
 	if s.held == h && !h.reported {
 		s.lost = h

@@ -243,6 +243,16 @@ func (l *Lease) CloseOwn(ctx context.Context) error {
 	}
 }
 
+// CloseOwnAfterLoss sends the destroy of the session, if it was created
+// for this lease, once (within 10 seconds): what a watcher does after the
+// hold was lost, when no caller waits for retries and Consul drops the
+// session at its TTL anyway.
+func (l *Lease) CloseOwnAfterLoss() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // an ended ctx: CloseOwn sends one destroy and does not retry
+	_ = l.CloseOwn(ctx)
+}
+
 // Drop gives the lease up after a failed acquisition.
 func (l *Lease) Drop(ctx context.Context) {
 	l.Unclaim()
