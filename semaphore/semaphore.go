@@ -432,7 +432,9 @@ func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Cont
 // next found the slot gone: that attempt may have released it, or the
 // slot was lost before, and Release cannot tell which. When the release
 // finds the contender key let go before the watcher saw it (most often
-// Consul, invalidating the session), Release renews the session at once:
+// Consul, invalidating the session), or cannot tell whether an attempt
+// that got no answer released the slot, Release renews the session at
+// once, and cleans up what is left of the slot:
 // if Consul no longer has it, the error wraps the session's cause
 // (session.ErrInvalidated) too, and the session ends for all its users.
 // Transient errors are retried until ctx ends or the session ends (a ctx
@@ -522,11 +524,13 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 			s.mu.Unlock()
 		}
 		return nil
-	case errors.Is(err, errNotHolding):
+	case errors.Is(err, errNotHolding), errors.Is(err, errUncertainRelease):
 		// The transaction was refused as a whole: remove what is left.
 		// Most often Consul released the contender key because it
 		// invalidated the session: a renew says so, and tells the
 		// session's other users (as the watcher does for a loss it sees).
+		// So too when an earlier attempt got no answer: it may have
+		// released the slot, or Consul may have let it go before.
 		_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
 		s.cleanup(ctx, h.sess, h.late)
 		if serr := h.sess.Err(); serr != nil {
