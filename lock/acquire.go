@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/consulkit/consulkit/api"
@@ -13,6 +14,12 @@ import (
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
+
+// errAnswerWithoutKey: an acquisition answered 200 (applied) without the
+// key's read. Lock fails with it (after its cleanup) rather than retry;
+// it wraps io.ErrUnexpectedEOF, which makes it retryable for the caller:
+// a broken answer, not a refusal.
+var errAnswerWithoutKey = fmt.Errorf("lock: transaction answered without the key: %w", io.ErrUnexpectedEOF)
 
 // acquirer runs one Lock or TryLock call.
 //
@@ -84,7 +91,7 @@ func (a *acquirer) run(ctx context.Context) (tok Token, err error) {
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return Token{}, ctx.Err()
-			case err != nil && api.IsRetryable(err):
+			case err != nil && api.IsRetryable(err) && !errors.Is(err, errAnswerWithoutKey):
 				a.logRetry(err)
 				if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
 					return Token{}, serr
@@ -276,9 +283,11 @@ func (a *acquirer) attempt(ctx context.Context) (Token, outcome, error) {
 	if len(resp.Results) == 0 || resp.Results[len(resp.Results)-1].KV == nil {
 		// Consul answered 200, so the key is locked, but the answer (a
 		// broken proxy's?) lacks it: fail, and leave cleanup to release
-		// it (uncertain).
+		// it (uncertain). The failure is transient (api.IsRetryable), so
+		// that a caller that retries such errors (election.Run) campaigns
+		// again rather than giving up.
 		a.uncertain = true
-		return Token{}, 0, errors.New("lock: transaction answered without the key")
+		return Token{}, 0, errAnswerWithoutKey
 	}
 	a.uncertain = false
 	kv := resp.Results[len(resp.Results)-1].KV

@@ -120,6 +120,7 @@ func TestBrokenAnswerLeavesNothingHeld(t *testing.T) {
 	_, err = l.Lock(ctx)
 	require.Error(t, err)
 	assert.True(t, emptied(), "no answer was emptied")
+	assert.True(t, api.IsRetryable(err), "a broken answer is transient for a caller that retries: %v", err)
 	pair, _, err := c.KV().Get(ctx, k, nil)
 	require.NoError(t, err)
 	require.NotNil(t, pair)

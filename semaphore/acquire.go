@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -14,6 +15,12 @@ import (
 	"github.com/consulkit/consulkit/internal/holder"
 	"github.com/consulkit/consulkit/session"
 )
+
+// errAnswerWithoutKeys: an acquisition answered 200 (applied) without the
+// keys' reads. Acquire fails with it (after its cleanup) rather than
+// retry; it wraps io.ErrUnexpectedEOF, which makes it retryable for the
+// caller: a broken answer, not a refusal.
+var errAnswerWithoutKeys = fmt.Errorf("semaphore: transaction answered without its keys: %w", io.ErrUnexpectedEOF)
 
 // acquirer runs one Acquire or TryAcquire call.
 //
@@ -133,7 +140,7 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return view{}, ctx.Err()
-		case err != nil && api.IsRetryable(err):
+		case err != nil && api.IsRetryable(err) && !errors.Is(err, errAnswerWithoutKeys):
 			a.logRetry(err)
 			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
 				return view{}, serr
@@ -295,9 +302,10 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 	if len(resp.Results) < 2 || resp.Results[0].KV == nil || resp.Results[1].KV == nil {
 		// Consul answered 200, so the slot is taken, but the answer (a
 		// broken proxy's?) lacks the keys: fail, and leave cleanup to
-		// release the slot (uncertain).
+		// release the slot (uncertain). The failure is transient for the
+		// caller (api.IsRetryable), as in lock.
 		a.uncertain = true
-		return view{}, 0, errors.New("semaphore: transaction answered without its keys")
+		return view{}, 0, errAnswerWithoutKeys
 	}
 	a.uncertain = false
 	lk, ck := resp.Results[0].KV, resp.Results[1].KV

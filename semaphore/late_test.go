@@ -253,6 +253,7 @@ func TestBrokenAnswerLeavesNoSlot(t *testing.T) {
 	_, err = s.Acquire(t.Context())
 	require.Error(t, err)
 	assert.True(t, emptied(), "no answer was emptied")
+	assert.True(t, api.IsRetryable(err), "a broken answer is transient for a caller that retries: %v", err)
 	pair, _, err := c.KV().Get(t.Context(), prefix+"/"+sess.ID(), nil)
 	require.NoError(t, err)
 	assert.Nil(t, pair, "the failed Acquire left its contender key")
