@@ -177,7 +177,7 @@ func (a *acquirer) tryAfterRelease(ctx context.Context) (view, bool, error) {
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return view{}, false, ctx.Err()
-	case err != nil && !api.IsRetryable(err):
+	case err != nil && (!api.IsRetryable(err) || errors.Is(err, errAnswerWithoutKeys)):
 		return view{}, false, err
 	case err != nil:
 		a.logRetry(err) // the read that follows finds out whether it applied

@@ -474,10 +474,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 	// deadline minus the TTL), not from when its answer came: a renew
 	// answered late must not push the next one to the edge of the
 	// deadline, where it would have no time left to be answered.
-	var (
-		wait    = time.Until(s.Deadline().Add(-s.TTL() / 2))
-		lastErr error
-	)
+	wait := time.Until(s.Deadline().Add(-s.TTL() / 2))
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -492,7 +489,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 			// A Renew succeeded with another TTL: time the next renew
 			// from it.
 			t.Stop()
-			wait, lastErr = time.Until(s.Deadline().Add(-s.TTL()/2)), nil
+			wait = time.Until(s.Deadline().Add(-s.TTL() / 2))
 			continue
 		case <-t.C:
 		}
@@ -502,7 +499,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 		case err == nil:
 			_, _ = s.renewed(r.entry, r.sent)
 			// From the last renew sent, which may be a Renew's.
-			wait, lastErr = time.Until(s.Deadline().Add(-s.TTL()/2)), nil
+			wait = time.Until(s.Deadline().Add(-s.TTL() / 2))
 			continue
 		case ctx.Err() != nil || s.ctx.Err() != nil:
 			return
@@ -510,15 +507,15 @@ func (s *Session) renewLoop(ctx context.Context) {
 			s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
 			return
 		}
-		if lastErr == nil || !errors.Is(err, context.DeadlineExceeded) {
+		// Decided under mu, so that a Renew answered meanwhile either
+		// moves the deadline first or finds the session lost. The last
+		// error is kept there too, where a success clears it.
+		s.mu.Lock()
+		if s.lastErr == nil || !errors.Is(err, context.DeadlineExceeded) {
 			// A round cut short by the deadline says less than the
 			// failure Consul answered before it.
-			lastErr = err
+			s.lastErr = err
 		}
-		// Decided under mu, so that a Renew answered meanwhile either
-		// moves the deadline first or finds the session lost.
-		s.mu.Lock()
-		s.lastErr = lastErr
 		left := time.Until(s.deadline)
 		var expired error
 		if left <= 0 {

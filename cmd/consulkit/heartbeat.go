@@ -36,13 +36,19 @@ func (w *noteBuffer) Write(p []byte) (int, error) {
 }
 
 // note returns the output without surrounding spaces. Output that was cut
-// is returned as kept, over maxProbeNote, for ttlcheck to cut to size
-// with its TruncatedMarker.
+// ends with ttlcheck.TruncatedMarker: as kept, when it is still over
+// maxProbeNote, for ttlcheck to cut to size with its marker; with the
+// marker added where it fits (invalid UTF-8, sent as one U+FFFD per run
+// of bad bytes, can make it shorter).
 func (w *noteBuffer) note() string {
-	if w.cut {
-		return string(w.b)
+	if !w.cut {
+		return strings.TrimSpace(string(w.b))
 	}
-	return strings.TrimSpace(string(w.b))
+	s := strings.ToValidUTF8(string(w.b), "\uFFFD")
+	if len(s) <= maxProbeNote {
+		s += ttlcheck.TruncatedMarker
+	}
+	return s
 }
 
 func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

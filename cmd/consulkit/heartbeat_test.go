@@ -181,6 +181,10 @@ func TestProbeOutputIsBounded(t *testing.T) {
 	assert.Len(t, note, ttlcheck.MaxNoteSize+1)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "the probe's 100 MB of output were held in memory")
 
+	// Cut output that invalid UTF-8 makes shorter still says it was cut.
+	_, note = shellProbe(`head -c 10000 /dev/zero | tr '\0' '\377'`)(ctx)
+	assert.True(t, strings.HasSuffix(note, ttlcheck.TruncatedMarker), "a cut note does not say so: %q", note)
+
 	// Output that fits is kept whole.
 	status, note = shellProbe(`echo "  db down  "; exit 2`)(ctx)
 	assert.Equal(t, ttlcheck.Critical, status)
