@@ -253,10 +253,8 @@ func requireQueryID(field, id string) error {
 		return err
 	}
 	digits := strings.ReplaceAll(id, "-", "")
-	if len(id) != 36 || len(id)-len(digits) > 4 || len(digits)%2 != 0 {
-		return &ValidationError{Field: field, Reason: "not a UUID (Consul looks queries up by ID only here): " + strconv.Quote(id)}
-	}
-	if _, err := hex.DecodeString(digits); err != nil {
+	_, hexErr := hex.DecodeString(digits) // an odd count of digits fails too
+	if len(id) != 36 || len(id)-len(digits) > 4 || hexErr != nil {
 		return &ValidationError{Field: field, Reason: "not a UUID (Consul looks queries up by ID only here): " + strconv.Quote(id)}
 	}
 	return nil

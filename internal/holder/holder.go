@@ -179,7 +179,7 @@ func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what str
 				// itself, as the callers promise, not a wrapping of it.
 				return zero, nil, ctx.Err()
 			}
-			if !restarted || ctx.Err() != nil || !api.IsRetryable(err) {
+			if !restarted || !api.IsRetryable(err) {
 				return zero, nil, err
 			}
 			if logger != nil {
@@ -220,27 +220,13 @@ func (l *Lease) Unclaim() {
 // CloseOwn destroys the session if it was created for this lease, within
 // 10 seconds and even when ctx has ended. A destroy that fails for a
 // transient reason (a 500, a reset connection) is tried again within
-// that time: nobody else can close the session, and it would otherwise
-// stay until its TTL runs out, holding whatever a failed release left.
-// It returns the last failure (nil for a session not the lease's own).
+// that time while ctx lives: nobody else can close the session, and it
+// would otherwise stay until its TTL runs out, holding whatever a failed
+// release left. A caller that has given up (a Lock cancelled while the
+// agent is unreachable) gets the one destroy. It returns the last failure
+// (nil for a session not the lease's own).
 func (l *Lease) CloseOwn(ctx context.Context) error {
-	if !l.own {
-		return nil
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	// Retries last while the caller waits: one that has given up (a Lock
-	// cancelled while the agent is unreachable) gets the one destroy, and
-	// the session lapses at its TTL otherwise.
-	wait, wcancel := context.WithDeadline(ctx, time.Now().Add(10*time.Second))
-	defer wcancel()
-	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	for {
-		err := l.Session.Close(cctx)
-		if err == nil || !api.IsRetryable(err) || backoff.Sleep(wait, bo.Next()) != nil {
-			return err
-		}
-	}
+	return l.closeOwn(ctx, true)
 }
 
 // CloseOwnAfterLoss sends the destroy of the session, if it was created
@@ -248,9 +234,24 @@ func (l *Lease) CloseOwn(ctx context.Context) error {
 // hold was lost, when no caller waits for retries and Consul drops the
 // session at its TTL anyway.
 func (l *Lease) CloseOwnAfterLoss() {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // an ended ctx: CloseOwn sends one destroy and does not retry
-	_ = l.CloseOwn(ctx)
+	_ = l.closeOwn(context.Background(), false)
+}
+
+func (l *Lease) closeOwn(ctx context.Context, retry bool) error {
+	if !l.own {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	wait, wcancel := context.WithDeadline(ctx, time.Now().Add(10*time.Second))
+	defer wcancel()
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for {
+		err := l.Session.Close(cctx)
+		if err == nil || !retry || !api.IsRetryable(err) || backoff.Sleep(wait, bo.Next()) != nil {
+			return err
+		}
+	}
 }
 
 // Drop gives the lease up after a failed acquisition.
