@@ -684,10 +684,13 @@ func TestRefusedGuardedWriteEndsTheHold(t *testing.T) {
 	s := integration.NewSession(t, c, session.WithLockDelay(0))
 	l, err := lock.New(hc, key(t), lock.WithSession(s))
 	require.NoError(t, err)
-	held, err := l.Lock(ctx)
-	require.NoError(t, err)
+	// Set before Lock, so that no blocking query of the watcher is under
+	// way (one sent before would see the release, and the loss would come
+	// first).
 	ht.Set(integration.HangBlocking)
 	t.Cleanup(func() { ht.Set(nil) })
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
 
 	_, _, err = c.KV().Release(ctx, &api.KVPair{Key: key(t), Session: s.ID(), Flags: lock.Flag}, nil)
 	require.NoError(t, err)
