@@ -14,6 +14,10 @@ import (
 // resignTimeout bounds the Resign that Run sends after fn returns.
 const resignTimeout = 30 * time.Second
 
+// shortTerm is how soon after it was won a lost term counts as short: Run
+// paces its campaigns after short terms in a row.
+const shortTerm = 10 * time.Second
+
 // errOnNewLeaderPanicked is the cause of fn's context when Run ends
 // because Hooks.OnNewLeader panicked.
 var errOnNewLeaderPanicked = errors.New("election: OnNewLeader panicked")
@@ -35,7 +39,11 @@ var errOnNewLeaderPanicked = errors.New("election: OnNewLeader panicked")
 //     resign that fails (the key may stay held by the session until it
 //     ends) is joined to what Run returns.
 //   - leadership is lost: Run waits for fn, then campaigns again,
-//     whatever fn returned.
+//     whatever fn returned. After two or more terms in a row that each
+//     ended within 10 seconds of being won, it pauses before campaigning,
+//     from 250 ms doubling up to 10 s (jittered), so that a key deleted in
+//     a loop or a session that keeps failing does not start fn over and
+//     over; a term that lasts longer resets the pause.
 //   - ctx ends: Run cancels fn's context, waits for fn, resigns and
 //     returns ctx.Err().
 //
@@ -102,6 +110,9 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 		}()
 	}
 	bo := backoff.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
+	// Paces campaigns after short terms in a row.
+	pace := backoff.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}
+	short := 0
 	for {
 		leading, err := e.Campaign(ctx, value)
 		if err != nil {
@@ -120,6 +131,7 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			continue
 		}
 		bo.Reset()
+		won := time.Now()
 		fnErr, lost, resignErr := e.lead(ctx, leading, fn)
 		if ctx.Err() != nil {
 			return joinResign(ctx.Err(), resignErr)
@@ -131,9 +143,21 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 		if err := e.sessionGone(ctx); err != nil {
 			return err
 		}
+		var wait time.Duration
+		if time.Since(won) < shortTerm {
+			if short++; short > 1 {
+				wait = pace.Next()
+			}
+		} else {
+			short = 0
+			pace.Reset()
+		}
 		if e.cfg.logger != nil {
 			e.cfg.logger.Info("consul election: deposed; campaigning again", "key", e.key,
-				"cause", context.Cause(leading), "fn_err", fnErr)
+				"cause", context.Cause(leading), "fn_err", fnErr, "after", wait)
+		}
+		if backoff.Sleep(ctx, wait) != nil {
+			return ctx.Err()
 		}
 	}
 }
