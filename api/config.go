@@ -299,7 +299,12 @@ func (c TLSConfig) tlsClientConfig(host string) (*tls.Config, error) {
 
 // newTransport returns a transport tuned for many concurrent blocking
 // queries to one agent: idle connections are kept per host in numbers large
-// enough that parked blocking queries do not force others to redial.
+// enough that parked blocking queries do not force others to redial. Each
+// open connection keeps a read and a write buffer for its lifetime, and a
+// process holding many locks keeps one connection per held lock: the
+// buffers are sized for Consul's requests and answers, which are mostly
+// well under 1 KiB, rather than net/http's 4 KiB each (longer ones are
+// read and written through in more pieces, or directly).
 func newTransport(ep endpoint, tc *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
@@ -310,6 +315,8 @@ func newTransport(ep endpoint, tc *tls.Config) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		ReadBufferSize:        2 << 10,
+		WriteBufferSize:       1 << 10,
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     false,
 	}

@@ -177,5 +177,7 @@ func consulkitTransport(d *dialer) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		ReadBufferSize:        2 << 10,
+		WriteBufferSize:       1 << 10,
 	}
 }
