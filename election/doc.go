@@ -35,7 +35,8 @@
 //     together than that may arrive as the latest one), a slow reader the
 //     latest one.
 //   - Run never runs two calls of its function at once, and campaigns
-//     again after a loss only once the function has returned.
+//     again after a loss only once the function has returned (after a
+//     pause, up to 10 s, when terms keep ending within seconds).
 //   - OnElected and OnDeposed alternate: a term's OnDeposed returns before
 //     the next term's OnElected is called.
 //   - Cost with a reused session: a campaign is one read and one
