@@ -264,6 +264,11 @@ func (c *Client) roundTrip(ctx context.Context, req *http.Request, method, path 
 	}
 	se := newStatusError(resp, method, path)
 	closeBody(resp)
+	if err := cutShort(req); err != nil {
+		// The body was cut off by ctx or the blocking bound: report
+		// that, not a status with a body cut short.
+		return nil, d, err
+	}
 	return nil, d, se
 }
 
@@ -292,24 +297,39 @@ func encodeParams(v url.Values) string {
 }
 
 // decode reads a JSON body into out (when out is not nil) and closes it.
-func decode(resp *http.Response, out any) error {
+// An empty body is a retryable error.
+func decode(resp *http.Response, out any) error { return decodeBody(resp, out, false) }
+
+// decodeApplied is decode for an answer whose status alone says what was
+// done (a 200 to /v1/txn: applied): an empty body leaves out as it is,
+// and the caller checks for what it needed from it.
+func decodeApplied(resp *http.Response, out any) error { return decodeBody(resp, out, true) }
+
+func decodeBody(resp *http.Response, out any, emptyOK bool) error {
 	defer closeBody(resp)
 	if out == nil {
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if errors.Is(err, io.EOF) && emptyOK && resp.Request != nil && resp.Request.Method != http.MethodGet {
+			return cutShort(resp.Request)
+		}
 		if errors.Is(err, io.EOF) {
-			if req := resp.Request; req != nil && req.Method == http.MethodGet {
-				// Consul answers every read with JSON ("null" at the
-				// least): an empty body is one a broken proxy or
-				// connection left, and says nothing of what was read
-				// (an empty list read as "no such key" would be a lie).
-				if err := cutShort(req); err != nil {
-					return err
-				}
-				return &transportError{err: fmt.Errorf("GET %s: empty answer: %w", req.URL.Path, io.ErrUnexpectedEOF)}
+			// Consul answers every call whose answer is decoded with
+			// JSON ("null" at the least, "true" or "false" for a KV
+			// write): an empty body is one a broken proxy or
+			// connection left, and says nothing of what was read or
+			// done (an empty list read as "no such key", a CAS or an
+			// acquisition Consul applied read as refused, a session
+			// created read as one without an ID would be lies).
+			req := resp.Request
+			if req == nil {
+				return &transportError{err: fmt.Errorf("empty answer: %w", io.ErrUnexpectedEOF)}
 			}
-			return nil
+			if err := cutShort(req); err != nil {
+				return err
+			}
+			return &transportError{err: fmt.Errorf("%s %s: empty answer: %w", req.Method, req.URL.Path, io.ErrUnexpectedEOF)}
 		}
 		path := ""
 		if req := resp.Request; req != nil {

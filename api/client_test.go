@@ -64,8 +64,17 @@ func TestRequestPipeline(t *testing.T) {
 	_, err = c.write(ctx, http.MethodDelete, "/v1/x", nil, nil, nil)
 	require.NoError(t, err)
 	f.reply(fakeReply{})
-	_, err = c.write(ctx, http.MethodPut, "/v1/x", nil, nil, &ok)
+	_, err = c.write(ctx, http.MethodDelete, "/v1/x", nil, nil, nil)
 	require.NoError(t, err)
+
+	// Consul answers every write whose answer is read with JSON too
+	// ("true" for a KV write): an empty body is a broken answer, which
+	// says nothing of what was done, and may be retried.
+	f.reply(fakeReply{})
+	ok = true
+	_, err = c.write(ctx, http.MethodPut, "/v1/x", nil, nil, &ok)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.True(t, IsRetryable(err))
 
 	// Consul answers every read with JSON: an empty body on a read is a
 	// broken answer, not an empty one, and may be retried.
@@ -182,10 +191,21 @@ func TestContextCancellation(t *testing.T) {
 	var reached atomic.Int32
 	c, _ := newFakeHandler(t, func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
-		if r.URL.Path == "/v1/body" {
+		switch r.URL.Path {
+		case "/v1/body":
 			// Headers now, the body never.
 			w.WriteHeader(http.StatusOK)
 			_, _ = io.WriteString(w, `{"partial":`)
+			w.(http.Flusher).Flush()
+		case "/v1/error":
+			// An error answer whose body never ends.
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `No cluster`)
+			w.(http.Flusher).Flush()
+		case "/v1/operator/autopilot/health":
+			// Autopilot's unhealthy answer, cut short.
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"Healthy":false,"Servers":[`)
 			w.(http.Flusher).Flush()
 		}
 		select {
@@ -221,6 +241,23 @@ func TestContextCancellation(t *testing.T) {
 		var out map[string]any
 		_, err := c.query(ctx, "/v1/body", nil, &out)
 		assert.Same(t, context.Canceled, err)
+	})
+	// The status is known, the answer is not: the caller's cancellation
+	// is the error, not a *StatusError (retryable, with a body cut short,
+	// matching sentinels by chance).
+	t.Run("cancelled while reading an error answer", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		_, err := c.query(ctx, "/v1/error", nil, nil)
+		assert.Same(t, context.Canceled, err)
+		assert.False(t, IsRetryable(err))
+	})
+	t.Run("cancelled while reading autopilot's 429", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		_, _, err := c.Operator().AutopilotServerHealth(ctx, nil)
+		assert.Same(t, context.Canceled, err)
+		assert.False(t, IsRetryable(err))
 	})
 	t.Run("already cancelled sends nothing", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())

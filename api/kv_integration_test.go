@@ -357,3 +357,65 @@ func TestKVGetEmptiedAnswerIsAnError(t *testing.T) {
 	require.NotNil(t, pair)
 	assert.Equal(t, "v", string(pair.Value))
 }
+
+// TestWriteEmptiedAnswerIsAnError: a write whose 200 answer arrives empty
+// (a broken proxy or connection) was applied by Consul, yet the answer
+// says nothing of it. It must not read as a result: a session created
+// with its ID lost ("" and no error), a key acquired or written reported
+// as refused (false and no error), left held or changed behind the
+// caller's back. It is a retryable error, as for a read.
+func TestWriteEmptiedAnswerIsAnError(t *testing.T) {
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	ctx := t.Context()
+	p := corePrefix(t, direct)
+	sid := coreSession(t, direct, &api.SessionEntry{LockDelay: 0})
+	empty := func(t *testing.T, ht *integration.HookTransport, path string) func() bool {
+		t.Helper()
+		return ht.ReplaceNextBody(func(r *http.Request, resp *http.Response) bool {
+			return r.Method == http.MethodPut && r.URL.Path == path && resp.StatusCode == http.StatusOK
+		}, http.NoBody)
+	}
+
+	t.Run("session create", func(t *testing.T) {
+		c, ht := a.HookedClient(t)
+		name := "emptied-" + strconv.FormatUint(rand.Uint64(), 36)
+		emptied := empty(t, ht, "/v1/session/create")
+		id, _, err := c.Session().Create(ctx, &api.SessionEntry{Name: name, TTL: time.Hour}, nil)
+		require.True(t, emptied(), "no answer was emptied")
+		list, _, lerr := direct.Session().List(ctx, nil)
+		require.NoError(t, lerr)
+		for _, s := range list {
+			if s.Name == name {
+				t.Cleanup(func() { _, _ = direct.Session().Destroy(context.Background(), s.ID, nil) })
+			}
+		}
+		require.Error(t, err, "Consul created a session, the caller got ID %q", id)
+		assert.True(t, api.IsRetryable(err), "%v", err)
+	})
+
+	t.Run("kv acquire", func(t *testing.T) {
+		c, ht := a.HookedClient(t)
+		emptied := empty(t, ht, "/v1/kv/"+p+"lock")
+		ok, _, err := c.KV().Acquire(ctx, &api.KVPair{Key: p + "lock", Session: sid}, nil)
+		require.True(t, emptied(), "no answer was emptied")
+		pair, _, gerr := direct.KV().Get(ctx, p+"lock", nil)
+		require.NoError(t, gerr)
+		require.NotNil(t, pair)
+		assert.Equal(t, sid, pair.Session, "Consul applied the acquisition")
+		require.Error(t, err, "an acquisition Consul applied was reported as refused (ok=%v)", ok)
+		assert.True(t, api.IsRetryable(err), "%v", err)
+	})
+
+	t.Run("kv cas", func(t *testing.T) {
+		c, ht := a.HookedClient(t)
+		emptied := empty(t, ht, "/v1/kv/"+p+"cas")
+		ok, _, err := c.KV().CAS(ctx, &api.KVPair{Key: p + "cas", Value: []byte("v"), ModifyIndex: 0}, nil)
+		require.True(t, emptied(), "no answer was emptied")
+		pair, _, gerr := direct.KV().Get(ctx, p+"cas", nil)
+		require.NoError(t, gerr)
+		require.NotNil(t, pair, "Consul applied the write")
+		require.Error(t, err, "a write Consul applied was reported as refused (ok=%v)", ok)
+		assert.True(t, api.IsRetryable(err), "%v", err)
+	})
+}

@@ -214,6 +214,9 @@ func (o *Operator) AutopilotServerHealth(ctx context.Context, q *QueryOptions) (
 	if resp.StatusCode == http.StatusTooManyRequests {
 		defer closeBody(resp)
 		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if rerr != nil && ctx.Err() != nil {
+			return nil, meta, ctx.Err()
+		}
 		var out OperatorHealthReply
 		if rerr != nil || json.Unmarshal(b, &out) != nil || len(out.Servers) == 0 {
 			if len(b) > maxErrorBody {

@@ -135,7 +135,9 @@ type Txn struct{ c *Client }
 func (c *Client) Txn() *Txn { return &Txn{c} }
 
 // Do applies ops atomically. A transaction Consul rolls back is a *TxnError
-// listing the failed operations; nothing was applied.
+// listing the failed operations; nothing was applied. A 200 whose answer
+// arrives empty (a broken proxy or connection) was applied all the same:
+// its TxnResponse has no Results, which a caller that needs them checks.
 func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse, *WriteMeta, error) {
 	if err := validateTxn(ops); err != nil {
 		return nil, nil, err
@@ -179,7 +181,9 @@ func (t *Txn) Do(ctx context.Context, ops TxnOps, w *WriteOptions) (*TxnResponse
 		}
 		return nil, meta, &TxnError{Errors: out.Errors}
 	}
-	if err := decode(resp, &out); err != nil {
+	// A 200 means applied: an answer that arrives empty (a broken proxy
+	// or connection) gives a TxnResponse without Results.
+	if err := decodeApplied(resp, &out); err != nil {
 		return nil, meta, err
 	}
 	if resp.StatusCode == http.StatusConflict || len(out.Errors) > 0 {
