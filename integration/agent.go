@@ -226,19 +226,30 @@ type agentSpec struct {
 	acl       bool
 	name      string
 	gossipKey string
+	hcl       []string
 }
 
 // args returns the agent arguments the options add.
 func (s agentSpec) args() []string {
-	if s.gossipKey == "" {
-		return nil
+	var args []string
+	if s.gossipKey != "" {
+		args = append(args, "-encrypt", s.gossipKey)
 	}
-	return []string{"-encrypt", s.gossipKey}
+	for _, h := range s.hcl {
+		args = append(args, "-hcl", h)
+	}
+	return args
 }
 
 // WithGossipKey starts the agent with gossip encryption under key (32
 // bytes, base64), so that its keyring can be listed and changed.
 func WithGossipKey(key string) AgentOption { return func(s *agentSpec) { s.gossipKey = key } }
+
+// WithHCL adds a fragment of agent configuration (-hcl), such as
+// "limits { http_max_conns_per_client = 2000 }" for a test that holds more
+// blocking queries at once than Consul's default limit of 200 per client
+// address.
+func WithHCL(hcl string) AgentOption { return func(s *agentSpec) { s.hcl = append(s.hcl, hcl) } }
 
 // WithACL enables ACLs with default policy deny; Agent.Token is the
 // management token.

@@ -298,6 +298,14 @@ func (l *Lock) acquireWith(ctx context.Context, lease *holder.Lease, try bool) (
 		// Acquired as the session ended (Close ends it before destroying
 		// it): the lock is as good as lost already.
 		err = sess.Err()
+		if errors.Is(err, session.ErrExpired) {
+			// Expired here, at its local deadline: Consul may keep the
+			// session, and the key with it, for up to one more TTL, for
+			// nobody. Let it go, as the watcher does for a hold whose
+			// session expires (Close's destroy, or Consul's invalidation,
+			// frees it otherwise).
+			a.cleanup(ctx)
+		}
 	}
 	if err != nil {
 		if ctx.Err() == nil && sess.Err() != nil {

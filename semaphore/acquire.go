@@ -66,6 +66,16 @@ func (a *acquirer) run(ctx context.Context) (v view, err error) {
 	stopAfter := context.AfterFunc(a.sess.Context(), cancel)
 	defer stopAfter()
 
+	// Before the attempt without a read, as before every read below: an
+	// attempt through a session already lost (ctx, here, is cancelled
+	// with it) fails before it is sent, yet counts as one that may have
+	// applied, and the cleanup after it rewrites the coordination key.
+	if err := ctx.Err(); err != nil {
+		return view{}, err
+	}
+	if err := a.sess.Err(); err != nil {
+		return view{}, fmt.Errorf("semaphore: session: %w", err)
+	}
 	if v, ok, err := a.tryAfterRelease(ctx); ok || err != nil {
 		return v, err
 	}

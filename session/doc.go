@@ -38,7 +38,13 @@
 // Renews may overlap: the one sent last sets the deadline.
 //
 // One Session can back any number of locks, elections and semaphore slots:
-// they share its renew goroutine. Close stops renewing, waits for the
+// they share its renew goroutine. Each of them held keeps one blocking
+// query, and so one connection, open to the agent, while Consul limits
+// the connections of one client address (limits.http_max_conns_per_client,
+// 200 by default) and refuses requests beyond it with 429: the session's
+// renews among them, until it expires and every holder is lost. Raise
+// that limit, or spread holders over several agents, before holding about
+// 200 at once from one address. Close stops renewing, waits for the
 // goroutine and destroys the session, which releases (or deletes, with
 // Behavior Delete) every key it holds.
 //
