@@ -209,10 +209,29 @@ func parseAddress(addr, scheme string) (endpoint, error) {
 	if scheme != "http" && scheme != "https" {
 		return endpoint{}, &ValidationError{Field: "Config.Scheme", Reason: "must be http or https, not " + strconv.Quote(scheme)}
 	}
-	if addr == "" || strings.ContainsAny(addr, "/?# ") {
+	if addr == "" || strings.ContainsAny(addr, "/?# ") || !validHostPort(addr) {
 		return endpoint{}, &ValidationError{Field: "Config.Address", Reason: "not a host[:port]: " + strconv.Quote(addr)}
 	}
 	return endpoint{scheme: scheme, host: addr}, nil
+}
+
+// validHostPort reports whether addr is a host, a [v6 address], or either
+// with a port from 1 to 65535 (an empty port is the scheme's): one that
+// could never be dialled ("[::1", "host:99999") is refused before
+// anything is sent.
+func validHostPort(addr string) bool {
+	if strings.HasPrefix(addr, "[") && strings.HasSuffix(addr, "]") || !strings.Contains(addr, ":") {
+		return !strings.ContainsAny(strings.Trim(addr, "[]"), "[]")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // tlsClientConfig builds a *tls.Config from c.

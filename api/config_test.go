@@ -209,6 +209,10 @@ func TestParseAddress(t *testing.T) {
 		{name: "path", addr: "http://consul:8500/v1", wantErr: "Config.Address"},
 		{name: "query", addr: "consul:8500?x=1", wantErr: "Config.Address"},
 		{name: "scheme only", addr: "http://", wantErr: "Config.Address"},
+		{name: "unclosed bracket", addr: "http://[::1", wantErr: "Config.Address"},
+		{name: "port out of range", addr: "127.0.0.1:99999", wantErr: "Config.Address"},
+		{name: "port not a number", addr: "consul:http", wantErr: "Config.Address"},
+		{name: "bare ipv6", addr: ":::", wantErr: "Config.Address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -340,6 +340,16 @@ func runHeld(ctx context.Context, h holder, what string, try bool, hf *holdFlags
 		return err
 	}
 	log.Debug("acquired; starting the command", "what", what, "env", h.env())
+	switch {
+	case held.Err() != nil:
+		// Lost already (while the line above waited on a stalled stderr,
+		// say): the command is not started without the hold.
+		lost := context.Cause(held)
+		_ = release(ctx, h)
+		return fmt.Errorf("the %s was lost before the command started: %w", what, lost)
+	case ctx.Err() != nil:
+		return errors.Join(errors.New("interrupted before the command started"), release(ctx, h))
+	}
 	c, err := startChild(argv, h.env(), stdout, stderr)
 	if err != nil {
 		return errors.Join(err, release(ctx, h))
@@ -349,12 +359,19 @@ func runHeld(ctx context.Context, h holder, what string, try bool, hf *holdFlags
 	case <-c.done:
 	case <-held.Done():
 		lost = context.Cause(held)
-		log.Warn("lost while the command ran; stopping it", "what", what, "cause", lost)
 	case <-ctx.Done():
-		log.Debug("interrupted; stopping the command", "what", what)
 	}
+	// Stopped and released before anything is logged: a write to a stderr
+	// whose reader has stalled blocks, and must not keep the command
+	// running without the hold, nor the hold held.
 	c.stop(hf.grace)
 	rerr := release(ctx, h)
+	switch {
+	case lost != nil:
+		log.Warn("lost while the command ran; stopped it", "what", what, "cause", lost)
+	case ctx.Err() != nil:
+		log.Debug("interrupted; stopped the command", "what", what)
+	}
 	if lost != nil {
 		return fmt.Errorf("the %s was lost while the command ran: %w", what, lost)
 	}
@@ -410,6 +427,11 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fn := func(leading context.Context) error {
 		tok, _ := lock.TokenFrom(leading)
 		log.Debug("elected; starting the command", "key", key, "token", tok.ModifyIndex)
+		if leading.Err() != nil {
+			// Deposed or interrupted already (see runHeld): campaign
+			// again, or return, without starting the command.
+			return nil
+		}
 		c, err := startChild(argv, tokenEnv(tok), stdout, stderr)
 		if err != nil {
 			return err
@@ -432,11 +454,10 @@ func electCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return c.result()
 		}
-		if ctx.Err() == nil {
-			log.Warn("deposed; stopping the command, then campaigning again", "key", key, "cause", context.Cause(leading))
-		}
+		// Stopped before anything is logged, as in runHeld.
 		c.stop(hf.grace)
 		if ctx.Err() == nil {
+			log.Warn("deposed; stopped the command, campaigning again", "key", key, "cause", context.Cause(leading))
 			current = nil
 		}
 		return nil

@@ -464,6 +464,10 @@ func TestBadCommandLinesSendNothing(t *testing.T) {
 		{"sem", "-http-addr", addr, "-checks", "app", "-limit", "2", "/prefix", "true"},
 		{"elect", "-http-addr", addr, "-checks", "app", "-lock-delay", "-1s", "key", "true"},
 		{"elect", "-http-addr", addr, "-checks", "app", "key//x", "true"},
+		// An address that could never be dialled is bad usage too.
+		{"lock", "-http-addr", "127.0.0.1:99999", "key", "true"},
+		{"sem", "-http-addr", "http://[::1", "-limit", "2", "prefix", "true"},
+		{"heartbeat", "-http-addr", "127.0.0.1:99999", "-id", "x", "true"},
 	} {
 		err := run(t.Context(), args, io.Discard, io.Discard)
 		require.Error(t, err, "%q", args)

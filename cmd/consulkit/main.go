@@ -138,6 +138,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return parseError(err)
 	}
+	if fs.NArg() > 0 {
+		// "consulkit dev acl" must not start an agent without ACLs.
+		return &usageError{msg: fmt.Sprintf("dev: unexpected argument %q", fs.Arg(0))}
+	}
 	var opts []integration.AgentOption
 	if *acl {
 		opts = append(opts, integration.WithACL())

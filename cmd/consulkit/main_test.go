@@ -88,3 +88,13 @@ func TestUnknownCommand(t *testing.T) {
 	assert.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
 	assert.NoError(t, run(t.Context(), []string{"help"}, io.Discard, io.Discard))
 }
+
+// TestDevRefusesArguments: dev takes flags only; "consulkit dev acl" (the
+// dash forgotten) must be bad usage, not an agent started without ACLs.
+func TestDevRefusesArguments(t *testing.T) {
+	// Cancelled: an agent that began to start would be stopped at once.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := run(ctx, []string{"dev", "acl"}, io.Discard, io.Discard)
+	assert.Equal(t, 2, exitStatus(err, io.Discard), "%v", err)
+}
