@@ -26,7 +26,8 @@ const (
 	// election.
 	NoLeader
 	// Hang accepts requests and never answers until the fault is changed
-	// (the request then fails) or the client gives up.
+	// (the connection then drops after the first bytes of an answer, and
+	// the request fails) or the client gives up.
 	Hang
 )
 
@@ -93,8 +94,9 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 		case Hang:
 			select {
 			case <-rel:
-				panic(http.ErrAbortHandler) // drop the connection
+				dropMidAnswer(w)
 			case <-r.Context().Done():
+				panic(http.ErrAbortHandler) // see below
 			}
 		default:
 			if d := time.Duration(p.delay.Load()); d > 0 {
@@ -103,7 +105,11 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 				case <-t.C:
 				case <-r.Context().Done():
 					t.Stop()
-					return
+					// Dropped, not answered: a handler that returns
+					// gets its client a 200 with an empty body, which
+					// a client still waiting (the proxy closes) would
+					// take for a write done.
+					panic(http.ErrAbortHandler)
 				}
 			}
 			rp.ServeHTTP(w, r)
@@ -116,6 +122,21 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 	}()
 	tb.Cleanup(p.Close)
 	return p
+}
+
+// dropMidAnswer drops the connection of w's request after the first bytes
+// of an answer. A connection dropped before any byte would not fail the
+// request: net/http's transport sends a read (a GET) again when a
+// connection it used before closes without an answer, and that copy would
+// pass under the new fault.
+func dropMidAnswer(w http.ResponseWriter) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = buf.WriteString("HTTP/1.1 5")
+	_ = buf.Flush()
+	_ = conn.Close()
 }
 
 // Set changes the fault applied to requests from now on. Requests hung by
