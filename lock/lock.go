@@ -174,6 +174,12 @@ type holding struct {
 	// watcher takes the change for the release and not for a loss.
 	releasing atomic.Bool
 	gate      holder.WatchGate
+	// reported is set by the first report of the loss (lose): the
+	// watcher's, or the session's end (see hold).
+	reported atomic.Bool
+	// stopSess stops the report of the session's end; the watcher calls
+	// it as it exits.
+	stopSess func() bool
 	// index is the key's ModifyIndex as last known to be this holding's
 	// (acquired, followed by the watcher, written by GuardedTxn): the
 	// release checks it, so that a write by someone else that the watcher
@@ -329,6 +335,16 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 	h.ctx, h.cancel = context.WithCancelCause(context.WithValue(context.Background(), tokenKey{}, tok))
 	wctx, stop := context.WithCancelCause(context.Background())
 	h.stop, h.refuse = func() { stop(nil) }, stop
+	// The session's end is reported here too, not only by the watcher:
+	// one held up (in a logger whose handler blocks on a stalled stderr,
+	// say) must not leave the held context live once the session is
+	// gone. An Unlock under way (which may end an own session) reports
+	// nothing here; whichever report comes first counts.
+	h.stopSess = context.AfterFunc(lease.Session.Context(), func() {
+		if !h.releasing.Load() {
+			l.lose(h, lease.Session.Err())
+		}
+	})
 	l.mu.Lock()
 	l.held, l.lost = h, nil
 	l.mu.Unlock()
@@ -642,6 +658,9 @@ func (l *Lock) forget(h *holding) {
 // has found the key gone, no new acquisition through the same session
 // may take the key, which that release would then let go.
 func (l *Lock) lose(h *holding, reason error) {
+	if !h.reported.CompareAndSwap(false, true) {
+		return // reported already (see hold)
+	}
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
 	l.lastIndex = 0
@@ -709,6 +728,7 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 		}
 	}()
 	defer close(h.exited)
+	defer h.stopSess()
 	if !h.gate.Start() {
 		return // Unlock came first
 	}

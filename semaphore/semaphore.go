@@ -183,6 +183,9 @@ type holding struct {
 	// how the slot ends; the other stands aside.
 	ending atomic.Bool
 	gate   holder.WatchGate
+	// stopSess stops the early report of the session's end (see hold);
+	// the watcher calls it as it exits.
+	stopSess func() bool
 	// lostReason is set by the watcher's lose, for the watcher to log.
 	lostReason error
 	// reported: a Release has reported how h ended (guarded by the
@@ -409,6 +412,15 @@ func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Cont
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	var wctx context.Context
 	wctx, h.stop = context.WithCancel(context.Background())
+	// The session's end ends the held context at once, not only through
+	// the watcher: one held up (in a logger whose handler blocks on a
+	// stalled stderr, say) must not leave it live once the session is
+	// gone. The watcher, or a Release, cleans up as before.
+	h.stopSess = context.AfterFunc(lease.Session.Context(), func() {
+		if !h.ending.Load() {
+			h.cancel(fmt.Errorf("%w: %w", ErrLost, lease.Session.Err()))
+		}
+	})
 	s.mu.Lock()
 	s.held, s.lost = h, nil
 	s.mu.Unlock()
@@ -750,6 +762,7 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		}
 	}()
 	defer close(h.exited)
+	defer h.stopSess()
 	if !h.gate.Start() {
 		return // Release came first
 	}
