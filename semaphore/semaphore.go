@@ -179,9 +179,11 @@ type holding struct {
 	forgotten  chan struct{}
 	forgetOnce sync.Once
 
-	// ending is set by whichever of Release and the watcher first decides
-	// how the slot ends; the other stands aside.
-	ending atomic.Bool
+	// ending is set by whichever of Release and a loss first decides how
+	// the slot ends (endReleased, endLost); the other stands aside. A loss
+	// is decided by the watcher, or by the session's end (see hold), in
+	// which case the watcher still cleans up.
+	ending atomic.Int32
 	gate   holder.WatchGate
 	// stopSess stops the early report of the session's end (see hold);
 	// the watcher calls it as it exits.
@@ -199,6 +201,13 @@ type holding struct {
 	mu   sync.Mutex
 	last view // the watcher's last read
 }
+
+// How a slot ends (holding.ending).
+const (
+	endNone int32 = iota
+	endReleased
+	endLost
+)
 
 // lastView returns the watcher's last read.
 func (h *holding) lastView() view {
@@ -415,9 +424,10 @@ func (s *Semaphore) hold(v view, lease *holder.Lease, late pending) context.Cont
 	// The session's end ends the held context at once, not only through
 	// the watcher: one held up (in a logger whose handler blocks on a
 	// stalled stderr, say) must not leave it live once the session is
-	// gone. The watcher, or a Release, cleans up as before.
+	// gone. It is decided a loss, as the watcher would, so that a
+	// Release from now on reports it; the watcher cleans up as before.
 	h.stopSess = context.AfterFunc(lease.Session.Context(), func() {
-		if !h.ending.Load() {
+		if h.ending.CompareAndSwap(endNone, endLost) {
 			h.cancel(fmt.Errorf("%w: %w", ErrLost, lease.Session.Err()))
 		}
 	})
@@ -471,7 +481,7 @@ func (s *Semaphore) Release(ctx context.Context) error {
 		}
 		return s.reportEnd(ctx, lost)
 	}
-	if !h.ending.CompareAndSwap(false, true) {
+	if !h.ending.CompareAndSwap(endNone, endReleased) {
 		// The watcher saw the loss first and is cleaning up, or another
 		// Release is under way.
 		return s.reportEnd(ctx, h)
@@ -714,9 +724,11 @@ func (s *Semaphore) forget(h *holding) {
 // contender key, then the session the Semaphore created. h is forgotten
 // last, so that a Release meanwhile waits for all of it.
 func (s *Semaphore) lose(h *holding, reason error) {
-	if !h.ending.CompareAndSwap(false, true) {
+	if !h.ending.CompareAndSwap(endNone, endLost) && h.ending.Load() != endLost {
 		return // Release is giving the slot up
 	}
+	// (endLost already: the session's end was reported, see hold; the
+	// cleanup is left to the watcher, here.)
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	h.cancel(err)
 	if errors.Is(reason, errContenderGone) || errors.Is(reason, errContenderFreed) {
