@@ -11,6 +11,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/grace"
+	"github.com/consulkit/consulkit/internal/logq"
 	"github.com/consulkit/consulkit/lock"
 	"github.com/consulkit/consulkit/session"
 )
@@ -142,7 +143,9 @@ func WithSessionOptions(opts ...session.Option) Option {
 	}
 }
 
-// WithLogger logs losses and retries.
+// WithLogger logs losses and retries. The lines of a term's and an
+// observer's goroutines are written from a goroutine of their own: a
+// handler that blocks holds up none of them.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }
@@ -172,6 +175,10 @@ type Election struct {
 	client *api.Client
 	key    string
 	cfg    config
+	// logs writes the lines of the goroutines others wait for (a term's,
+	// an observer's): a handler that blocks must not hold up OnDeposed,
+	// the next campaign, Resign, or the end of Run.
+	logs *logq.Queue
 
 	mu   sync.Mutex
 	busy bool  // a Campaign call is in progress
@@ -222,7 +229,7 @@ func New(client *api.Client, key string, opts ...Option) (*Election, error) {
 		}
 	}
 	cfg.read = session.QueryOptionsFor(cfg.sessOpts...)
-	return &Election{client: client, key: key, cfg: cfg}, nil
+	return &Election{client: client, key: key, cfg: cfg, logs: logq.New(cfg.logger)}, nil
 }
 
 // Key returns the election key.
@@ -371,8 +378,8 @@ func (e *Election) follow(t *term, held context.Context, elected <-chan struct{}
 	}
 	t.cancel(why) // first: the leading context ends at once (unless Resign ended it)
 	t.why = why
-	if e.cfg.logger != nil && why != ErrResigned {
-		e.cfg.logger.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
+	if why != ErrResigned {
+		e.logs.Warn("consul election: deposed", "key", e.key, "session", t.leader.Session, "err", cause)
 	}
 	<-elected
 	if h := e.cfg.hooks.OnDeposed; h != nil {

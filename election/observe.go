@@ -65,9 +65,7 @@ func (e *Election) observe(ctx context.Context, emit func(Leader)) {
 			return
 		}
 		if err != nil {
-			if e.cfg.logger != nil {
-				e.cfg.logger.Warn("consul election: observe failed; retrying", "key", e.key, "err", err)
-			}
+			e.logs.Warn("consul election: observe failed; retrying", "key", e.key, "err", err)
 			if backoff.Sleep(ctx, bo.Next()) != nil {
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
+	"github.com/consulkit/consulkit/internal/logq"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -125,7 +126,9 @@ func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
 
-// WithLogger logs waits, refusals and losses.
+// WithLogger logs waits, refusals and losses. The watcher's lines are
+// written from a goroutine of their own: a handler that blocks holds up
+// neither the watch nor Unlock.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }
@@ -145,6 +148,9 @@ type Lock struct {
 	client *api.Client
 	key    string
 	cfg    holder.Config
+	// watchLog writes the watcher's lines: a handler that blocks must
+	// not hold up the watch, nor the Unlock that waits for it.
+	watchLog *logq.Queue
 
 	mu        sync.Mutex
 	busy      bool     // a Lock or TryLock call is in progress
@@ -215,7 +221,7 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 	if err := holder.ValueFits(cfg.Value, acquireOps(key, cfg.Value, holder.PlaceholderSession, math.MaxUint64)); err != nil {
 		return nil, err
 	}
-	return &Lock{client: client, key: key, cfg: cfg.Config}, nil
+	return &Lock{client: client, key: key, cfg: cfg.Config, watchLog: logq.New(cfg.Logger)}, nil
 }
 
 // Key returns the lock's key.
@@ -720,11 +726,12 @@ func refusal(ctx context.Context) error {
 // cleanup.
 func (l *Lock) watch(ctx context.Context, h *holding) {
 	var reason error
-	// Logged once exited is closed: a handler that blocks (on a caller
-	// of Unlock, say) must not hold up the cleanup Unlock waits for.
+	// Logged once exited is closed, and through watchLog: a handler that
+	// blocks (on a caller of Unlock, say) must not hold up the cleanup
+	// Unlock waits for.
 	defer func() {
-		if reason != nil && l.cfg.Logger != nil {
-			l.cfg.Logger.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
+		if reason != nil {
+			l.watchLog.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 		}
 	}()
 	defer close(h.exited)
@@ -814,9 +821,9 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		if err != nil {
 			c.Failed()
 			if h.sess.Err() == nil {
-				if l.cfg.Logger != nil {
-					l.cfg.Logger.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
-				}
+				// Not waited for: a handler that blocks must not stop
+				// the watch from seeing a loss, or an Unlock.
+				l.watchLog.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
 				c.Sleep(qctx, bo.Next(), ttl)
 			}
 			continue

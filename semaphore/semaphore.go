@@ -18,6 +18,7 @@ import (
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/internal/holder"
+	"github.com/consulkit/consulkit/internal/logq"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -112,7 +113,9 @@ func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
 
-// WithLogger logs waits, retries and losses.
+// WithLogger logs waits, retries and losses. The watcher's lines are
+// written from a goroutine of their own: a handler that blocks holds up
+// neither the watch nor Release.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }
@@ -133,6 +136,9 @@ type Semaphore struct {
 	prefix string
 	limit  int
 	cfg    holder.Config
+	// watchLog writes the watcher's lines: a handler that blocks must
+	// not hold up the watch, nor the Release that waits for it.
+	watchLog *logq.Queue
 
 	mu   sync.Mutex
 	busy bool
@@ -240,7 +246,7 @@ func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semapho
 			return nil, err
 		}
 	}
-	s := &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config}
+	s := &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config, watchLog: logq.New(cfg.Logger)}
 	// The acquisition carries the value, beside the coordination key's
 	// holders: measured with this one only (more make it larger).
 	one, err := lockState{Limit: limit, Holders: map[string]bool{holder.PlaceholderSession: true}}.encode()
@@ -769,8 +775,8 @@ func (s *Semaphore) lose(h *holding, reason error) {
 // confirmed within two session TTLs (else ErrUnconfirmed).
 func (s *Semaphore) watch(ctx context.Context, h *holding) {
 	defer func() {
-		if h.lostReason != nil && s.cfg.Logger != nil {
-			s.cfg.Logger.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", h.lostReason)
+		if h.lostReason != nil {
+			s.watchLog.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", h.lostReason)
 		}
 	}()
 	defer close(h.exited)
@@ -817,9 +823,9 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		if err != nil {
 			c.Failed()
 			if h.sess.Err() == nil {
-				if s.cfg.Logger != nil {
-					s.cfg.Logger.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
-				}
+				// Not waited for: a handler that blocks must not stop
+				// the watch from seeing a loss, or a Release.
+				s.watchLog.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
 				c.Sleep(qctx, bo.Next(), ttl)
 			}
 			continue

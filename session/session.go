@@ -13,6 +13,7 @@ import (
 	"github.com/consulkit/consulkit/internal/attempt"
 	"github.com/consulkit/consulkit/internal/backoff"
 	"github.com/consulkit/consulkit/internal/grace"
+	"github.com/consulkit/consulkit/internal/logq"
 )
 
 // Errors reported by Err.
@@ -137,7 +138,9 @@ func WithWriteOptions(w api.WriteOptions) Option {
 	return func(c *config) error { c.write = w; return nil }
 }
 
-// WithLogger logs renew failures and loss. Default: no logging.
+// WithLogger logs renew failures and loss. Default: no logging. Lines are
+// written from a goroutine of their own: a handler that blocks holds up
+// neither the renews nor Close.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }
@@ -148,7 +151,9 @@ type Session struct {
 	id        string
 	lockDelay time.Duration
 	write     api.WriteOptions
-	logger    *slog.Logger
+	// logs writes the session's lines, never waited for: a handler that
+	// blocks must not stop the renews, nor hold up Close or a Renew.
+	logs *logq.Queue
 
 	ctx    context.Context // cancelled with the reason when lost or closed
 	cancel context.CancelCauseFunc
@@ -205,7 +210,7 @@ func New(ctx context.Context, client *api.Client, opts ...Option) (*Session, err
 		id:        id,
 		lockDelay: cfg.entry.LockDelay,
 		write:     cfg.write,
-		logger:    cfg.logger,
+		logs:      logq.New(cfg.logger),
 		exited:    make(chan struct{}),
 		closing:   make(chan struct{}),
 		retimed:   make(chan struct{}, 1),
@@ -345,8 +350,8 @@ func QueryOptionsFor(opts ...Option) *api.QueryOptions {
 func (s *Session) lose(err error) {
 	s.cancel(err)
 	s.stopWatchdog()
-	if s.logger != nil && errors.Is(context.Cause(s.ctx), err) {
-		s.logger.Warn("consul session lost", "session", s.id, "err", err)
+	if errors.Is(context.Cause(s.ctx), err) {
+		s.logs.Warn("consul session lost", "session", s.id, "err", err)
 	}
 }
 
@@ -528,9 +533,7 @@ func (s *Session) renewLoop(ctx context.Context) {
 			}
 			return
 		}
-		if s.logger != nil {
-			s.logger.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
-		}
+		s.logs.Warn("consul session renew failed; retrying", "session", s.id, "err", err, "deadline_in", left)
 		// Half of what is left at most: a retry due at the deadline
 		// itself would send nothing, and an outage that ends in the last
 		// second would cost the session. Retries closer than minRetryGap

@@ -82,8 +82,10 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 			err = errors.Join(err, derr)
 		}
 	}
-	// A probe that ignores its context keeps Run here until it returns.
+	// A probe that ignores its context keeps Run here until it returns,
+	// and a handler that blocks, until what was logged is written.
 	r.wg.Wait()
+	h.logs.Wait()
 	return err
 }
 
@@ -213,7 +215,7 @@ func (r *runner) loop(ctx context.Context) error {
 			r.inflight = false
 			// Only one probe runs at a time: this is the in-flight one.
 			if r.probeFor != r.cycle || r.gotResult {
-				h.log.Debug("ttlcheck: late probe result discarded", "check", h.check.ID, "status", string(res.status))
+				h.logs.Debug("ttlcheck: late probe result discarded", "check", h.check.ID, "status", string(res.status))
 				if r.hung && !r.gotResult {
 					// This cycle's probe was skipped because that one
 					// was in flight: it has returned, so probe now.
@@ -226,7 +228,7 @@ func (r *runner) loop(ctx context.Context) error {
 			}
 			r.gotResult = true
 			if !h.setProbeReport(res.status, res.note, res.setGen) {
-				h.log.Debug("ttlcheck: probe result older than an explicit status discarded", "check", h.check.ID, "status", string(res.status))
+				h.logs.Debug("ttlcheck: probe result older than an explicit status discarded", "check", h.check.ID, "status", string(res.status))
 			}
 			if r.refreshing {
 				// The beat waiting out an outage takes the fresh status
@@ -264,7 +266,7 @@ func (r *runner) probeMissed(now time.Time) {
 	// Like a probe's result, the timeout is dropped when Pass, Warn or Fail
 	// set a status after the probe started: that status is newer.
 	if !h.setProbeReport(Critical, note, r.probeGen) {
-		h.log.Debug("ttlcheck: probe timeout older than an explicit status discarded", "check", h.check.ID)
+		h.logs.Debug("ttlcheck: probe timeout older than an explicit status discarded", "check", h.check.ID)
 	}
 }
 
@@ -304,7 +306,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 		s, note, returned := Critical, "probe did not return (runtime.Goexit)", false
 		defer func() {
 			if !returned {
-				h.log.Error("ttlcheck: probe called runtime.Goexit", "check", h.check.ID)
+				h.logs.Error("ttlcheck: probe called runtime.Goexit", "check", h.check.ID)
 			}
 			if pctx.Err() != nil && ctx.Err() == nil {
 				reason := fmt.Sprintf("probe timed out after %s", time.Since(now).Round(time.Millisecond))
@@ -325,7 +327,7 @@ func (r *runner) startProbe(ctx context.Context, now time.Time) {
 func (h *Heartbeat) callProbe(ctx context.Context) (s Status, note string) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.log.Error("ttlcheck: probe panicked", "check", h.check.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			h.logs.Error("ttlcheck: probe panicked", "check", h.check.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			s, note = Critical, fmt.Sprintf("probe panicked: %v", v)
 		}
 	}()
@@ -384,7 +386,7 @@ func (r *runner) send(ctx context.Context) error {
 			if rep.status != Passing {
 				level = slog.LevelWarn
 			}
-			h.log.Log(ctx, level, "ttlcheck: status changed", "check", h.check.ID, "from", string(r.lastStatus), "to", string(rep.status), "note", rep.note)
+			h.logs.Log(level, "ttlcheck: status changed", "check", h.check.ID, "from", string(r.lastStatus), "to", string(rep.status), "note", rep.note)
 			r.lastStatus = rep.status
 		}
 		if r.beatQueued {
@@ -422,7 +424,7 @@ func (r *runner) send(ctx context.Context) error {
 		d = retryDelay(d, r.acceptedAt.Add(h.check.TTL).Sub(time.Now()), retryMin(h.interval))
 	}
 	r.retryAt = time.Now().Add(d)
-	h.log.Warn("ttlcheck: update failed; retrying", "check", h.check.ID, "retry_in", d, "error", err)
+	h.logs.Warn("ttlcheck: update failed; retrying", "check", h.check.ID, "retry_in", d, "error", err)
 	r.refreshStale(time.Now())
 	return nil
 }
@@ -488,7 +490,7 @@ func (r *runner) update(ctx context.Context, rep report) error {
 		return err
 	}
 	r.registered = false
-	h.log.Info("ttlcheck: the agent does not know the check; registering it again", "check", h.check.ID, "error", err)
+	h.logs.Info("ttlcheck: the agent does not know the check; registering it again", "check", h.check.ID, "error", err)
 	if err := r.register(ctx, rep.status); err != nil {
 		return err
 	}
@@ -533,7 +535,7 @@ func (r *runner) register(ctx context.Context, status Status) error {
 	r.attempted, r.unanswered = true, false
 	r.registered = true
 	if !r.established {
-		h.log.Info("ttlcheck: check registered", "check", c.ID, "service", c.ServiceID, "ttl", c.TTL, "interval", h.interval)
+		h.logs.Info("ttlcheck: check registered", "check", c.ID, "service", c.ServiceID, "ttl", c.TTL, "interval", h.interval)
 	}
 	return nil
 }

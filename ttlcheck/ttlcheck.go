@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/logq"
 )
 
 // Status is the state a heartbeat reports for its check.
@@ -177,7 +178,9 @@ func WithProbeTimeout(d time.Duration) Option {
 // WithLogger sends the heartbeat's events to l: status changes (Info when
 // passing, Warn otherwise), registrations after the agent forgot the
 // check, failed requests being retried, and probe panics (Error, with the
-// stack). The default is to log nothing.
+// stack). The default is to log nothing. Lines are written from a
+// goroutine of their own, so that a handler that blocks does not stop
+// the beats; Run waits for them last, once the check is deregistered.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
@@ -203,7 +206,10 @@ type Heartbeat struct {
 	interval     time.Duration
 	probeTimeout time.Duration
 	log          *slog.Logger
-	keep         bool
+	// logs writes what log is given from a goroutine of its own: a handler
+	// that blocks must not stop the beats. Run waits for it last.
+	logs *logq.Queue
+	keep bool
 
 	kick chan struct{} // wakes Run after Pass, Warn or Fail
 
@@ -354,6 +360,7 @@ func newHeartbeat(client *api.Client, check Check, reg *api.AgentServiceRegistra
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.logs = logq.New(h.log)
 	if err := h.validate(&cfg); err != nil {
 		return nil, err
 	}
