@@ -143,9 +143,9 @@ func WithSessionOptions(opts ...session.Option) Option {
 	}
 }
 
-// WithLogger logs losses and retries. The lines of a term's and an
-// observer's goroutines are written from a goroutine of their own: a
-// handler that blocks holds up none of them.
+// WithLogger logs losses and retries. Lines are written from a
+// goroutine of their own: a handler that blocks holds up no term,
+// observer, campaign or Run.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }
@@ -175,9 +175,8 @@ type Election struct {
 	client *api.Client
 	key    string
 	cfg    config
-	// logs writes the lines of the goroutines others wait for (a term's,
-	// an observer's): a handler that blocks must not hold up OnDeposed,
-	// the next campaign, Resign, or the end of Run.
+	// logs writes the Election's lines: a handler that blocks must not
+	// hold up OnDeposed, a campaign, Resign, or Run.
 	logs *logq.Queue
 
 	mu   sync.Mutex

@@ -85,10 +85,8 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			defer func() {
 				if v := recover(); v != nil {
 					hookPanic, panicked = v, true
-					if e.cfg.logger != nil {
-						e.cfg.logger.Error("consul election: OnNewLeader panicked; Run ends and passes the panic on",
-							"key", e.key, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-					}
+					e.logs.Error("consul election: OnNewLeader panicked; Run ends and passes the panic on",
+						"key", e.key, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 					rcancel(errOnNewLeaderPanicked)
 				}
 			}()
@@ -122,9 +120,7 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			if !api.IsRetryable(err) {
 				return err
 			}
-			if e.cfg.logger != nil {
-				e.cfg.logger.Warn("consul election: campaign failed; retrying", "key", e.key, "err", err)
-			}
+			e.logs.Warn("consul election: campaign failed; retrying", "key", e.key, "err", err)
 			if backoff.Sleep(ctx, bo.Next()) != nil {
 				return ctx.Err()
 			}
@@ -152,10 +148,8 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			short = 0
 			pace.Reset()
 		}
-		if e.cfg.logger != nil {
-			e.cfg.logger.Info("consul election: deposed; campaigning again", "key", e.key,
-				"cause", context.Cause(leading), "fn_err", fnErr, "after", wait)
-		}
+		e.logs.Info("consul election: deposed; campaigning again", "key", e.key,
+			"cause", context.Cause(leading), "fn_err", fnErr, "after", wait)
 		if backoff.Sleep(ctx, wait) != nil {
 			return ctx.Err()
 		}
@@ -204,9 +198,7 @@ func (e *Election) lead(ctx, leading context.Context, fn func(context.Context) e
 		// (OnDeposed), and says ErrNotLeader or ErrDeposed.
 		if err := e.Resign(rctx); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrDeposed) {
 			resignErr = err
-			if e.cfg.logger != nil {
-				e.cfg.logger.Warn("consul election: resign failed", "key", e.key, "err", err)
-			}
+			e.logs.Warn("consul election: resign failed", "key", e.key, "err", err)
 		}
 		rcancel()
 		cancel(nil)

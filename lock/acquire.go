@@ -452,13 +452,9 @@ func (a *acquirer) fenceOnce(ctx context.Context) (bool, error) {
 }
 
 func (a *acquirer) logCleanup(err error) {
-	if a.l.cfg.Logger != nil {
-		a.l.cfg.Logger.Error("consul lock: cleanup after a failed acquisition gave up; an attempt that got no answer may still hold the key for the session", "key", a.l.key, "session", a.sess.ID(), "err", err)
-	}
+	a.l.logs.Error("consul lock: cleanup after a failed acquisition gave up; an attempt that got no answer may still hold the key for the session", "key", a.l.key, "session", a.sess.ID(), "err", err)
 }
 
 func (a *acquirer) logRetry(err error) {
-	if a.l.cfg.Logger != nil {
-		a.l.cfg.Logger.Warn("consul lock: transient error; retrying", "key", a.l.key, "err", err)
-	}
+	a.l.logs.Warn("consul lock: transient error; retrying", "key", a.l.key, "err", err)
 }

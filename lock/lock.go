@@ -126,9 +126,9 @@ func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
 
-// WithLogger logs waits, refusals and losses. The watcher's lines are
-// written from a goroutine of their own: a handler that blocks holds up
-// neither the watch nor Unlock.
+// WithLogger logs waits, refusals and losses. Lines are written from a
+// goroutine of their own: a handler that blocks holds up neither the
+// watch nor Lock or Unlock.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }
@@ -148,9 +148,9 @@ type Lock struct {
 	client *api.Client
 	key    string
 	cfg    holder.Config
-	// watchLog writes the watcher's lines: a handler that blocks must
-	// not hold up the watch, nor the Unlock that waits for it.
-	watchLog *logq.Queue
+	// logs writes the Lock's lines: a handler that blocks must not hold
+	// up the watch, nor Lock or Unlock past their ctx.
+	logs *logq.Queue
 
 	mu        sync.Mutex
 	busy      bool     // a Lock or TryLock call is in progress
@@ -221,7 +221,7 @@ func New(client *api.Client, key string, opts ...Option) (*Lock, error) {
 	if err := holder.ValueFits(cfg.Value, acquireOps(key, cfg.Value, holder.PlaceholderSession, math.MaxUint64)); err != nil {
 		return nil, err
 	}
-	return &Lock{client: client, key: key, cfg: cfg.Config, watchLog: logq.New(cfg.Logger)}, nil
+	return &Lock{client: client, key: key, cfg: cfg.Config, logs: logq.New(cfg.Logger)}, nil
 }
 
 // Key returns the lock's key.
@@ -271,11 +271,8 @@ func (l *Lock) acquire(ctx context.Context, try bool) (context.Context, error) {
 	}
 	defer l.end()
 
-	var logger *slog.Logger
-	if l.cfg.Logger != nil {
-		logger = l.cfg.Logger.With("key", l.key)
-	}
-	tok, lease, err := holder.Acquire(ctx, try, logger, "consul lock",
+	warn := func(msg string, args ...any) { l.logs.Warn(msg, append(args, "key", l.key)...) }
+	tok, lease, err := holder.Acquire(ctx, try, warn, "consul lock",
 		func() (*holder.Lease, error) {
 			lease, err := l.cfg.Take(ctx, l.client, func(string) string { return l.key })
 			if err != nil {
@@ -583,9 +580,7 @@ func (l *Lock) release(ctx context.Context, h *holding, recheck bool) (uint64, e
 			return 0, err
 		}
 		uncertain = true
-		if l.cfg.Logger != nil {
-			l.cfg.Logger.Warn("consul lock: release failed; retrying", "key", l.key, "err", err)
-		}
+		l.logs.Warn("consul lock: release failed; retrying", "key", l.key, "err", err)
 		if serr := backoff.Sleep(rctx, bo.Next()); serr != nil {
 			return 0, err
 		}
@@ -726,12 +721,12 @@ func refusal(ctx context.Context) error {
 // cleanup.
 func (l *Lock) watch(ctx context.Context, h *holding) {
 	var reason error
-	// Logged once exited is closed, and through watchLog: a handler that
+	// Logged once exited is closed, and through logs: a handler that
 	// blocks (on a caller of Unlock, say) must not hold up the cleanup
 	// Unlock waits for.
 	defer func() {
 		if reason != nil {
-			l.watchLog.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
+			l.logs.Warn("consul lock lost", "key", l.key, "session", h.sess.ID(), "err", reason)
 		}
 	}()
 	defer close(h.exited)
@@ -823,7 +818,7 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 			if h.sess.Err() == nil {
 				// Not waited for: a handler that blocks must not stop
 				// the watch from seeing a loss, or an Unlock.
-				l.watchLog.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
+				l.logs.Warn("consul lock watch failed; retrying", "key", l.key, "err", err)
 				c.Sleep(qctx, bo.Next(), ttl)
 			}
 			continue

@@ -330,7 +330,5 @@ func (a *acquirer) attempt(ctx context.Context, v view, live []string) (view, ou
 }
 
 func (a *acquirer) logRetry(err error) {
-	if a.s.cfg.Logger != nil {
-		a.s.cfg.Logger.Warn("consul semaphore: transient error; retrying", "prefix", a.s.prefix, "err", err)
-	}
+	a.s.logs.Warn("consul semaphore: transient error; retrying", "prefix", a.s.prefix, "err", err)
 }

@@ -113,9 +113,9 @@ func WithValue(v []byte) Option {
 	return func(c *config) error { return c.SetValue(v) }
 }
 
-// WithLogger logs waits, retries and losses. The watcher's lines are
-// written from a goroutine of their own: a handler that blocks holds up
-// neither the watch nor Release.
+// WithLogger logs waits, retries and losses. Lines are written from a
+// goroutine of their own: a handler that blocks holds up neither the
+// watch nor Acquire or Release.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }
@@ -136,9 +136,9 @@ type Semaphore struct {
 	prefix string
 	limit  int
 	cfg    holder.Config
-	// watchLog writes the watcher's lines: a handler that blocks must
-	// not hold up the watch, nor the Release that waits for it.
-	watchLog *logq.Queue
+	// logs writes the Semaphore's lines: a handler that blocks must not
+	// hold up the watch, nor Acquire or Release past their ctx.
+	logs *logq.Queue
 
 	mu   sync.Mutex
 	busy bool
@@ -246,7 +246,7 @@ func New(client *api.Client, prefix string, limit int, opts ...Option) (*Semapho
 			return nil, err
 		}
 	}
-	s := &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config, watchLog: logq.New(cfg.Logger)}
+	s := &Semaphore{client: client, prefix: prefix, limit: limit, cfg: cfg.Config, logs: logq.New(cfg.Logger)}
 	// The acquisition carries the value, beside the coordination key's
 	// holders: measured with this one only (more make it larger).
 	one, err := lockState{Limit: limit, Holders: map[string]bool{holder.PlaceholderSession: true}}.encode()
@@ -367,15 +367,12 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (context.Context, err
 	}
 	defer s.end()
 
-	var logger *slog.Logger
-	if s.cfg.Logger != nil {
-		logger = s.cfg.Logger.With("prefix", s.prefix)
-	}
+	warn := func(msg string, args ...any) { s.logs.Warn(msg, append(args, "prefix", s.prefix)...) }
 	type acquired struct {
 		v    view
 		late pending
 	}
-	got, lease, err := holder.Acquire(ctx, try, logger, "consul semaphore",
+	got, lease, err := holder.Acquire(ctx, try, warn, "consul semaphore",
 		func() (*holder.Lease, error) {
 			lease, err := s.cfg.Take(ctx, s.client, s.contenderKey, session.WithBehavior(session.Delete))
 			if err != nil {
@@ -776,7 +773,7 @@ func (s *Semaphore) lose(h *holding, reason error) {
 func (s *Semaphore) watch(ctx context.Context, h *holding) {
 	defer func() {
 		if h.lostReason != nil {
-			s.watchLog.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", h.lostReason)
+			s.logs.Warn("consul semaphore slot lost", "prefix", s.prefix, "session", h.sess.ID(), "err", h.lostReason)
 		}
 	}()
 	defer close(h.exited)
@@ -825,7 +822,7 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 			if h.sess.Err() == nil {
 				// Not waited for: a handler that blocks must not stop
 				// the watch from seeing a loss, or a Release.
-				s.watchLog.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
+				s.logs.Warn("consul semaphore watch failed; retrying", "prefix", s.prefix, "err", err)
 				c.Sleep(qctx, bo.Next(), ttl)
 			}
 			continue

@@ -168,7 +168,7 @@ func (l *Lease) LostWhileWaiting(ctx context.Context, err error) bool {
 // while. The first lease is not: a session that cannot be created at all
 // (a wrong address, a node check that does not exist) is reported at once
 // rather than waited on in silence.
-func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what string, take func() (*Lease, error), run func(*Lease) (T, error)) (T, *Lease, error) {
+func Acquire[T any](ctx context.Context, try bool, warn func(msg string, args ...any), what string, take func() (*Lease, error), run func(*Lease) (T, error)) (T, *Lease, error) {
 	bo := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for restarted := false; ; restarted = true {
 		lease, err := take()
@@ -182,9 +182,7 @@ func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what str
 			if !restarted || !api.IsRetryable(err) {
 				return zero, nil, err
 			}
-			if logger != nil {
-				logger.Warn(what+": could not create a session; retrying", "err", err)
-			}
+			warn(what+": could not create a session; retrying", "err", err)
 			if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
 				return zero, nil, serr
 			}
@@ -201,9 +199,7 @@ func Acquire[T any](ctx context.Context, try bool, logger *slog.Logger, what str
 		if !lost {
 			return v, nil, err
 		}
-		if logger != nil {
-			logger.Warn(what+": a session made for this acquisition ended while it waited; waiting on with a new one", "session", lease.Session.ID(), "err", err)
-		}
+		warn(what+": a session made for this acquisition ended while it waited; waiting on with a new one", "session", lease.Session.ID(), "err", err)
 		if serr := backoff.Sleep(ctx, bo.Next()); serr != nil {
 			return v, nil, serr
 		}
