@@ -149,7 +149,9 @@ func (e *TxnError) Error() string {
 // that repeating will not mend ("Keyring is empty", an unknown prepared
 // query or Raft peer, as the methods concerned say); IsRetryable cannot
 // tell those apart, so a loop that retries on it should also be bounded by
-// ctx or a count. The client never repeats a request itself. A retryable
+// ctx or a count. The client never repeats a write that may have reached
+// Consul (Go's transport only resends a read, or a request none of which
+// was sent, on a kept-alive connection that closed). A retryable
 // error from a write does not mean the write was not applied: when the
 // connection failed or the answer was lost after the request was sent, or
 // on a 5xx, Consul may have applied it, so a caller repeating a write that

@@ -180,9 +180,10 @@ type holding struct {
 	// watcher takes the change for the release and not for a loss.
 	releasing atomic.Bool
 	gate      holder.WatchGate
-	// reported is set by the first report of the loss (lose): the
-	// watcher's, or the session's end (see hold).
-	reported atomic.Bool
+	// reported runs the first report of the loss (lose): the watcher's,
+	// or the session's end (see hold). A later report waits for it, so
+	// that the watcher cleans up only once the held context has ended.
+	reported sync.Once
 	// stopSess stops the report of the session's end; the watcher calls
 	// it as it exits.
 	stopSess func() bool
@@ -338,19 +339,21 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 	h.ctx, h.cancel = context.WithCancelCause(context.WithValue(context.Background(), tokenKey{}, tok))
 	wctx, stop := context.WithCancelCause(context.Background())
 	h.stop, h.refuse = func() { stop(nil) }, stop
+	l.mu.Lock()
+	l.held, l.lost = h, nil
+	l.mu.Unlock()
 	// The session's end is reported here too, not only by the watcher:
 	// one held up (in a logger whose handler blocks on a stalled stderr,
 	// say) must not leave the held context live once the session is
 	// gone. An Unlock under way (which may end an own session) reports
-	// nothing here; whichever report comes first counts.
+	// nothing here; whichever report comes first counts. Registered once
+	// h is the Lock's: a session that has ended already reports at once,
+	// and lose forgets h only if it is l.held.
 	h.stopSess = context.AfterFunc(lease.Session.Context(), func() {
 		if !h.releasing.Load() {
 			l.lose(h, lease.Session.Err())
 		}
 	})
-	l.mu.Lock()
-	l.held, l.lost = h, nil
-	l.mu.Unlock()
 	go l.watch(wctx, h)
 	return h.ctx
 }
@@ -652,16 +655,20 @@ func (l *Lock) forget(h *holding) {
 	h.lease.Unclaim()
 }
 
-// lose marks h lost with reason, from the watcher. The Lock stops
+// lose marks h lost with reason, from the watcher or from hold's report of
+// the session's end: the first report counts, and a later one returns once
+// it is done (the held context ended). The Lock stops
 // reporting itself held, and can lock again, before the held context is
 // cancelled; h stays the Lock's last loss until Unlock reports it. When an
 // Unlock of h is under way, h is left for it to forget: until its release
 // has found the key gone, no new acquisition through the same session
 // may take the key, which that release would then let go.
 func (l *Lock) lose(h *holding, reason error) {
-	if !h.reported.CompareAndSwap(false, true) {
-		return // reported already (see hold)
-	}
+	h.reported.Do(func() { l.report(h, reason) })
+}
+
+// report is lose's first and only run for h.
+func (l *Lock) report(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
 	l.lastIndex = 0
@@ -836,6 +843,11 @@ func (l *Lock) follow(ctx context.Context, h *holding) (reason error, foreign *a
 		}
 		if still {
 			h.seen(pair.ModifyIndex)
+		}
+		if err := h.sess.Err(); err != nil && (pair == nil || pair.Session != h.sess.ID()) {
+			// The session ended before the key was let go (Close ends
+			// it before the destroy): that is the cause.
+			return err, nil
 		}
 		switch {
 		case pair == nil:

@@ -830,6 +830,11 @@ func (s *Semaphore) watch(ctx context.Context, h *holding) {
 		c.Answered(sent)
 		bo.Reset()
 		if why := v.holds(sid); why != nil {
+			if err := h.sess.Err(); err != nil && (errors.Is(why, errContenderGone) || errors.Is(why, errContenderFreed)) {
+				// The session ended before its keys were let go (Close
+				// ends it before the destroy): that is the cause.
+				why = err
+			}
 			s.lose(h, why) // stands aside if Release made the change
 			return
 		}

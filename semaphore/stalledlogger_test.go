@@ -111,3 +111,43 @@ func TestReleaseWhileTheLoggerStalls(t *testing.T) {
 	assert.ErrorIs(t, context.Cause(held), semaphore.ErrReleased)
 	assert.Empty(t, leftover(t, direct, prefix), "the slot is still held")
 }
+
+// TestReleaseAfterSessionLossWhileTheLoggerStalls: the held context has
+// ended with the session's end while the watcher is held up in the logger,
+// and the holder, told so, releases: Release must report the loss within
+// its ctx (as the lock's Unlock does: the watcher's cleanup still under
+// way), not wait for the logger to be let through.
+func TestReleaseAfterSessionLossWhileTheLoggerStalls(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, p := a.ProxiedClient(t)
+	s := integration.NewSession(t, c, session.WithLockDelay(0), session.WithTTL(10*time.Second))
+	t.Cleanup(func() { _, _ = direct.Session().Destroy(context.Background(), s.ID(), nil) })
+	logs := integration.NewStalledHandler(t)
+	l, err := semaphore.New(c, semPrefix(t), 2, semaphore.WithSession(s), semaphore.WithLogger(slog.New(logs)),
+		semaphore.WithWaitTime(time.Second))
+	require.NoError(t, err)
+	held, err := l.Acquire(t.Context())
+	require.NoError(t, err)
+
+	p.Set(integration.ServerError)
+	select {
+	case <-logs.Entered():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the watcher logged nothing")
+	}
+	integration.WaitDone(t, held, 30*time.Second)
+	require.ErrorIs(t, context.Cause(held), session.ErrExpired)
+
+	err = integration.Within(t, 20*time.Second, "Release waited on the stalled logger past its ctx", func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		return l.Release(ctx)
+	}, logs.Release)
+	assert.ErrorIs(t, err, semaphore.ErrLost)
+	p.Set(integration.Pass)
+	logs.Release()
+	// Waits for the watcher's cleanup, now let through.
+	assert.ErrorIs(t, l.Release(t.Context()), semaphore.ErrNotHeld)
+}
