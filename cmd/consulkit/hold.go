@@ -121,12 +121,16 @@ func (f *holdFlags) sessionOptions(name string) []session.Option {
 	return opts
 }
 
-// parseHold parses a command line of the form [flags] <key> <command> [args...].
+// parseHold parses a command line of the form [flags] <key> [--] <command> [args...].
 func parseHold(fs *flag.FlagSet, args []string, what string) (key string, argv []string, err error) {
 	if err := fs.Parse(args); err != nil {
 		return "", nil, parseError(err)
 	}
 	rest := fs.Args()
+	if len(rest) > 2 && rest[1] == "--" {
+		// "lock <key> -- <command>": the command's own flags stay its own.
+		rest = append(rest[:1:1], rest[2:]...)
+	}
 	if len(rest) < 2 {
 		return "", nil, &usageError{msg: fmt.Sprintf("%s: want a %s and a command", fs.Name(), what)}
 	}

@@ -179,6 +179,12 @@ func TestLockExitStatusIsTheCommands(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 128+9, ee.code)
 
+	// A "--" between the key and the command is dropped, as the usage
+	// of other tools has taught users to write.
+	err = run(t.Context(), []string{"lock", "-http-addr", a.Addr, key, "--", "sh", "-c", "exit 4"}, io.Discard, io.Discard)
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 4, ee.code)
+
 	// A command that cannot be found is refused before the lock is taken.
 	err = run(t.Context(), []string{"lock", "-http-addr", a.Addr, key + "-never", "/nonexistent/command"}, io.Discard, io.Discard)
 	require.Error(t, err)
