@@ -671,13 +671,14 @@ func (l *Lock) lose(h *holding, reason error) {
 func (l *Lock) report(h *holding, reason error) {
 	err := fmt.Errorf("%w: %w", ErrLost, reason)
 	l.mu.Lock()
-	l.lastIndex = 0
+	// An Unlock under way (releasing) reports the loss itself and
+	// forgets h: marking h lost here would outlive that Unlock when this
+	// report comes late (the session's end, reported from a goroutine of
+	// its own), and make a later Unlock report the loss again.
 	forget := !h.releasing.Load() // see Unlock
-	if l.held == h {
-		l.lost = h
-		if forget {
-			l.held = nil
-		}
+	if l.held == h && forget {
+		l.lastIndex = 0
+		l.lost, l.held = h, nil
 	}
 	l.mu.Unlock()
 	if forget {

@@ -3,6 +3,8 @@ package session_test
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,4 +77,60 @@ func TestCloseWhileTheLoggerStalls(t *testing.T) {
 	info, _, err := direct.Session().Info(t.Context(), s.ID(), nil)
 	require.NoError(t, err)
 	assert.Nil(t, info, "the session is still there")
+}
+
+// recordingStall is a handler that blocks until free is closed, and keeps
+// the messages it wrote.
+type recordingStall struct {
+	free chan struct{}
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *recordingStall) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingStall) Handle(_ context.Context, r slog.Record) error {
+	<-h.free
+	h.mu.Lock()
+	h.msgs = append(h.msgs, r.Message)
+	h.mu.Unlock()
+	return nil
+}
+func (h *recordingStall) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingStall) WithGroup(string) slog.Handler      { return h }
+
+// TestLossLoggedAfterRetriesWhileTheLoggerStalls: the renews fail until
+// the session expires, while the logger blocks. Once it writes again, the
+// loss must be among the lines written: the retries logged before it
+// (more than the lines kept waiting) must not crowd it out.
+func TestLossLoggedAfterRetriesWhileTheLoggerStalls(t *testing.T) {
+	t.Parallel()
+	a := integration.Shared(t)
+	direct := a.Client(t)
+	c, p := a.ProxiedClient(t)
+	logs := &recordingStall{free: make(chan struct{})}
+	var once sync.Once
+	free := func() { once.Do(func() { close(logs.free) }) }
+	t.Cleanup(free)
+	s, err := session.New(t.Context(), c, session.WithTTL(10*time.Second), session.WithLockDelay(0),
+		session.WithLogger(slog.New(logs)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = direct.Session().Destroy(context.Background(), s.ID(), nil) })
+
+	p.Set(integration.ServerError) // every renew fails until the session expires
+	select {
+	case <-s.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session did not expire")
+	}
+	require.ErrorIs(t, s.Err(), session.ErrExpired)
+	p.Set(integration.Pass)
+	free()
+	assert.Eventually(t, func() bool {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return slices.Contains(logs.msgs, "consul session lost")
+	}, 5*time.Second, 20*time.Millisecond, "the loss was never logged")
+	logs.mu.Lock()
+	t.Logf("%d lines written", len(logs.msgs))
+	logs.mu.Unlock()
 }

@@ -9,13 +9,16 @@ package logq
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
 
-// maxPending bounds the lines waiting to be written: lines that come
-// while that many wait are dropped, and the next one written says how
-// many. The lines queued are those of retries, which repeat.
+// maxPending bounds the lines waiting to be written: when a line comes
+// while that many wait, the oldest waiting is dropped, and the next one
+// written says how many were. The newest lines are kept: most lines are
+// those of retries, which repeat, and the last one (a loss, after the
+// retries that led to it) says how things stand.
 const maxPending = 8
 
 // Queue writes lines to a logger in order, one at a time, from a goroutine
@@ -28,7 +31,7 @@ type Queue struct {
 	mu      sync.Mutex
 	pending []line
 	writing bool // the writer goroutine runs
-	dropped int  // lines dropped since the last one queued
+	dropped int  // lines dropped since the last one written
 	wg      sync.WaitGroup
 }
 
@@ -73,17 +76,16 @@ func (q *Queue) log(level slog.Level, msg string, args []any) {
 	if q == nil || !q.logger.Enabled(context.Background(), level) {
 		return
 	}
+	// The caller's caller, as slog.Logger records it (for AddSource).
+	var pcs [1]uintptr
+	runtime.Callers(3, pcs[:])
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.Add(args...)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) == maxPending {
+		q.pending = q.pending[1:]
 		q.dropped++
-		return
-	}
-	r := slog.NewRecord(time.Now(), level, msg, 0)
-	r.Add(args...)
-	if q.dropped > 0 {
-		r.Add("dropped_before", q.dropped)
-		q.dropped = 0
 	}
 	q.pending = append(q.pending, r)
 	if !q.writing {
@@ -105,6 +107,11 @@ func (q *Queue) write() {
 		}
 		l := q.pending[0]
 		q.pending = q.pending[1:]
+		if q.dropped > 0 {
+			// Every line dropped was older than l.
+			l.Add("dropped_before", q.dropped)
+			q.dropped = 0
+		}
 		q.mu.Unlock()
 		_ = q.logger.Handler().Handle(context.Background(), l)
 	}
