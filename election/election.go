@@ -146,6 +146,8 @@ func WithSessionOptions(opts ...session.Option) Option {
 // WithLogger logs losses and retries. Lines are written from a
 // goroutine of their own: a handler that blocks holds up no term,
 // observer, campaign or Run.
+// While 8 lines wait for a slow handler, a new one drops the oldest; the
+// next line written carries their number (dropped_before).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }

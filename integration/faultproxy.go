@@ -158,7 +158,8 @@ func (p *FaultProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 // Requests returns how many requests the proxy has received.
 func (p *FaultProxy) Requests() int64 { return p.requests.Load() }
 
-// Close stops the proxy and drops hung requests.
+// Close stops the proxy. Requests it still holds, hung or delayed (see
+// SetDelay), fail: none is forwarded, or answered as if it had been.
 func (p *FaultProxy) Close() {
 	p.mu.Lock()
 	p.stop() // under mu: no handler starts once Wait below may run

@@ -57,9 +57,10 @@
 //     key held by the session: an own session is destroyed at once; a
 //     caller's session keeps it until the session ends or the Lock locks
 //     again. After a loss, Unlock returns an error wrapping ErrLost (test
-//     with errors.Is): when the watcher saw the loss first, it waits for
-//     the Lock's cleanup and the error also wraps ErrNotHeld, once. lock.Do
-//     unlocks even when fn panics.
+//     with errors.Is): when the loss was reported first (by the watcher,
+//     or by the session's end, which ends the held context directly), it
+//     waits for the Lock's cleanup and the error also wraps ErrNotHeld,
+//     once. lock.Do unlocks even when fn panics.
 //   - Each acquisition or release transaction, and each plain read, the
 //     Lock sends gets at most 10 seconds: one stuck on a connection that
 //     died without a reset is given up and sent again on a new connection,

@@ -129,6 +129,8 @@ func WithValue(v []byte) Option {
 // WithLogger logs waits, refusals and losses. Lines are written from a
 // goroutine of their own: a handler that blocks holds up neither the
 // watch nor Lock or Unlock.
+// While 8 lines wait for a slow handler, a new one drops the oldest; the
+// next line written carries their number (dropped_before).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }
@@ -361,8 +363,8 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // Unlock releases the lock, waits for its watcher to stop, and destroys
 // the session the Lock created for itself. It returns ErrNotHeld when the
 // lock is not held and an error wrapping ErrLost when it was lost before it
-// could be released. After a loss the watcher has seen, Unlock waits for
-// the Lock's cleanup (letting go of a key overwritten with other flags,
+// could be released. After a loss the Lock has reported (its watcher saw
+// it, or its session ended), Unlock waits for the Lock's cleanup (letting go of a key overwritten with other flags,
 // destroying the session it created) and returns ErrNotHeld wrapping the
 // loss: errors.Is(err, ErrLost) holds until Unlock has reported it once
 // or the Lock locks again. When the release finds the key let go before

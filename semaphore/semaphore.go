@@ -116,6 +116,8 @@ func WithValue(v []byte) Option {
 // WithLogger logs waits, retries and losses. Lines are written from a
 // goroutine of their own: a handler that blocks holds up neither the
 // watch nor Acquire or Release.
+// While 8 lines wait for a slow handler, a new one drops the oldest; the
+// next line written carries their number (dropped_before).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.Logger = l; return nil }
 }

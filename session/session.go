@@ -141,6 +141,8 @@ func WithWriteOptions(w api.WriteOptions) Option {
 // WithLogger logs renew failures and loss. Default: no logging. Lines are
 // written from a goroutine of their own: a handler that blocks holds up
 // neither the renews nor Close.
+// While 8 lines wait for a slow handler, a new one drops the oldest; the
+// next line written carries their number (dropped_before).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error { c.logger = l; return nil }
 }

@@ -181,6 +181,8 @@ func WithProbeTimeout(d time.Duration) Option {
 // stack). The default is to log nothing. Lines are written from a
 // goroutine of their own, so that a handler that blocks does not stop
 // the beats; Run waits for them last, once the check is deregistered.
+// While 8 lines wait for a slow handler, a new one drops the oldest; the
+// next line written carries their number (dropped_before).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {

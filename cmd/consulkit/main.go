@@ -93,9 +93,9 @@ const usage = `usage: consulkit <command> [flags]
 commands:
   dev        start a local Consul dev agent and run it until interrupted
   demo       show locks, elections, semaphores and heartbeats at work, checking their invariants
-  lock       run a command while holding a lock:       consulkit lock [flags] <key> <command> [args...]
-  sem        run a command while holding a slot:       consulkit sem -limit N [flags] <prefix> <command> [args...]
-  elect      run a command while leader, standby else: consulkit elect [flags] <key> <command> [args...]
+  lock       run a command while holding a lock:       consulkit lock [flags] <key> [--] <command> [args...]
+  sem        run a command while holding a slot:       consulkit sem -limit N [flags] <prefix> [--] <command> [args...]
+  elect      run a command while leader, standby else: consulkit elect [flags] <key> [--] <command> [args...]
   heartbeat  keep a TTL check alive while a command runs: consulkit heartbeat -id ID [flags] <command> [args...]
 
 The command is stopped (SIGTERM, then SIGKILL) when the lock, slot or
