@@ -40,7 +40,8 @@ var errOnNewLeaderPanicked = errors.New("election: OnNewLeader panicked")
 //     ends) is joined to what Run returns.
 //   - leadership is lost: Run waits for fn, then campaigns again,
 //     whatever fn returned. After two or more terms in a row that each
-//     ended within 10 seconds of being won, it pauses before campaigning,
+//     took less than 10 seconds, from being won to fn's return (a fn slow
+//     to stop makes a long term), it pauses before campaigning,
 //     from 250 ms doubling up to 10 s (jittered), so that a key deleted in
 //     a loop or a session that keeps failing does not start fn over and
 //     over; a term that lasts longer resets the pause.
