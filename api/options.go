@@ -55,7 +55,9 @@ type QueryOptions struct {
 	// Near sorts results by round-trip time from a node ("_agent" for the
 	// agent answering).
 	Near string
-	// NodeMeta filters nodes by metadata.
+	// NodeMeta filters nodes by metadata. A key may not be empty or
+	// contain ':' (Consul splits each filter at its first ':', so such a
+	// key would filter on another key and value): a *ValidationError.
 	NodeMeta map[string]string
 	// Filter is a filter expression.
 	Filter    string
@@ -68,7 +70,10 @@ type QueryOptions struct {
 	// they were the peer's.
 	Peer string
 	// UseCache serves the read from the agent's cache where supported;
-	// MaxAge and StaleIfError control freshness through Cache-Control.
+	// MaxAge and StaleIfError control freshness through Cache-Control, in
+	// whole seconds, rounded down (below a second, max-age=0 asks for a
+	// fresh answer). They apply only with UseCache; negative, they are a
+	// *ValidationError.
 	UseCache     bool
 	MaxAge       time.Duration
 	StaleIfError time.Duration
@@ -169,6 +174,9 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		r.params.Set("near", q.Near)
 	}
 	for k, v := range q.NodeMeta {
+		if k == "" || strings.Contains(k, ":") {
+			r.err = &ValidationError{Field: "QueryOptions.NodeMeta", Reason: "key " + strconv.Quote(k) + ": Consul splits a node-meta filter at its first ':', so a key must be non-empty and hold none"}
+		}
 		r.params.Add("node-meta", k+":"+v)
 	}
 	if q.Filter != "" {
@@ -179,6 +187,9 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 			r.err = &ValidationError{Field: "QueryOptions.Peer", Reason: "Consul ignores it on " + r.path + " and would answer with local entries (Health().Service reads a peer's instances)"}
 		}
 		r.params.Set("peer", q.Peer)
+	}
+	if q.MaxAge < 0 || q.StaleIfError < 0 {
+		r.err = &ValidationError{Field: "QueryOptions.MaxAge", Reason: "MaxAge and StaleIfError may not be negative"}
 	}
 	if q.UseCache {
 		if cons == ConsistencyConsistent {

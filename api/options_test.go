@@ -213,6 +213,24 @@ func TestParamsRefuseBlockingParameters(t *testing.T) {
 	assert.Empty(t, f.all(), "nothing sent")
 }
 
+// TestNodeMetaAndCacheAgesRefusedBeforeSending: a node-meta key Consul
+// would split differently, and negative cache ages (silently dropped
+// before), are refused with nothing sent.
+func TestNodeMetaAndCacheAgesRefusedBeforeSending(t *testing.T) {
+	c, f := newFake(t)
+	for name, q := range map[string]*QueryOptions{
+		"node-meta key with a colon": {NodeMeta: map[string]string{"a:b": "c"}},
+		"empty node-meta key":        {NodeMeta: map[string]string{"": "c"}},
+		"negative max-age":           {UseCache: true, MaxAge: -time.Second},
+		"negative stale-if-error":    {UseCache: true, StaleIfError: -time.Second},
+	} {
+		_, _, err := c.Catalog().Nodes(t.Context(), q)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, name)
+	}
+	assert.Empty(t, f.all(), "nothing sent")
+}
+
 // TestPeerOnlyWhereConsulReadsIt: Consul reads ?peer on its health
 // service, connect and ingress endpoints only; elsewhere it would answer
 // with local entries as if they were the peer's, so the client refuses
