@@ -155,3 +155,33 @@ func TestRenewAnsweredAfterExpiryReportsTheLoss(t *testing.T) {
 	assert.ErrorIs(t, err, session.ErrExpired, "Renew reported success on a session already reported lost")
 	assert.False(t, s.Deadline().After(time.Now()), "Deadline moved past now on a lost session")
 }
+
+// A Renew in flight when the session is closed, whose request then fails
+// (here the connection is reset): the session was closed before the
+// answer came, so Renew returns Err, not a transport error that reads as
+// a transient failure of a live session.
+func TestRenewFailingAfterCloseReturnsErr(t *testing.T) {
+	t.Parallel()
+	c, ht := integration.Shared(t).HookedClient(t)
+	closed := make(chan struct{})
+	ht.Set(func(r *http.Request) error {
+		if tagOf(r) == "held" {
+			select {
+			case <-closed:
+				return errors.New("connection reset by the test")
+			case <-r.Context().Done():
+				return r.Context().Err()
+			}
+		}
+		return nil
+	})
+	s, err := session.New(t.Context(), c, session.WithTTL(time.Hour))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Renew(tagged(t.Context(), "held")) }()
+	time.Sleep(300 * time.Millisecond) // the Renew is sent (and held)
+	require.NoError(t, s.Close(t.Context()))
+	close(closed)
+	err = <-done
+	assert.ErrorIs(t, err, session.ErrClosed, "a failure answered after Close: %v", err)
+}

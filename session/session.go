@@ -472,6 +472,11 @@ func (s *Session) Renew(ctx context.Context) error {
 		s.lose(fmt.Errorf("%w: %w", ErrInvalidated, err))
 		return s.Err()
 	}
+	if lost := s.Err(); lost != nil {
+		// Lost or closed before the failure came: that is final, and
+		// the failure (most often transient) must not say otherwise.
+		return lost
+	}
 	return fmt.Errorf("session: renew: %w", err)
 }
 
