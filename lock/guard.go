@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/consulkit/consulkit/api"
+	"github.com/consulkit/consulkit/internal/grace"
 )
 
 // GuardedTxn applies ops in one transaction only if this Lock still holds
@@ -53,9 +54,6 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 		var te *api.TxnError
 		if errors.As(err, &te) {
 			if oe, ok := te.Op(0); ok {
-				// Most often the session was invalidated: a renew says
-				// so, and tells the session's other users.
-				_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
 				if (oe.NotHeld() || oe.InvalidSession()) && !h.releasing.Load() {
 					// The hold is over (an Unlock's own release aside):
 					// the watcher, which may not have seen it yet (or
@@ -68,6 +66,13 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 					case <-ctx.Done():
 					}
 				}
+				// Most often the session was invalidated: a renew says
+				// so, and tells the session's other users. Sent once the
+				// loss is reported (a renew must not delay that), within
+				// ctx (5 seconds if it has ended).
+				rctx, rcancel := grace.Context(ctx)
+				_ = h.sess.Renew(rctx) // bounded by Renew too
+				rcancel()
 				if serr := h.sess.Err(); serr != nil {
 					return nil, fmt.Errorf("%w: Consul refused a guarded write: %w: session: %w", ErrLost, err, serr)
 				}

@@ -558,7 +558,10 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 		// session's other users (as the watcher does for a loss it sees).
 		// So too when an earlier attempt got no answer: it may have
 		// released the slot, or Consul may have let it go before.
-		_ = h.sess.Renew(context.WithoutCancel(ctx)) // bounded by Renew
+		// Within ctx (5 seconds if it has ended), as the release was.
+		rctx, rcancel := grace.Context(ctx)
+		_ = h.sess.Renew(rctx) // bounded by Renew too
+		rcancel()
 		s.cleanup(ctx, h.sess, h.late)
 		if serr := h.sess.Err(); serr != nil {
 			return fmt.Errorf("%w: session: %w", err, serr)
