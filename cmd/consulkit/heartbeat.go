@@ -129,9 +129,15 @@ func heartbeatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	stopBeats()
 	if hbErr == nil {
 		// Run deregisters the check; it returns the cause of hctx, so only
-		// a failed deregistration is news.
-		if err := <-beats; err != nil && err != context.Canceled { //nolint:errorlint // a joined error carries the deregistration's
+		// a failed deregistration is news. An error without it is a first
+		// registration refused after the command ended (while it was
+		// being stopped): as above.
+		switch err := <-beats; {
+		case err == nil || err == context.Canceled: //nolint:errorlint // a joined error carries the deregistration's
+		case errors.Is(err, context.Canceled):
 			deregErr = err
+		default:
+			hbErr = err
 		}
 	}
 	if deregErr != nil {

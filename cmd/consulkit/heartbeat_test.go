@@ -219,3 +219,30 @@ func TestHeartbeatCutsALongProbeOutput(t *testing.T) {
 	require.NoError(t, await(t, done, 30*time.Second))
 	checkGone(t, c, id)
 }
+
+// TestHeartbeatRefusedWhileTheCommandEndsKeepsItsStatus: the first
+// registration is refused (an unknown service) while consulkit is
+// already stopping the command, which has exited 3 and left a process in
+// its group that takes a moment to end. Nothing was registered: as when
+// the refusal comes first (TestHeartbeatRefusedStillRunsTheCommand),
+// consulkit must exit with the command's status, not say that removing
+// the check failed and that it may stay registered.
+func TestHeartbeatRefusedWhileTheCommandEndsKeepsItsStatus(t *testing.T) {
+	a := integration.Shared(t)
+	c := a.Client(t)
+	id := "cli-" + uuid.NewString()[:8]
+	p := integration.NewFaultProxy(t, a.Addr)
+	p.SetDelay(300 * time.Millisecond) // the refusal comes while the command's group is stopped
+
+	var out syncBuffer
+	err := run(t.Context(), []string{"heartbeat", "-http-addr", p.Addr, "-id", id, "-service-id", "no-such-service-" + id, "sh", "-c",
+		`(trap '' TERM; sleep 1) >/dev/null 2>&1 & exit 3`}, &out, &out)
+	require.Error(t, err)
+	require.Positive(t, p.Requests(), "precondition: the registration was sent")
+	assert.NotContains(t, err.Error(), "removing the check failed", "nothing was registered")
+	var ee *exitError
+	if assert.ErrorAs(t, err, &ee, "the command's status was lost: %v", err) {
+		assert.Equal(t, 3, ee.code)
+	}
+	checkGone(t, c, id)
+}
