@@ -188,8 +188,11 @@ func (c *Client) applyQuery(r *request, q *QueryOptions) {
 		}
 		r.params.Set("peer", q.Peer)
 	}
-	if q.MaxAge < 0 || q.StaleIfError < 0 {
-		r.err = &ValidationError{Field: "QueryOptions.MaxAge", Reason: "MaxAge and StaleIfError may not be negative"}
+	if q.MaxAge < 0 {
+		r.err = &ValidationError{Field: "QueryOptions.MaxAge", Reason: "negative"}
+	}
+	if q.StaleIfError < 0 {
+		r.err = &ValidationError{Field: "QueryOptions.StaleIfError", Reason: "negative"}
 	}
 	if q.UseCache {
 		if cons == ConsistencyConsistent {

@@ -130,6 +130,7 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 		bo.Reset()
 		won := time.Now()
 		fnErr, lost, resignErr := e.lead(ctx, leading, fn)
+		term := time.Since(won) // before sessionGone, whose renew may take a while
 		if ctx.Err() != nil {
 			return joinResign(ctx.Err(), resignErr)
 		}
@@ -141,7 +142,7 @@ func (e *Election) Run(ctx context.Context, value []byte, fn func(leading contex
 			return err
 		}
 		var wait time.Duration
-		if time.Since(won) < shortTerm {
+		if term < shortTerm {
 			if short++; short > 1 {
 				wait = pace.Next()
 			}

@@ -753,12 +753,15 @@ func (l *Lock) watch(ctx context.Context, h *holding) {
 		return
 	}
 	l.lose(h, reason)
-	if errors.Is(reason, errKeyReleased) || errors.Is(reason, errKeyDeleted) || errors.Is(reason, errKeyTaken) {
+	if errors.Is(reason, errKeyReleased) || errors.Is(reason, errKeyDeleted) || errors.Is(reason, errKeyTaken) || errors.Is(reason, errRefused) {
 		// Consul releases (or deletes) the keys of a session it
 		// invalidates before the session's renew loop can learn of it
 		// (up to TTL/2 later). A renew tells whether that is why, and
 		// if so makes the session report it to all its other users.
-		// Reported after the loss: a renew must not delay that.
+		// Reported after the loss: a renew must not delay that. Sent
+		// before the Lock's own session is closed below, whose
+		// ErrClosed would otherwise hide the invalidation (from
+		// GuardedTxn, which renews too, and reports the session's Err).
 		_ = h.sess.Renew(context.Background()) // bounded by Renew
 	}
 	if foreign != nil {

@@ -85,3 +85,28 @@ func TestGuardedWriteAfterUnseenInvalidationTellsTheSession(t *testing.T) {
 	assert.Nil(t, p, "the guarded write was applied")
 	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
 }
+
+// As above, with the session the Lock created for itself: the Lock
+// destroys it once the loss is reported, but the refusal was Consul's
+// invalidation, and the error must still say so (session.ErrInvalidated,
+// not session.ErrClosed).
+func TestGuardedWriteAfterUnseenInvalidationOfItsOwnSession(t *testing.T) {
+	c := integration.Shared(t).Client(t)
+	hc, ht := integration.Shared(t).HookedClient(t)
+	ctx := t.Context()
+	k := key(t)
+	l, err := lock.New(hc, k, lock.WithSessionOptions(session.WithLockDelay(0), session.WithTTL(time.Minute)))
+	require.NoError(t, err)
+	ht.Set(integration.FailBlocking)
+	defer ht.Set(nil)
+	held, err := l.Lock(ctx)
+	require.NoError(t, err)
+	tok, _ := lock.TokenFrom(held)
+	_, err = c.Session().Destroy(ctx, tok.Session, nil)
+	require.NoError(t, err)
+	require.NoError(t, held.Err(), "the watcher must not have seen the loss for this test to mean anything")
+	err = l.GuardedPut(ctx, &api.KVPair{Key: k + "-data", Value: []byte("x")})
+	assert.ErrorIs(t, err, lock.ErrLost)
+	assert.ErrorIs(t, err, session.ErrInvalidated, "Consul invalidated the session: %v", err)
+	assert.ErrorIs(t, l.Unlock(ctx), lock.ErrNotHeld)
+}

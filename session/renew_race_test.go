@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,9 +164,11 @@ func TestRenewAnsweredAfterExpiryReportsTheLoss(t *testing.T) {
 func TestRenewFailingAfterCloseReturnsErr(t *testing.T) {
 	t.Parallel()
 	c, ht := integration.Shared(t).HookedClient(t)
-	closed := make(chan struct{})
+	closed, sent := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	ht.Set(func(r *http.Request) error {
 		if tagOf(r) == "held" {
+			once.Do(func() { close(sent) })
 			select {
 			case <-closed:
 				return errors.New("connection reset by the test")
@@ -179,7 +182,7 @@ func TestRenewFailingAfterCloseReturnsErr(t *testing.T) {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Renew(tagged(t.Context(), "held")) }()
-	time.Sleep(300 * time.Millisecond) // the Renew is sent (and held)
+	<-sent // the Renew is sent (and held): Close comes after it
 	require.NoError(t, s.Close(t.Context()))
 	close(closed)
 	err = <-done
