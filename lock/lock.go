@@ -364,8 +364,9 @@ func (l *Lock) hold(tok Token, lease *holder.Lease) context.Context {
 // the session the Lock created for itself. It returns ErrNotHeld when the
 // lock is not held and an error wrapping ErrLost when it was lost before it
 // could be released. After a loss the Lock has reported (its watcher saw
-// it, or its session ended), Unlock waits for the Lock's cleanup (letting go of a key overwritten with other flags,
-// destroying the session it created) and returns ErrNotHeld wrapping the
+// it, or its session ended), Unlock waits for the Lock's cleanup (letting
+// go of a key overwritten with other flags, destroying the session it
+// created) and returns ErrNotHeld wrapping the
 // loss: errors.Is(err, ErrLost) holds until Unlock has reported it once
 // or the Lock locks again. When the release finds the key let go before
 // the watcher saw it (most often Consul, invalidating the session), Unlock
