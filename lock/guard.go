@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/consulkit/consulkit/api"
-	"github.com/consulkit/consulkit/internal/grace"
+	"github.com/consulkit/consulkit/internal/holder"
 )
 
 // GuardedTxn applies ops in one transaction only if this Lock still holds
@@ -68,11 +68,8 @@ func (l *Lock) GuardedTxn(ctx context.Context, ops api.TxnOps) (*api.TxnResponse
 				}
 				// Most often the session was invalidated: a renew says
 				// so, and tells the session's other users. Sent once the
-				// loss is reported (a renew must not delay that), within
-				// ctx (5 seconds if it has ended).
-				rctx, rcancel := grace.Context(ctx)
-				_ = h.sess.Renew(rctx) // bounded by Renew too
-				rcancel()
+				// loss is reported (a renew must not delay that).
+				holder.RenewWithin(ctx, h.sess)
 				if serr := h.sess.Err(); serr != nil {
 					return nil, fmt.Errorf("%w: Consul refused a guarded write: %w: session: %w", ErrLost, err, serr)
 				}

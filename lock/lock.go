@@ -436,10 +436,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		// (as the watcher does for a loss it sees). So too when an
 		// earlier attempt of this release got no answer: it may have
 		// released the key, or Consul may have before it.
-		// Within ctx (5 seconds if it has ended), as the release was.
-		rctx, rcancel := grace.Context(ctx)
-		_ = h.sess.Renew(rctx) // bounded by Renew too
-		rcancel()
+		holder.RenewWithin(ctx, h.sess) // as the release was
 		uncertain := errors.Is(err, errUncertainRelease)
 		if serr := h.sess.Err(); serr != nil {
 			if uncertain {

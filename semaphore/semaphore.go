@@ -558,10 +558,7 @@ func (s *Semaphore) releaseHeld(ctx context.Context, h *holding) error {
 		// session's other users (as the watcher does for a loss it sees).
 		// So too when an earlier attempt got no answer: it may have
 		// released the slot, or Consul may have let it go before.
-		// Within ctx (5 seconds if it has ended), as the release was.
-		rctx, rcancel := grace.Context(ctx)
-		_ = h.sess.Renew(rctx) // bounded by Renew too
-		rcancel()
+		holder.RenewWithin(ctx, h.sess) // as the release was
 		s.cleanup(ctx, h.sess, h.late)
 		if serr := h.sess.Err(); serr != nil {
 			return fmt.Errorf("%w: session: %w", err, serr)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/consulkit/consulkit/api"
 	"github.com/consulkit/consulkit/internal/backoff"
+	"github.com/consulkit/consulkit/internal/grace"
 	"github.com/consulkit/consulkit/session"
 )
 
@@ -390,4 +391,14 @@ func AwaitWatcher(exited <-chan struct{}, stop context.CancelFunc, released bool
 		stop()
 		<-exited
 	}
+}
+
+// RenewWithin renews s within ctx, or within grace.Timeout when ctx has
+// already ended (Renew bounds it at 10 seconds too): for an Unlock,
+// Release or guarded write that found its key let go and asks whether
+// Consul invalidated the session, so that s reports it to all its users.
+func RenewWithin(ctx context.Context, s *session.Session) {
+	rctx, cancel := grace.Context(ctx)
+	defer cancel()
+	_ = s.Renew(rctx)
 }
