@@ -96,7 +96,7 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 			case <-rel:
 				dropMidAnswer(w)
 			case <-r.Context().Done():
-				panic(http.ErrAbortHandler) // see below
+				drop(w) // see below
 			}
 		default:
 			if d := time.Duration(p.delay.Load()); d > 0 {
@@ -109,7 +109,8 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 					// gets its client a 200 with an empty body, which
 					// a client still waiting (the proxy closes) would
 					// take for a write done.
-					panic(http.ErrAbortHandler)
+					drop(w)
+					return
 				}
 			}
 			rp.ServeHTTP(w, r)
@@ -122,6 +123,16 @@ func NewFaultProxy(tb TB, target string) *FaultProxy {
 	}()
 	tb.Cleanup(p.Close)
 	return p
+}
+
+// drop closes the connection of w's request without an answer, and
+// returns (a panic with http.ErrAbortHandler would do as much, but leaves
+// the handler's goroutine unwinding after Close has seen it done). When
+// the connection cannot be taken, it is gone already: nothing is answered.
+func drop(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }
 
 // dropMidAnswer drops the connection of w's request after the first bytes
